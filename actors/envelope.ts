@@ -1,0 +1,45 @@
+import type { ErrorInfo } from '../src/errors.js';
+
+/** One failed run of a task, kept in its history. `charged` is false for runs the breaker took on the agent. */
+export interface AttemptError {
+  readonly stage: string;
+  readonly attempt: number;
+  readonly at: number;
+  readonly charged: boolean;
+  readonly error: ErrorInfo;
+}
+
+/** Joins the branches of a fanned-out task into one outcome. */
+export interface FanOut {
+  open: number;
+  readonly outputs: { stage: string; output: unknown }[];
+  dead: Envelope | undefined;
+}
+
+/**
+ * A task on its way through a pipeline. The same object moves from stage to stage (a handoff
+ * rewrites `payload` and resets `attempts`), so a handoff allocates nothing. About 100 bytes.
+ */
+export class Envelope {
+  /** Runs charged to this task at its current stage. 0: fresh here. */
+  attempts = 0;
+  /** When a waiting retry is due (clock ms). */
+  dueAt = 0;
+  errors: AttemptError[] | undefined = undefined;
+  fan: FanOut | undefined = undefined;
+
+  constructor(
+    /** The id given to `send`, or undefined until one is needed (made from `seq`). */
+    public id: string | undefined,
+    readonly seq: number,
+    readonly key: string | undefined,
+    public payload: unknown,
+  ) {}
+
+  branch(payload: unknown): Envelope {
+    const e = new Envelope(this.id, this.seq, this.key, payload);
+    e.errors = this.errors?.slice();
+    e.fan = this.fan;
+    return e;
+  }
+}

@@ -1,0 +1,109 @@
+import type { ErrorInfo } from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import { RingBuffer } from '../src/ring-buffer.js';
+import type { AttemptError } from './envelope.js';
+
+/** How an accepted task ended. Every accepted task gets exactly one. */
+export interface Outcome<O = unknown> {
+  readonly id: string;
+  readonly key: string | undefined;
+  readonly status: 'completed' | 'dead-lettered';
+  /** The last stage's output. For a fanned-out task: every branch's `{ stage, output }`, in completion order. */
+  readonly output?: O;
+  /** Why it was dead-lettered: a stable code (ERR_TASK_FAILED, ERR_TIMEOUT, ERR_UNKNOWN_ADDRESS, ...) and the last error. */
+  readonly error?: ErrorInfo & { readonly code: string };
+  /** Every failed run, at every stage, oldest first. */
+  readonly errors: readonly AttemptError[];
+  /** The stage where it ended. */
+  readonly stage: string;
+  /** Runs at that stage (for a dead letter: the attempts it was charged). */
+  readonly attempts: number;
+}
+
+export interface OutcomesOptions {
+  /** End the iteration once the pipeline has no pending task. Optional; defaults to false (end when the pipeline stops). */
+  readonly untilDrained?: boolean;
+}
+
+type Listener = (o: Outcome) => void;
+
+/**
+ * Delivers outcomes to callbacks and async iterators. With nobody listening an outcome costs a
+ * length check. A listener that throws is logged and skipped.
+ */
+export class OutcomeFeed {
+  private listeners: Listener[] = [];
+  private readonly enders = new Set<() => void>();
+
+  constructor(private readonly log: Logger) {}
+
+  get listening(): boolean {
+    return this.listeners.length > 0;
+  }
+
+  on(listener: Listener): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  emit(outcome: Outcome): void {
+    for (const l of this.listeners) {
+      try {
+        l(outcome);
+      } catch (err) {
+        this.log.error({ err, taskId: outcome.id }, 'outcome listener threw; ignored');
+      }
+    }
+  }
+
+  /** An async iterator of outcomes from now on; `isDone` is asked after each outcome and when idle. */
+  iterate(isDone: () => boolean): AsyncIterableIterator<Outcome> {
+    const buffer = new RingBuffer<Outcome>(16);
+    let wake: (() => void) | undefined;
+    let ended = false;
+    const notify = (): void => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const unsubscribe = this.on((o) => {
+      buffer.push(o);
+      notify();
+    });
+    const end = (): void => {
+      ended = true;
+      notify();
+    };
+    this.enders.add(end);
+    const finish = (): void => {
+      unsubscribe();
+      this.enders.delete(end);
+    };
+    const iterator: AsyncIterableIterator<Outcome> = {
+      [Symbol.asyncIterator]: () => iterator,
+      next: async () => {
+        for (;;) {
+          const o = buffer.shift();
+          if (o !== undefined) return { value: o, done: false };
+          if (ended || isDone()) {
+            finish();
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+      },
+      return: async () => {
+        finish();
+        return { value: undefined, done: true };
+      },
+    };
+    return iterator;
+  }
+
+  /** Ends every iterator (the pipeline stopped). */
+  endAll(): void {
+    for (const end of [...this.enders]) end();
+  }
+}

@@ -1,0 +1,222 @@
+import type { Logger } from 'pino';
+import type { ChildParent, SupervisedChild } from '../supervisors/child.js';
+import type { Address } from './address.js';
+import type { Clock } from './clock.js';
+import type { DeadLetters } from './dead-letters.js';
+import { BatonError, toErrorInfo } from './errors.js';
+import type { EventStream } from './events.js';
+import { Mailbox, type MailboxOptions, type MailboxPolicy } from './mailbox.js';
+import type { Runnable, Scheduler } from './scheduler.js';
+
+/** What `tell` did with a message. Never a throw into the sender's code. */
+export type Delivery = 'enqueued' | 'rejected' | 'dropped' | 'stopped';
+
+export interface ActorRef<M> {
+  readonly address: Address<M>;
+  /** Enqueues now or reports why not (a full 'back-pressure' mailbox reports 'rejected'; use `send` to wait). */
+  tell(message: M): Delivery;
+  /** Like `tell`, but waits for room under the 'back-pressure' policy. */
+  send(message: M): Promise<Delivery>;
+}
+
+export interface ActorContext<M> {
+  readonly self: ActorRef<M>;
+  readonly path: string;
+  readonly log: Logger;
+  /** Ends this actor normally after the current message (a 'normal' exit for its supervisor). */
+  stop(): void;
+}
+
+/** A plain actor: state plus a run-to-completion `receive`, one message at a time. */
+export interface ActorDefinition<M, S> {
+  readonly kind: 'actor';
+  /** Builds the state, at start and after every restart. Optional; defaults to undefined state. */
+  readonly init?: (ctx: ActorContext<M>) => S;
+  /** Returns the next state (undefined keeps it). A throw or rejection crashes the actor; its supervisor decides. */
+  readonly receive: (state: S, message: M, ctx: ActorContext<M>) => S | void | PromiseLike<S | void>;
+  /** Optional; defaults to 1,000 messages with back-pressure. */
+  readonly mailbox?: MailboxOptions;
+}
+
+export interface CellDeps {
+  readonly scheduler: Scheduler;
+  readonly clock: Clock;
+  readonly events: EventStream;
+  readonly deadLetters: DeadLetters;
+  /** Called once when the cell ends for good (death watch, registry). */
+  readonly onTerminated: (cell: ActorCell<any, any>, reason: string, error?: unknown) => void;
+}
+
+/**
+ * The runtime side of a plain actor. The mailbox belongs to the address, not the incarnation:
+ * messages that arrive during a restart wait in it. The message being processed when the actor
+ * crashes goes to dead letters with the error (Akka drops it; nact loses it silently).
+ */
+export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
+  scheduled = false;
+  parent: ChildParent | null = null;
+  readonly mailbox: Mailbox<M>;
+  readonly log: Logger;
+  private state: S | undefined = undefined;
+  private status: 'running' | 'suspended' | 'terminated' = 'suspended';
+  private busy = false;
+  private gen = 0;
+  private stopRequested = false;
+  private readonly ctx: ActorContext<M>;
+
+  constructor(
+    readonly name: string,
+    readonly address: Address<M>,
+    private readonly def: ActorDefinition<M, S>,
+    policy: MailboxPolicy,
+    private readonly deps: CellDeps,
+    log: Logger,
+  ) {
+    this.mailbox = new Mailbox<M>(policy);
+    this.log = log.child({ actor: address });
+    this.ctx = { self: this, path: address, log: this.log, stop: () => (this.stopRequested = true) };
+  }
+
+  get path(): string {
+    return this.address;
+  }
+
+  get terminated(): boolean {
+    return this.status === 'terminated';
+  }
+
+  tell(message: M): Delivery {
+    if (this.status === 'terminated') {
+      this.deps.deadLetters.publish({ to: this.address, message, reason: 'stopped', at: this.deps.clock.now() });
+      return 'stopped';
+    }
+    if (!this.mailbox.hasRoom()) {
+      if (this.mailbox.policy.overflow !== 'drop') return 'rejected';
+      this.deps.deadLetters.publish({ to: this.address, message, reason: 'dropped', at: this.deps.clock.now() });
+      return 'dropped';
+    }
+    this.mailbox.push(message);
+    if (this.status === 'running' && !this.busy) this.deps.scheduler.schedule(this);
+    return 'enqueued';
+  }
+
+  async send(message: M): Promise<Delivery> {
+    while (this.status !== 'terminated' && !this.mailbox.hasRoom() && this.mailbox.policy.overflow === 'back-pressure') {
+      await this.mailbox.waitForRoom();
+    }
+    return this.tell(message);
+  }
+
+  start(): void {
+    this.deps.events.emit({ type: 'started', path: this.path, at: this.deps.clock.now() });
+    this.begin();
+  }
+
+  run(budget: number): number {
+    let n = 0;
+    while (n < budget && this.status === 'running' && !this.busy) {
+      const message = this.mailbox.shift();
+      if (message === undefined) break;
+      n++;
+      let result: S | void | PromiseLike<S | void>;
+      try {
+        result = this.def.receive(this.state as S, message, this.ctx);
+      } catch (err) {
+        this.crash(err, message);
+        break;
+      }
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        this.busy = true;
+        const gen = this.gen;
+        (result as PromiseLike<S | void>).then(
+          (next) => {
+            if (gen !== this.gen) return;
+            this.busy = false;
+            if (next !== undefined) this.state = next;
+            this.afterMessage();
+          },
+          (err) => {
+            if (gen !== this.gen) return;
+            this.busy = false;
+            this.crash(err, message);
+          },
+        );
+        break;
+      }
+      if (result !== undefined) this.state = result as S;
+      if (this.stopRequested) {
+        this.exitNormally();
+        break;
+      }
+    }
+    return n;
+  }
+
+  hasWork(): boolean {
+    return this.status === 'running' && !this.busy && this.mailbox.length > 0;
+  }
+
+  private afterMessage(): void {
+    if (this.stopRequested) this.exitNormally();
+    else if (this.hasWork()) this.deps.scheduler.schedule(this);
+  }
+
+  private begin(): void {
+    this.status = 'running';
+    this.stopRequested = false;
+    try {
+      this.state = this.def.init?.(this.ctx);
+    } catch (err) {
+      this.crash(err, undefined);
+      return;
+    }
+    if (this.hasWork()) this.deps.scheduler.schedule(this);
+  }
+
+  private crash(thrown: unknown, message: M | undefined): void {
+    const error = toErrorInfo(thrown);
+    const at = this.deps.clock.now();
+    if (message !== undefined) this.deps.deadLetters.publish({ to: this.address, message, reason: 'crashed', error, at });
+    this.deps.events.emit({ type: 'crashed', path: this.path, at, error });
+    this.suspend();
+    if (this.parent !== null) this.parent.childExited(this, 'crash', thrown);
+    else this.terminate('crashed', thrown);
+  }
+
+  private exitNormally(): void {
+    this.suspend();
+    if (this.parent !== null) this.parent.childExited(this, 'normal', undefined);
+    else this.terminate('normal');
+  }
+
+  suspend(): void {
+    if (this.status === 'terminated') return;
+    this.status = 'suspended';
+    this.busy = false;
+    this.gen++;
+  }
+
+  restart(): void {
+    if (this.status === 'terminated') return;
+    this.deps.events.emit({ type: 'restarted', path: this.path, at: this.deps.clock.now(), restarts: 0 });
+    this.begin();
+  }
+
+  terminate(reason: string, error?: unknown): void {
+    if (this.status === 'terminated') return;
+    this.suspend();
+    this.status = 'terminated';
+    const at = this.deps.clock.now();
+    const info = error === undefined ? undefined : toErrorInfo(error);
+    for (const message of this.mailbox.clear()) {
+      this.deps.deadLetters.publish({ to: this.address, message, reason: 'stopped', at, ...(info ? { error: info } : {}) });
+    }
+    this.mailbox.wakeAll();
+    this.deps.events.emit({ type: 'stopped', path: this.path, at, reason });
+    this.deps.onTerminated(this, reason, error);
+  }
+}
+
+export function unknownAddress(address: string): BatonError {
+  return new BatonError('ERR_UNKNOWN_ADDRESS', `no actor or stage lives at '${address}'; check the name (addresses look like 'pipeline/stage' or 'supervisor/child') or spawn it first.`, { address });
+}

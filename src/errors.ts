@@ -1,0 +1,78 @@
+/**
+ * Every error Baton raises on purpose is a `BatonError` with a stable `code`.
+ * Messages name the bad input and say what to do; codes never change meaning.
+ */
+export type BatonErrorCode =
+  | 'ERR_INVALID_OPTION' // an option has the wrong type or range
+  | 'ERR_INVALID_INPUT' // a message or task input Baton cannot accept
+  | 'ERR_DUPLICATE_NAME' // two stages, actors or pipelines share a name
+  | 'ERR_UNKNOWN_ADDRESS' // nothing lives at the address a message was sent to
+  | 'ERR_STOPPED' // the system, pipeline or actor no longer accepts messages
+  | 'ERR_MAILBOX_FULL' // a bounded mailbox refused a message (reject policy)
+  | 'ERR_TIMEOUT' // a task ran longer than its stage's timeoutMs
+  | 'ERR_ABORTED' // a task was aborted because its stage or system stopped
+  | 'ERR_TASK_FAILED' // a handler threw or rejected (wraps non-Error throws)
+  | 'ERR_ESCALATED' // a supervisor went past its restart intensity
+  | 'ERR_PIPELINE_FAILED'; // a pipeline went past its own intensity and stopped
+
+export class BatonError extends Error {
+  readonly code: BatonErrorCode;
+  /** Extra facts for programs: the option name, the address, the stage, ... */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: BatonErrorCode, message: string, details: Record<string, unknown> = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'BatonError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isBatonError(value: unknown, code?: BatonErrorCode): value is BatonError {
+  return value instanceof BatonError && (code === undefined || value.code === code);
+}
+
+/** A readable, JSON-safe rendering of anything a handler threw. */
+export interface ErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string;
+  readonly stack?: string;
+}
+
+export function toErrorInfo(thrown: unknown): ErrorInfo {
+  if (thrown instanceof Error) {
+    const code = (thrown as { code?: unknown }).code;
+    return {
+      name: thrown.name,
+      message: thrown.message,
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(thrown.stack !== undefined ? { stack: thrown.stack } : {}),
+    };
+  }
+  let message: string;
+  try {
+    message = typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? String(thrown);
+  } catch {
+    message = String(thrown);
+  }
+  return { name: 'NonError', message: `non-Error value thrown: ${message}` };
+}
+
+/** Describes a bad value for an error message without dumping huge objects. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return `an object (${Object.keys(value).slice(0, 4).join(', ') || 'no keys'})`;
+}
+
+export function invalidOption(path: string, value: unknown, expected: string): BatonError {
+  return new BatonError(
+    'ERR_INVALID_OPTION',
+    `${path} must be ${expected}; got ${describe(value)}. Fix the option or leave it out to use the default.`,
+    { option: path, value },
+  );
+}

@@ -1,0 +1,66 @@
+import type { Logger } from 'pino';
+import type { ErrorInfo } from './errors.js';
+
+/**
+ * Lifecycle events. They are for observers (dashboards, tests, alerting), not for the hot path:
+ * a task that succeeds first time raises none.
+ */
+export type BatonEvent =
+  | { readonly type: 'started'; readonly path: string; readonly at: number }
+  | { readonly type: 'crashed'; readonly path: string; readonly at: number; readonly error: ErrorInfo; readonly taskId?: string }
+  | { readonly type: 'restarted'; readonly path: string; readonly at: number; readonly restarts: number }
+  | { readonly type: 'retried'; readonly path: string; readonly at: number; readonly taskId: string; readonly attempt: number; readonly delayMs: number }
+  | { readonly type: 'dead-lettered'; readonly path: string; readonly at: number; readonly taskId: string; readonly error: ErrorInfo }
+  | { readonly type: 'escalated'; readonly path: string; readonly at: number; readonly reason: string }
+  | { readonly type: 'breaker-opened'; readonly path: string; readonly at: number; readonly probeInMs: number; readonly probes: number }
+  | { readonly type: 'breaker-closed'; readonly path: string; readonly at: number; readonly heldMs: number }
+  | { readonly type: 'stopped'; readonly path: string; readonly at: number; readonly reason: string };
+
+export type BatonEventType = BatonEvent['type'];
+export type EventListener = (event: BatonEvent) => void;
+
+const LEVEL: Record<BatonEventType, 'debug' | 'info' | 'warn' | 'error'> = {
+  started: 'debug',
+  crashed: 'info',
+  restarted: 'debug',
+  retried: 'debug',
+  'dead-lettered': 'warn',
+  escalated: 'error',
+  'breaker-opened': 'warn',
+  'breaker-closed': 'info',
+  stopped: 'info',
+};
+
+/**
+ * Fan-out of lifecycle events. A listener that throws is logged and skipped: an observer's
+ * error never unwinds the runtime.
+ */
+export class EventStream {
+  private listeners: EventListener[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  /** Calls `listener` for every event (or only those of `type`); returns a function that unsubscribes. */
+  on(listener: EventListener): () => void;
+  on<T extends BatonEventType>(type: T, listener: (event: Extract<BatonEvent, { type: T }>) => void): () => void;
+  on(a: EventListener | BatonEventType, b?: (event: never) => void): () => void {
+    const listener: EventListener =
+      typeof a === 'function' ? a : (e) => e.type === a && (b as (event: BatonEvent) => void)(e);
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  emit(event: BatonEvent): void {
+    const level = LEVEL[event.type];
+    if (this.log.isLevelEnabled(level)) this.log[level](event, event.type);
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.error({ err, event: event.type }, 'event listener threw; ignored');
+      }
+    }
+  }
+}

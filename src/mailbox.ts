@@ -1,0 +1,102 @@
+import { invalidOption } from './errors.js';
+import { RingBuffer } from './ring-buffer.js';
+
+/**
+ * What a full mailbox does with one more message:
+ * - `back-pressure`: the sender awaits room (`await ref.send(msg)`, `await pipeline.send(input)`);
+ * - `reject`: the sender gets `'rejected'` back, never a throw into its own code;
+ * - `drop`: the new message goes to dead letters and the sender gets `'dropped'`.
+ */
+export type OverflowPolicy = 'back-pressure' | 'reject' | 'drop';
+
+export interface MailboxOptions {
+  /** Most messages waiting at once. Optional; defaults to 1,000. */
+  readonly capacity?: number;
+  /** Optional; defaults to 'back-pressure'. */
+  readonly overflow?: OverflowPolicy;
+}
+
+export interface MailboxPolicy {
+  readonly capacity: number;
+  readonly overflow: OverflowPolicy;
+}
+
+export const DEFAULT_MAILBOX: MailboxPolicy = Object.freeze({ capacity: 1_000, overflow: 'back-pressure' });
+
+export function mailboxPolicy(options: MailboxOptions = {}, path = 'mailbox', defaults = DEFAULT_MAILBOX): MailboxPolicy {
+  const capacity = options.capacity ?? defaults.capacity;
+  const overflow = options.overflow ?? defaults.overflow;
+  if (!(Number.isInteger(capacity) && capacity >= 1)) throw invalidOption(`${path}.capacity`, capacity, 'an integer >= 1');
+  if (overflow !== 'back-pressure' && overflow !== 'reject' && overflow !== 'drop') {
+    throw invalidOption(`${path}.overflow`, overflow, "'back-pressure', 'reject' or 'drop'");
+  }
+  return Object.freeze({ capacity, overflow });
+}
+
+/**
+ * A bounded FIFO with a queue of producers waiting for room. Each item taken out wakes one
+ * waiter; a waiter re-checks for room when it runs, so a wake-up is a hint, never a promise.
+ */
+export class Mailbox<T> {
+  private readonly items: RingBuffer<T>;
+  private readonly waiters = new RingBuffer<() => void>(4);
+
+  constructor(readonly policy: MailboxPolicy) {
+    this.items = new RingBuffer<T>(Math.min(policy.capacity, 1024));
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  hasRoom(): boolean {
+    return this.items.length < this.policy.capacity;
+  }
+
+  /** Adds without a bound check: callers check `hasRoom()` first, or return uncharged work. */
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  unshift(item: T): void {
+    this.items.unshift(item);
+  }
+
+  shift(): T | undefined {
+    const item = this.items.shift();
+    if (this.waiters.length > 0 && item !== undefined) this.waiters.shift()!();
+    return item;
+  }
+
+  removeFirst(pred: (item: T) => boolean): T | undefined {
+    const item = this.items.removeFirst(pred);
+    if (this.waiters.length > 0 && item !== undefined) this.waiters.shift()!();
+    return item;
+  }
+
+  peek(): T | undefined {
+    return this.items.peek();
+  }
+
+  /** Calls `wake` once, when an item next leaves (or at `wakeAll`). */
+  onRoom(wake: () => void): void {
+    this.waiters.push(wake);
+  }
+
+  waitForRoom(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Wakes every waiter (the owner stopped: senders re-check and see it). */
+  wakeAll(): void {
+    for (const w of this.waiters.clear()) w();
+  }
+
+  values(): IterableIterator<T> {
+    return this.items[Symbol.iterator]();
+  }
+
+  clear(): T[] {
+    return this.items.clear();
+  }
+}

@@ -1,0 +1,234 @@
+import { Pipeline, type PipelineOptions } from '../actors/pipeline.js';
+import type { SupervisedChild } from '../supervisors/child.js';
+import { oneForOne, type RestartType, type SupervisorStrategy } from '../supervisors/strategy.js';
+import { Supervisor } from '../supervisors/supervisor.js';
+import { ActorCell, unknownAddress, type ActorDefinition, type ActorRef, type Delivery } from './actor-cell.js';
+import { assertName, type Address } from './address.js';
+import { systemClock, type Clock } from './clock.js';
+import { DeadLetters } from './dead-letters.js';
+import { BatonError, describe, invalidOption, toErrorInfo, type ErrorInfo } from './errors.js';
+import { EventStream } from './events.js';
+import { createLogger, type Logger, type LoggerOption } from './logging.js';
+import { mailboxPolicy, type MailboxOptions } from './mailbox.js';
+import { seededRandom, type Random } from './random.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+
+export interface SystemOptions {
+  /** A pino logger, or false for none. Optional; defaults to pino at BATON_LOG_LEVEL (info) on stderr. */
+  readonly logger?: LoggerOption;
+  /** Optional; defaults to the real clock. Pass `simulatedClock()` in tests. */
+  readonly clock?: Clock;
+  /** A seed or a random source for jitter. Optional; defaults to Math.random. */
+  readonly random?: number | Random;
+  /** Dispatcher tuning. Optional; defaults to 256 messages per actor turn, 8 ms slices. */
+  readonly scheduler?: SchedulerOptions;
+}
+
+/** How a supervisor starts one child. */
+export type ChildSpec =
+  | { readonly name: string; readonly actor: ActorDefinition<any, any>; readonly restart?: RestartType; readonly mailbox?: MailboxOptions }
+  | { readonly name: string; readonly supervisor: SupervisorSpec; readonly restart?: RestartType };
+
+export interface SupervisorSpec {
+  /** Optional; defaults to oneForOne(): 3 restarts within 5 s, no backoff. */
+  readonly strategy?: SupervisorStrategy;
+  readonly children: readonly ChildSpec[];
+}
+
+/** Told once when a watched actor, stage or supervisor ends for good. */
+export interface Terminated {
+  readonly address: string;
+  readonly reason: string;
+  readonly error?: ErrorInfo;
+}
+
+export interface ShutdownOptions {
+  /** How long pipelines may take to finish pending tasks before they are dead-lettered. Optional; defaults to 5,000 ms. */
+  readonly drainMs?: number;
+}
+
+/**
+ * Hosts supervision trees inside one Node process and owns what they share: the scheduler,
+ * clock, random source, logger, lifecycle events and dead letters.
+ */
+export class ActorSystem {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly log: Logger;
+  readonly events: EventStream;
+  readonly deadLetters: DeadLetters;
+  readonly scheduler: Scheduler;
+  private readonly cells = new Map<string, ActorCell<any, any>>();
+  private readonly pipelines = new Map<string, Pipeline<any, any>>();
+  private readonly roots = new Map<string, SupervisedChild>();
+  private readonly watchers = new Map<string, Set<(t: Terminated) => void>>();
+  private stopped = false;
+
+  constructor(options: SystemOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalidOption('createSystem(options)', options, 'an object (or nothing)');
+    const { logger, clock, random } = options;
+    if (clock !== undefined && (typeof clock?.now !== 'function' || typeof clock?.setTimer !== 'function')) {
+      throw invalidOption('clock', clock, 'a Clock { now(), setTimer(ms, fn) } such as simulatedClock()');
+    }
+    if (random !== undefined && typeof random !== 'number' && typeof random !== 'function') throw invalidOption('random', random, 'a seed number or a () => number in [0, 1)');
+    this.log = createLogger(logger);
+    this.clock = clock ?? systemClock;
+    this.random = typeof random === 'number' ? seededRandom(random) : (random ?? Math.random);
+    this.events = new EventStream(this.log);
+    this.deadLetters = new DeadLetters(this.log);
+    this.scheduler = new Scheduler(options.scheduler);
+  }
+
+  /** Spawns a top-level actor. Without a supervisor a crash stops it (its message becomes a dead letter). */
+  spawn<M, S>(def: ActorDefinition<M, S>, options: { readonly name: string; readonly mailbox?: MailboxOptions }): ActorRef<M> {
+    this.assertRunning();
+    const cell = this.makeCell(def, options.name, options.name, options.mailbox);
+    this.roots.set(options.name, cell);
+    cell.start();
+    return cell;
+  }
+
+  /** Spawns a supervision tree of plain actors. Children start in order; child refs are at `<name>/<child>`. */
+  spawnSupervisor(options: { readonly name: string } & SupervisorSpec): { readonly path: string; child<M>(name: string): ActorRef<M> } {
+    this.assertRunning();
+    assertName(options?.name, 'supervisor name');
+    this.claimName(options.name);
+    const sup = this.buildSupervisor(options.name, options.name, options);
+    sup.onFailed = (err) => {
+      this.log.error({ err }, 'supervisor gave up');
+      return err;
+    };
+    this.roots.set(options.name, sup);
+    this.startTree(sup);
+    return { path: options.name, child: <M>(name: string) => this.lookup<M>(`${options.name}/${name}` as Address<M>) };
+  }
+
+  /** Spawns a pipeline of agents under its own supervisor and starts it. */
+  spawnPipeline<I = unknown, O = unknown>(options: PipelineOptions): Pipeline<I, O> {
+    this.assertRunning();
+    assertName(options?.name, 'pipeline name');
+    this.claimName(options.name);
+    const pipeline = new Pipeline<I, O>(options, { scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events, log: this.log });
+    this.pipelines.set(options.name, pipeline);
+    return pipeline.start();
+  }
+
+  pipeline<I = unknown, O = unknown>(name: string): Pipeline<I, O> {
+    const p = this.pipelines.get(name);
+    if (p === undefined) throw unknownAddress(name);
+    return p as Pipeline<I, O>;
+  }
+
+  /** The live actor at `address`; throws ERR_UNKNOWN_ADDRESS if there is none. */
+  lookup<M>(address: Address<M> | string): ActorRef<M> {
+    const cell = this.cells.get(address);
+    if (cell === undefined) throw unknownAddress(address);
+    return cell as ActorRef<M>;
+  }
+
+  /** Sends to an address; an unknown address is a dead letter and the result 'stopped', never a throw. */
+  tell<M>(address: Address<M> | string, message: M): Delivery {
+    const cell = this.cells.get(address);
+    if (cell !== undefined) return cell.tell(message);
+    this.deadLetters.publish({ to: address, message, reason: 'unknown-address', error: toErrorInfo(unknownAddress(address)), at: this.clock.now() });
+    return 'stopped';
+  }
+
+  /**
+   * Death watch: `listener` is told once when the actor at `address` ends for good (not when it
+   * restarts). Watching an address with nothing there tells at once, with reason 'unknown'.
+   * Returns a function that stops watching.
+   */
+  watch(address: string, listener: (t: Terminated) => void): () => void {
+    if (typeof listener !== 'function') throw invalidOption('watch listener', listener, 'a function (terminated) => void');
+    if (!this.cells.has(address) && !this.roots.has(address)) {
+      queueMicrotask(() => this.callWatcher(listener, { address, reason: 'unknown' }));
+      return () => undefined;
+    }
+    let set = this.watchers.get(address);
+    if (set === undefined) this.watchers.set(address, (set = new Set()));
+    set.add(listener);
+    return () => void set!.delete(listener);
+  }
+
+  /**
+   * Stops everything: pipelines stop accepting, get `drainMs` to finish, and dead-letter what is
+   * left (ERR_STOPPED); actors and supervisors are terminated. Idempotent.
+   */
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all([...this.pipelines.values()].map((p) => p.stop(options)));
+    for (const root of [...this.roots.values()].reverse()) root.terminate('shutdown');
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private assertRunning(): void {
+    if (this.stopped) throw new BatonError('ERR_STOPPED', 'the actor system is shut down; create a new one with createSystem().', {});
+  }
+
+  private claimName(name: string): void {
+    if (this.roots.has(name) || this.pipelines.has(name) || this.cells.has(name)) {
+      throw new BatonError('ERR_DUPLICATE_NAME', `'${name}' is already taken in this system; choose another name or stop the old one first.`, { name });
+    }
+  }
+
+  private makeCell<M, S>(def: ActorDefinition<M, S>, name: string, path: string, mailbox?: MailboxOptions): ActorCell<M, S> {
+    assertName(name, 'actor name');
+    if (def === null || typeof def !== 'object' || def.kind !== 'actor') throw invalidOption(`actor '${path}'`, def, 'a definition made with actor({...})');
+    if (path === name) this.claimName(name);
+    if (this.cells.has(path)) throw new BatonError('ERR_DUPLICATE_NAME', `two children are named '${path}'; give each child a unique name.`, { name: path });
+    const policy = mailboxPolicy({ ...def.mailbox, ...mailbox }, `actor '${path}' mailbox`);
+    const cell = new ActorCell<M, S>(name, path as Address<M>, def, policy, {
+      scheduler: this.scheduler,
+      clock: this.clock,
+      events: this.events,
+      deadLetters: this.deadLetters,
+      onTerminated: (c, reason, error) => this.ended(c.path, reason, error),
+    }, this.log);
+    this.cells.set(path, cell);
+    return cell;
+  }
+
+  private buildSupervisor(name: string, path: string, spec: SupervisorSpec): Supervisor {
+    if (!Array.isArray(spec?.children)) throw invalidOption(`supervisor '${path}'.children`, spec?.children, 'an array of child specs');
+    const sup = new Supervisor(name, path, spec.strategy ?? oneForOne(), { clock: this.clock, random: this.random, events: this.events });
+    for (const c of spec.children) {
+      if (c === null || typeof c !== 'object') throw invalidOption(`supervisor '${path}' child`, c, 'a child spec { name, actor } or { name, supervisor }');
+      const childPath = `${path}/${c.name}`;
+      if ('actor' in c) sup.add(this.makeCell(c.actor, c.name, childPath, c.mailbox), c.restart ?? 'permanent');
+      else if ('supervisor' in c) sup.add(this.buildSupervisor(c.name, childPath, c.supervisor), c.restart ?? 'permanent');
+      else throw invalidOption(`supervisor '${path}' child '${describe(c.name)}'`, c, 'a child spec with actor or supervisor');
+    }
+    return sup;
+  }
+
+  private startTree(node: SupervisedChild): void {
+    if (node instanceof Supervisor) node.children.forEach((c) => this.startTree(c));
+    else if (node instanceof ActorCell) node.start();
+  }
+
+  private ended(path: string, reason: string, error?: unknown): void {
+    this.cells.delete(path);
+    this.roots.delete(path);
+    const set = this.watchers.get(path);
+    this.watchers.delete(path);
+    if (set === undefined) return;
+    const t: Terminated = { address: path, reason, ...(error === undefined ? {} : { error: toErrorInfo(error) }) };
+    for (const l of set) this.callWatcher(l, t);
+  }
+
+  private callWatcher(listener: (t: Terminated) => void, t: Terminated): void {
+    try {
+      listener(t);
+    } catch (err) {
+      this.log.error({ err, address: t.address }, 'watch listener threw; ignored');
+    }
+  }
+}
+
+/** Creates an actor system. Every option is optional. */
+export function createSystem(options: SystemOptions = {}): ActorSystem {
+  return new ActorSystem(options);
+}

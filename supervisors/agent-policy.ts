@@ -1,0 +1,86 @@
+import { invalidOption } from '../src/errors.js';
+import { mailboxPolicy, type MailboxOptions, type MailboxPolicy } from '../src/mailbox.js';
+import { backoff, RESTART_BACKOFF, RETRY_BACKOFF, type BackoffOptions, type BackoffPolicy } from './backoff.js';
+import { breakerPolicy, NO_BREAKER, type BreakerOptions, type BreakerPolicy } from './breaker.js';
+import { intensity, type IntensityPolicy } from './intensity.js';
+
+/** Retrying a failed task. */
+export interface RetryOptions {
+  /** Runs of a task at one stage before it becomes a dead letter. Optional; defaults to 3. */
+  readonly maxAttempts?: number;
+  /** Optional; defaults to 100 ms, x2 per attempt, at most 30 s, ±20% jitter. */
+  readonly backoff?: BackoffOptions;
+}
+
+/** Restarting the agent's worker and deciding when the agent cannot run at all. */
+export interface RestartOptions {
+  /** Optional; defaults to 10. More restarts than this within `withinMs`, with no success between, escalate. */
+  readonly maxRestarts?: number;
+  /** Optional; defaults to 60,000 ms. */
+  readonly withinMs?: number;
+  /** Delay before running `init` again after it threw. Optional; defaults to 100 ms, x2, at most 10 s. */
+  readonly backoff?: BackoffOptions;
+}
+
+/** The policies an agent supervisor interprets; every one has a default, and pipelines set defaults for all stages. */
+export interface AgentPolicyOptions {
+  readonly retry?: RetryOptions;
+  readonly restart?: RestartOptions;
+  /** Optional; defaults to threshold 5, probes after 1 s x2 up to 60 s. `false` turns the breaker off. */
+  readonly breaker?: BreakerOptions | false;
+  /** The stage's inbox. Optional; defaults to 1,000 tasks with back-pressure. */
+  readonly mailbox?: MailboxOptions;
+  /** Per-run limit for handlers that return a promise. Optional; defaults to 60,000 ms. Infinity: none. */
+  readonly timeoutMs?: number;
+  /** Tasks run at once. Optional; defaults to 1. */
+  readonly concurrency?: number;
+  /** Tasks with the same key run one at a time, in the order accepted, also across retries. Optional; defaults to false. */
+  readonly orderByKey?: boolean;
+  /** Keep the worker's state across a failure instead of running `init` again. Optional; defaults to false. */
+  readonly keepState?: boolean;
+}
+
+export interface AgentPolicy {
+  readonly maxAttempts: number;
+  readonly retryBackoff: BackoffPolicy;
+  readonly intensity: IntensityPolicy;
+  readonly restartBackoff: BackoffPolicy;
+  readonly breaker: BreakerPolicy;
+  readonly mailbox: MailboxPolicy;
+  readonly timeoutMs: number;
+  readonly concurrency: number;
+  readonly orderByKey: boolean;
+  readonly keepState: boolean;
+}
+
+export const AGENT_INTENSITY: IntensityPolicy = Object.freeze({ maxRestarts: 10, withinMs: 60_000 });
+
+/** Merges an agent's own options over its pipeline's defaults and validates the result. */
+export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOptions, path: string): AgentPolicy {
+  const pick = <K extends keyof AgentPolicyOptions>(k: K): AgentPolicyOptions[K] => (own[k] !== undefined ? own[k] : defaults[k]);
+  const retry = { ...defaults.retry, ...own.retry };
+  const restart = { ...defaults.restart, ...own.restart };
+  const maxAttempts = retry.maxAttempts ?? 3;
+  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw invalidOption(`${path}.retry.maxAttempts`, maxAttempts, 'an integer >= 1');
+  const timeoutMs = pick('timeoutMs') ?? 60_000;
+  if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) throw invalidOption(`${path}.timeoutMs`, timeoutMs, 'a number of milliseconds > 0 (or Infinity)');
+  const concurrency = pick('concurrency') ?? 1;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw invalidOption(`${path}.concurrency`, concurrency, 'an integer >= 1');
+  const breaker = pick('breaker');
+  const orderByKey = pick('orderByKey') ?? false;
+  if (typeof orderByKey !== 'boolean') throw invalidOption(`${path}.orderByKey`, orderByKey, 'true or false');
+  const keepState = pick('keepState') ?? false;
+  if (typeof keepState !== 'boolean') throw invalidOption(`${path}.keepState`, keepState, 'true or false');
+  return Object.freeze({
+    maxAttempts,
+    retryBackoff: backoff(retry.backoff, RETRY_BACKOFF, `${path}.retry.backoff`),
+    intensity: intensity(restart, AGENT_INTENSITY, `${path}.restart`),
+    restartBackoff: backoff(restart.backoff, RESTART_BACKOFF, `${path}.restart.backoff`),
+    breaker: breaker === false ? NO_BREAKER : breakerPolicy({ ...(defaults.breaker || {}), ...(breaker || {}) }, `${path}.breaker`),
+    mailbox: mailboxPolicy({ ...defaults.mailbox, ...own.mailbox }, `${path}.mailbox`),
+    timeoutMs,
+    concurrency,
+    orderByKey,
+    keepState,
+  });
+}

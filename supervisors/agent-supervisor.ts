@@ -1,0 +1,536 @@
+import type { Agent, RouteResult } from '../actors/agent.js';
+import type { Envelope } from '../actors/envelope.js';
+import type { Clock, TimerHandle } from '../src/clock.js';
+import { BatonError, toErrorInfo, type ErrorInfo } from '../src/errors.js';
+import type { EventStream } from '../src/events.js';
+import type { Logger } from '../src/logging.js';
+import { Mailbox } from '../src/mailbox.js';
+import type { Random } from '../src/random.js';
+import { RingBuffer } from '../src/ring-buffer.js';
+import type { Runnable, Scheduler } from '../src/scheduler.js';
+import type { AgentPolicy } from './agent-policy.js';
+import { calculateDelay } from './backoff.js';
+import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, startProbe, type BreakerState } from './breaker.js';
+import type { ChildParent, SupervisedChild } from './child.js';
+import { recordRestart, type RestartWindow } from './intensity.js';
+import { KeyOrder } from './key-order.js';
+import { TaskRun } from './task-run.js';
+
+/** What a stage needs from its pipeline. */
+export interface StageHost {
+  readonly scheduler: Scheduler;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly events: EventStream;
+  taskId(env: Envelope): string;
+  stageNamed(name: string): AgentSupervisor | undefined;
+  /** The task left the pipeline's last stage (or a route returned null). */
+  complete(env: Envelope, output: unknown, stage: AgentSupervisor, attempts: number): void;
+  /** The task is quarantined (or given up because the stage ended). */
+  deadLetter(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo, attempts: number): void;
+}
+
+export interface StageStats {
+  readonly name: string;
+  /** Tasks that entered this stage's inbox. */
+  readonly received: number;
+  /** Handler runs that succeeded. */
+  readonly completed: number;
+  /** Handler runs that threw, rejected or timed out. */
+  readonly failed: number;
+  readonly retried: number;
+  readonly restarts: number;
+  readonly deadLettered: number;
+  /** Tasks waiting here: the inbox, retries waiting out their backoff, tasks held for their key. */
+  readonly inbox: number;
+  readonly inFlight: number;
+  readonly breaker: BreakerState['status'];
+  readonly status: 'starting' | 'running' | 'suspended' | 'terminated';
+}
+
+type Status = StageStats['status'];
+
+/**
+ * The local supervisor of one agent. It owns the agent's inbox (a restart never loses queued or
+ * in-flight tasks), runs the handler, retries failed tasks with backoff, restarts the worker with
+ * fresh state, quarantines poison tasks, holds the inbox behind a breaker during an outage, and
+ * hands results on. Decisions are the pure functions of backoff.ts, intensity.ts and breaker.ts;
+ * this class only keeps their state and acts on them.
+ */
+export class AgentSupervisor implements Runnable, SupervisedChild {
+  scheduled = false;
+  parent: ChildParent | null = null;
+  /** The stage a task goes to after this one, unless the agent routes. */
+  next: AgentSupervisor | null = null;
+  readonly path: string;
+  readonly name: string;
+  readonly log: Logger;
+  readonly inbox: Mailbox<Envelope>;
+
+  /** Due retries and tasks returned uncharged: they run before the inbox. */
+  private readonly ready = new RingBuffer<Envelope>(8);
+  /** Retries waiting out their backoff, sorted by dueAt. */
+  private readonly delayed: Envelope[] = [];
+  /** Async runs in start order, which is deadline order (one timeoutMs per stage). */
+  private readonly running = new Set<TaskRun>();
+  /** Outputs waiting for room downstream (back-pressure), in completion order. */
+  private readonly outbox = new RingBuffer<Envelope>(4);
+  private readonly outboxTo = new RingBuffer<AgentSupervisor>(4);
+  private readonly keys: KeyOrder | undefined;
+  private status: Status = 'starting';
+  private inFlight = 0;
+  private state: unknown = undefined;
+  private breaker: BreakerState = CLOSED;
+  private window: RestartWindow = [];
+  private initFailures = 0;
+  private initGen = 0;
+  private timer: TimerHandle | undefined = undefined;
+  private timerAt = Infinity;
+  private initTimer: TimerHandle | undefined = undefined;
+  private readonly wake = (): void => this.host.scheduler.schedule(this);
+  private readonly onTimer = (): void => this.timerFired();
+  private counts = { received: 0, completed: 0, failed: 0, retried: 0, restarts: 0, deadLettered: 0 };
+
+  constructor(
+    private readonly host: StageHost,
+    readonly def: Agent,
+    readonly policy: AgentPolicy,
+    pipelinePath: string,
+    log: Logger,
+  ) {
+    this.name = def.name;
+    this.path = `${pipelinePath}/${def.name}`;
+    this.log = log.child({ stage: this.path });
+    this.inbox = new Mailbox<Envelope>(policy.mailbox);
+    this.keys = policy.orderByKey ? new KeyOrder() : undefined;
+  }
+
+  get terminated(): boolean {
+    return this.status === 'terminated';
+  }
+
+  taskId(env: Envelope): string {
+    return this.host.taskId(env);
+  }
+
+  /** Starts the worker (runs `init`). */
+  start(): void {
+    this.host.events.emit({ type: 'started', path: this.path, at: this.host.clock.now() });
+    this.runInit();
+  }
+
+  /** Takes a task in. The caller checked `inbox.hasRoom()` (senders) or is returning work. */
+  enqueue(env: Envelope): void {
+    this.inbox.push(env);
+    this.counts.received++;
+    if (this.status === 'running' && !this.scheduled) this.host.scheduler.schedule(this);
+  }
+
+  stats(): StageStats {
+    return {
+      name: this.name,
+      ...this.counts,
+      inbox: this.inbox.length + this.ready.length + this.delayed.length + (this.keys?.parked ?? 0),
+      inFlight: this.inFlight,
+      breaker: this.breaker.status,
+      status: this.status,
+    };
+  }
+
+  /** Tasks this stage holds in any form (for shutdown and termination accounting). */
+  holds(): number {
+    return this.stats().inbox + this.inFlight + this.outbox.length;
+  }
+
+  // ---- the run loop -------------------------------------------------------------------------
+
+  run(budget: number): number {
+    if (this.status !== 'running') return 0;
+    if (this.outbox.length > 0 && !this.flushOutbox()) return 0;
+    const concurrency = this.policy.concurrency;
+    let n = 0;
+    while (n < budget && this.inFlight < concurrency) {
+      let env: Envelope | undefined;
+      let probe = false;
+      if (this.breaker.status !== 'closed') {
+        if (this.breaker.status !== 'open' || this.host.clock.now() < this.breaker.probeAt) break;
+        env = this.take(true);
+        probe = env !== undefined;
+        if (probe) this.breaker = startProbe(this.breaker);
+      } else {
+        env = this.take(false);
+      }
+      if (env === undefined) break;
+      n++;
+      this.startRun(env, probe);
+      if (this.outbox.length > 0 || this.status !== 'running') break;
+    }
+    return n;
+  }
+
+  hasWork(): boolean {
+    if (this.status !== 'running' || this.outbox.length > 0 || this.inFlight >= this.policy.concurrency) return false;
+    if (this.breaker.status !== 'closed') return this.breaker.status === 'open' && this.host.clock.now() >= this.breaker.probeAt;
+    return this.ready.length > 0 || this.inbox.length > 0;
+  }
+
+  /** The next task to run: due retries and returned tasks first, then the inbox; the probe prefers fresh tasks. */
+  private take(preferFresh: boolean): Envelope | undefined {
+    for (;;) {
+      let env: Envelope | undefined;
+      if (preferFresh) env = this.ready.removeFirst((e) => e.attempts === 0) ?? this.inbox.shift() ?? this.ready.shift();
+      else env = this.ready.shift() ?? this.inbox.shift();
+      if (env === undefined || this.keys === undefined || this.keys.claim(env)) return env;
+      // Parked behind an earlier task with its key; KeyOrder hands it back to `ready` in turn.
+    }
+  }
+
+  private startRun(env: Envelope, probe: boolean): void {
+    this.inFlight++;
+    const run = new TaskRun(this, env, this.state, probe);
+    let out: unknown;
+    try {
+      out = this.def.handle(env.payload, run);
+    } catch (err) {
+      this.inFlight--;
+      run.done = true;
+      this.failed(run, err);
+      return;
+    }
+    if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+      // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
+      run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.host.clock.now() + this.policy.timeoutMs;
+      this.running.add(run);
+      if (run.deadline < this.timerAt) this.armTimer();
+      (out as PromiseLike<unknown>).then(
+        (value) => this.settled(run, true, value),
+        (err) => this.settled(run, false, err),
+      );
+      return;
+    }
+    this.inFlight--;
+    run.done = true;
+    this.succeeded(run, out);
+  }
+
+  private settled(run: TaskRun, ok: boolean, value: unknown): void {
+    if (run.done) return; // timed out or aborted: the late result is discarded
+    run.done = true;
+    this.running.delete(run);
+    this.inFlight--;
+    if (ok) this.succeeded(run, value);
+    else this.failed(run, value);
+    if (!this.scheduled && this.status === 'running') this.host.scheduler.schedule(this);
+  }
+
+  // ---- success and handoff ------------------------------------------------------------------
+
+  private succeeded(run: TaskRun, output: unknown): void {
+    const env = run.env;
+    let dest: RouteResult | AgentSupervisor | null = this.next;
+    if (this.def.route !== undefined) {
+      try {
+        dest = this.def.route(output, run);
+      } catch (err) {
+        // A throwing router is the stage's code failing on this task: a task failure like any other.
+        this.failed(run, err);
+        return;
+      }
+    }
+    this.counts.completed++;
+    const attempts = env.attempts + 1;
+    if (this.breaker !== CLOSED) this.closeBreaker();
+    if (this.window.length > 0) this.window = [];
+    env.attempts = 0;
+    env.payload = output;
+    this.keys?.release(env, this.ready);
+    if (dest === null || dest === undefined) this.host.complete(env, output, this, attempts);
+    else if (dest instanceof AgentSupervisor) this.handoff(env, dest);
+    else if (typeof dest === 'string') this.routeTo(env, dest);
+    else this.fanOut(env, dest, output);
+  }
+
+  private routeTo(env: Envelope, name: string): void {
+    const to = this.host.stageNamed(name);
+    if (to === undefined) this.unknownRoute(env, name);
+    else this.handoff(env, to);
+  }
+
+  private fanOut(env: Envelope, names: readonly string[], output: unknown): void {
+    if (names.length === 0) return this.host.complete(env, output, this, 1);
+    if (names.length === 1) return this.routeTo(env, names[0]!);
+    env.fan ??= { open: 1, outputs: [], dead: undefined };
+    env.fan.open += names.length - 1;
+    names.forEach((name, i) => this.routeTo(i === 0 ? env : env.branch(output), name));
+  }
+
+  private unknownRoute(env: Envelope, name: string): void {
+    const err = new BatonError(
+      'ERR_UNKNOWN_ADDRESS',
+      `stage '${this.path}' routed task ${this.taskId(env)} to '${name}', which is not a stage of this pipeline; return one of its stage names, an array of them, or null to complete the task.`,
+      { stage: this.path, address: name },
+    );
+    this.counts.deadLettered++;
+    this.host.deadLetter(env, this, err.code, toErrorInfo(err), 1);
+  }
+
+  private handoff(env: Envelope, to: AgentSupervisor): void {
+    if (this.outbox.length === 0 && to.inbox.hasRoom()) {
+      to.enqueue(env);
+      return;
+    }
+    if (this.outbox.length === 0) to.inbox.onRoom(this.wake);
+    this.outbox.push(env);
+    this.outboxTo.push(to);
+  }
+
+  /** Hands on outputs that waited for room; false while the next inbox is still full. */
+  private flushOutbox(): boolean {
+    while (this.outbox.length > 0) {
+      const to = this.outboxTo.peek()!;
+      if (!to.inbox.hasRoom() && !to.terminated) {
+        to.inbox.onRoom(this.wake);
+        return false;
+      }
+      this.outboxTo.shift();
+      to.enqueue(this.outbox.shift()!);
+    }
+    return true;
+  }
+
+  // ---- failure ------------------------------------------------------------------------------
+
+  private failed(run: TaskRun, thrown: unknown): void {
+    const env = run.env;
+    const now = this.host.clock.now();
+    const error = toErrorInfo(thrown);
+    this.counts.failed++;
+    let charge: boolean;
+    let againstAgent = false;
+    if (run.probe) {
+      // A probe that failed before is evidence against itself: charge it and probe again at once.
+      if (env.attempts > 0 || chargesProbe(this.policy.breaker, this.breaker, now)) {
+        charge = true;
+        if (this.breaker.status === 'probing') this.breaker = { status: 'open', probes: this.breaker.probes, openedAt: this.breaker.openedAt, probeAt: now };
+      } else {
+        charge = false;
+        this.breaker = onProbeFailure(this.policy.breaker, this.breaker, now, this.host.random);
+        this.breakerOpened(now);
+      }
+    } else if (this.breaker.status !== 'closed') {
+      charge = false; // failed while the breaker was open: charged to the agent, not the task
+    } else if (env.attempts === 0) {
+      againstAgent = true;
+      this.breaker = onFreshFailure(this.policy.breaker, this.breaker, now, this.host.random);
+      charge = this.breaker.status === 'closed';
+      if (!charge) this.breakerOpened(now);
+    } else {
+      charge = true; // failed again on a retry: evidence against the task, not fed to the breaker
+    }
+    (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: charge, error });
+    this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId: this.taskId(env) });
+
+    if (charge) this.charge(env, now, thrown);
+    else if (run.probe) this.inbox.push(env); // a failed probe goes behind the other waiting tasks
+    else this.ready.unshift(env);
+
+    if (againstAgent) {
+      const decision = recordRestart(this.policy.intensity, this.window, now);
+      this.window = decision.window;
+      if (!decision.restart) return this.escalate(thrown);
+    }
+    this.restartWorker();
+  }
+
+  private charge(env: Envelope, now: number, thrown: unknown): void {
+    env.attempts++;
+    if (env.attempts >= this.policy.maxAttempts) {
+      this.counts.deadLettered++;
+      this.keys?.release(env, this.ready);
+      const code = thrown instanceof BatonError ? thrown.code : 'ERR_TASK_FAILED';
+      this.host.deadLetter(env, this, code, env.errors![env.errors!.length - 1]!.error, env.attempts);
+      return;
+    }
+    this.counts.retried++;
+    const delayMs = calculateDelay(this.policy.retryBackoff, env.attempts, this.host.random);
+    this.host.events.emit({ type: 'retried', path: this.path, at: now, taskId: this.taskId(env), attempt: env.attempts + 1, delayMs });
+    if (delayMs <= 0) {
+      this.ready.push(env);
+      return;
+    }
+    env.dueAt = now + delayMs;
+    let i = this.delayed.length;
+    while (i > 0 && this.delayed[i - 1]!.dueAt > env.dueAt) i--;
+    this.delayed.splice(i, 0, env);
+    if (env.dueAt < this.timerAt) this.armTimer();
+  }
+
+  private breakerOpened(now: number): void {
+    if (this.breaker.status !== 'open') return;
+    this.host.events.emit({ type: 'breaker-opened', path: this.path, at: now, probeInMs: this.breaker.probeAt - now, probes: this.breaker.probes });
+    if (this.breaker.probeAt < this.timerAt) this.armTimer();
+  }
+
+  private closeBreaker(): void {
+    const was = this.breaker;
+    this.breaker = onSuccess(was);
+    if (was.status !== 'closed') {
+      const now = this.host.clock.now();
+      this.host.events.emit({ type: 'breaker-closed', path: this.path, at: now, heldMs: now - was.openedAt });
+    }
+  }
+
+  // ---- the worker ---------------------------------------------------------------------------
+
+  private restartWorker(): void {
+    this.counts.restarts++;
+    this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.counts.restarts });
+    if (this.def.init !== undefined && !this.policy.keepState && this.status === 'running') this.runInit();
+  }
+
+  private runInit(): void {
+    const init = this.def.init;
+    if (init === undefined) return this.becomeRunning();
+    this.status = 'starting';
+    const gen = ++this.initGen;
+    let result: unknown;
+    try {
+      result = init();
+    } catch (err) {
+      return this.initFailed(err);
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (state) => {
+          if (gen !== this.initGen || this.status !== 'starting') return;
+          this.state = state;
+          this.becomeRunning();
+        },
+        (err) => {
+          if (gen === this.initGen && this.status === 'starting') this.initFailed(err);
+        },
+      );
+      return;
+    }
+    this.state = result;
+    this.becomeRunning();
+  }
+
+  private becomeRunning(): void {
+    this.status = 'running';
+    this.armTimer();
+    if (this.hasWork() || this.outbox.length > 0) this.host.scheduler.schedule(this);
+  }
+
+  /** `init` threw: an agent that cannot start is the case restart intensity is for. */
+  private initFailed(thrown: unknown): void {
+    const now = this.host.clock.now();
+    this.host.events.emit({ type: 'crashed', path: this.path, at: now, error: toErrorInfo(thrown) });
+    const decision = recordRestart(this.policy.intensity, this.window, now);
+    this.window = decision.window;
+    if (!decision.restart) return this.escalate(thrown);
+    this.initFailures++;
+    this.counts.restarts++;
+    const delay = calculateDelay(this.policy.restartBackoff, this.initFailures, this.host.random);
+    this.initTimer = this.host.clock.setTimer(delay, () => {
+      this.initTimer = undefined;
+      if (this.status === 'starting') this.runInit();
+    });
+  }
+
+  private escalate(thrown: unknown): void {
+    const { maxRestarts, withinMs } = this.policy.intensity;
+    const reason = `more than ${maxRestarts} restarts within ${withinMs} ms with no success between; last error: ${toErrorInfo(thrown).message}`;
+    this.host.events.emit({ type: 'escalated', path: this.path, at: this.host.clock.now(), reason });
+    this.suspend();
+    const error = new BatonError('ERR_ESCALATED', `stage '${this.path}' escalated: ${reason}`, { stage: this.path }, thrown);
+    if (this.parent !== null) this.parent.childExited(this, 'crash', error);
+    else this.terminate('escalated', error);
+  }
+
+  // ---- supervision (SupervisedChild) --------------------------------------------------------
+
+  suspend(): void {
+    if (this.status === 'terminated') return;
+    this.status = 'suspended';
+    this.initGen++;
+    this.initTimer?.cancel();
+    this.initTimer = undefined;
+    this.cancelTimer();
+    // In-flight runs go back to the front of the queue, uncharged, in their original order.
+    const runs = [...this.running].reverse();
+    this.running.clear();
+    for (const run of runs) {
+      run.done = true;
+      run.abort('ERR_ABORTED', `stage '${this.path}' is restarting`);
+      this.ready.unshift(run.env);
+    }
+    this.inFlight = 0;
+  }
+
+  restart(): void {
+    if (this.status === 'terminated') return;
+    this.window = [];
+    this.initFailures = 0;
+    this.breaker = CLOSED;
+    this.counts.restarts++;
+    this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.counts.restarts });
+    this.runInit();
+  }
+
+  terminate(reason: string, error?: unknown): void {
+    if (this.status === 'terminated') return;
+    this.suspend();
+    this.status = 'terminated';
+    const info = toErrorInfo(error ?? new BatonError('ERR_STOPPED', `stage '${this.path}' stopped: ${reason}`, { stage: this.path }));
+    const code = error instanceof BatonError ? error.code : 'ERR_STOPPED';
+    const left = [...this.outbox.clear(), ...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? [])];
+    this.outboxTo.clear();
+    for (const env of left) {
+      this.counts.deadLettered++;
+      this.host.deadLetter(env, this, code, info, env.attempts);
+    }
+    this.inbox.wakeAll();
+    this.host.events.emit({ type: 'stopped', path: this.path, at: this.host.clock.now(), reason });
+  }
+
+  // ---- the one timer ------------------------------------------------------------------------
+
+  private armTimer(): void {
+    let at = this.delayed.length > 0 ? this.delayed[0]!.dueAt : Infinity;
+    for (const run of this.running) {
+      if (run.deadline < at) at = run.deadline;
+      break; // the oldest run has the earliest deadline
+    }
+    if (this.breaker.status === 'open' && this.breaker.probeAt < at) at = this.breaker.probeAt;
+    if (at === this.timerAt) return;
+    this.cancelTimer();
+    if (at === Infinity || this.status === 'terminated') return;
+    this.timerAt = at;
+    this.timer = this.host.clock.setTimer(at - this.host.clock.now(), this.onTimer);
+  }
+
+  private cancelTimer(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  private timerFired(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (this.status === 'terminated') return;
+    const now = this.host.clock.now();
+    while (this.delayed.length > 0 && this.delayed[0]!.dueAt <= now) this.ready.push(this.delayed.shift()!);
+    for (const run of this.running) {
+      if (run.deadline > now) break;
+      this.running.delete(run);
+      run.done = true;
+      this.inFlight--;
+      const err = run.abort('ERR_TIMEOUT', `stage '${this.path}' timed out task ${run.taskId} after ${this.policy.timeoutMs} ms (timeoutMs); the handler's late result will be discarded.`);
+      this.failed(run, err);
+    }
+    this.armTimer();
+    if (this.status === 'running') this.host.scheduler.schedule(this);
+  }
+}

@@ -1,0 +1,54 @@
+import type { Envelope } from '../actors/envelope.js';
+import type { RingBuffer } from '../src/ring-buffer.js';
+
+/**
+ * Per-key ordering for one stage: at most one task per key is running or waiting for its retry
+ * (the key's owner); later tasks with that key park here and are handed back in accepted order
+ * when the owner leaves the stage. Tasks without a key are never held.
+ */
+export class KeyOrder {
+  private readonly owners = new Map<string, Envelope>();
+  private readonly waiting = new Map<string, Envelope[]>();
+  parked = 0;
+
+  /** True if `env` may run now; otherwise it is parked behind its key's owner. */
+  claim(env: Envelope): boolean {
+    const key = env.key;
+    if (key === undefined) return true;
+    const owner = this.owners.get(key);
+    if (owner === undefined) {
+      this.owners.set(key, env);
+      return true;
+    }
+    if (owner === env) return true;
+    const queue = this.waiting.get(key);
+    if (queue === undefined) this.waiting.set(key, [env]);
+    else queue.push(env);
+    this.parked++;
+    return false;
+  }
+
+  /** `env` left the stage (handed on or dead-lettered): its key's next task runs first. */
+  release(env: Envelope, ready: RingBuffer<Envelope>): void {
+    const key = env.key;
+    if (key === undefined || this.owners.get(key) !== env) return;
+    const queue = this.waiting.get(key);
+    const next = queue?.shift();
+    if (next === undefined) {
+      this.owners.delete(key);
+      return;
+    }
+    if (queue!.length === 0) this.waiting.delete(key);
+    this.parked--;
+    this.owners.set(key, next);
+    ready.unshift(next);
+  }
+
+  clear(): Envelope[] {
+    const out = [...this.waiting.values()].flat();
+    this.waiting.clear();
+    this.owners.clear();
+    this.parked = 0;
+    return out;
+  }
+}

@@ -1,0 +1,132 @@
+import type { Clock, TimerHandle } from '../src/clock.js';
+import { BatonError, toErrorInfo } from '../src/errors.js';
+import type { EventStream } from '../src/events.js';
+import type { Random } from '../src/random.js';
+import { calculateDelay } from './backoff.js';
+import type { ChildParent, SupervisedChild } from './child.js';
+import { recordRestart, type RestartWindow } from './intensity.js';
+import { restartSet, shouldRestart, type ExitKind, type RestartType, type SupervisorStrategy } from './strategy.js';
+
+export interface SupervisorDeps {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly events: EventStream;
+}
+
+interface Entry {
+  readonly child: SupervisedChild;
+  readonly restart: RestartType;
+  /** false once the child ended for good (temporary, or transient after a normal exit). */
+  alive: boolean;
+}
+
+/**
+ * Interprets a SupervisorStrategy over its children, in start order. It routes no messages: it
+ * only hears that a child ended and decides, with the pure functions of strategy.ts, intensity.ts
+ * and backoff.ts, whether to restart it (and which siblings with it) or to give up and escalate.
+ */
+export class Supervisor implements SupervisedChild, ChildParent {
+  parent: ChildParent | null = null;
+  private readonly entries: Entry[] = [];
+  private window: RestartWindow = [];
+  private step = 0;
+  private lastRestartAt = -Infinity;
+  private status: 'running' | 'suspended' | 'terminated' = 'running';
+  private pending: TimerHandle | undefined = undefined;
+  /**
+   * Called when this supervisor gives up and has no parent to escalate to, before its children
+   * are terminated; may return the error their unfinished work is dead-lettered with.
+   */
+  onFailed: ((error: BatonError) => BatonError | void) | undefined = undefined;
+
+  constructor(
+    readonly name: string,
+    readonly path: string,
+    readonly strategy: SupervisorStrategy,
+    private readonly deps: SupervisorDeps,
+  ) {}
+
+  get terminated(): boolean {
+    return this.status === 'terminated';
+  }
+
+  get children(): readonly SupervisedChild[] {
+    return this.entries.map((e) => e.child);
+  }
+
+  add(child: SupervisedChild, restart: RestartType = 'permanent'): void {
+    child.parent = this;
+    this.entries.push({ child, restart, alive: true });
+  }
+
+  childExited(child: SupervisedChild, exit: ExitKind, error: unknown): void {
+    if (this.status !== 'running') return;
+    const index = this.entries.findIndex((e) => e.child === child);
+    const entry = this.entries[index];
+    if (entry === undefined || !entry.alive) return;
+    if (!shouldRestart(entry.restart, exit)) {
+      entry.alive = false;
+      child.terminate(exit === 'normal' ? 'normal' : 'crashed', error);
+      return;
+    }
+    const now = this.deps.clock.now();
+    const decision = recordRestart(this.strategy.intensity, this.window, now);
+    this.window = decision.window;
+    if (!decision.restart) return this.escalate(child, error);
+
+    this.step = now - this.lastRestartAt > this.strategy.resetAfterMs ? 1 : this.step + 1;
+    this.lastRestartAt = now;
+    const set = restartSet(this.strategy.kind, index, this.entries.length)
+      .map((i) => this.entries[i]!)
+      .filter((e) => e.alive);
+    // Stop siblings in reverse start order, restart all in start order (as OTP does).
+    for (const e of [...set].reverse()) if (e.child !== child) e.child.suspend();
+    const delay = calculateDelay(this.strategy.backoff, this.step, this.deps.random);
+    const restartAll = (): void => {
+      this.pending = undefined;
+      if (this.status !== 'running') return;
+      for (const e of set) if (e.alive) e.child.restart();
+    };
+    if (delay <= 0) restartAll();
+    else this.pending = this.deps.clock.setTimer(delay, restartAll);
+  }
+
+  private escalate(child: SupervisedChild, cause: unknown): void {
+    const { maxRestarts, withinMs } = this.strategy.intensity;
+    const reason = `child '${child.path}' needed more than ${maxRestarts} restarts within ${withinMs} ms; last error: ${toErrorInfo(cause).message}`;
+    this.deps.events.emit({ type: 'escalated', path: this.path, at: this.deps.clock.now(), reason });
+    const error = new BatonError('ERR_ESCALATED', `supervisor '${this.path}' gave up: ${reason}`, { supervisor: this.path, child: child.path }, cause);
+    if (this.parent !== null) {
+      this.suspend();
+      this.parent.childExited(this, 'crash', error);
+    } else {
+      this.terminate('escalated', this.onFailed?.(error) ?? error);
+    }
+  }
+
+  suspend(): void {
+    if (this.status !== 'running') return;
+    this.status = 'suspended';
+    this.pending?.cancel();
+    for (const e of [...this.entries].reverse()) if (e.alive) e.child.suspend();
+  }
+
+  restart(): void {
+    if (this.status === 'terminated') return;
+    this.status = 'running';
+    this.window = [];
+    this.step = 0;
+    for (const e of this.entries) if (e.alive) e.child.restart();
+  }
+
+  terminate(reason: string, error?: unknown): void {
+    if (this.status === 'terminated') return;
+    this.pending?.cancel();
+    this.status = 'terminated';
+    for (const e of [...this.entries].reverse()) {
+      e.alive = false;
+      e.child.terminate(reason, error);
+    }
+    this.deps.events.emit({ type: 'stopped', path: this.path, at: this.deps.clock.now(), reason });
+  }
+}

@@ -1,0 +1,58 @@
+import { BatonError } from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import type { TaskContext } from '../actors/agent.js';
+import type { Envelope } from '../actors/envelope.js';
+
+/** What a run needs from its stage; kept narrow so a run is one small object. */
+export interface RunOwner {
+  readonly name: string;
+  readonly log: Logger;
+  taskId(env: Envelope): string;
+}
+
+/**
+ * One run of a handler on one task: the handler's `ctx`, and the stage's bookkeeping for it.
+ * `signal` and `log` are made on first use, so a synchronous handler that never touches them
+ * costs one small object and no AbortController.
+ */
+export class TaskRun<S = unknown> implements TaskContext<S> {
+  /** Set once the run has an outcome here (settled, timed out, aborted); later results are discarded. */
+  done = false;
+  deadline = Infinity;
+  private controller: AbortController | undefined = undefined;
+  private logger: Logger | undefined = undefined;
+
+  constructor(
+    readonly owner: RunOwner,
+    readonly env: Envelope,
+    readonly state: S,
+    /** The breaker's probe: its failure is judged differently. */
+    readonly probe: boolean,
+  ) {}
+
+  get taskId(): string {
+    return this.owner.taskId(this.env);
+  }
+  get key(): string | undefined {
+    return this.env.key;
+  }
+  get attempt(): number {
+    return this.env.attempts + 1;
+  }
+  get stage(): string {
+    return this.owner.name;
+  }
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+  get log(): Logger {
+    return (this.logger ??= this.owner.log.child({ taskId: this.taskId, attempt: this.attempt }));
+  }
+
+  abort(code: 'ERR_TIMEOUT' | 'ERR_ABORTED', message: string): BatonError {
+    const reason = new BatonError(code, message, { stage: this.owner.name, taskId: this.taskId });
+    this.controller?.abort(reason);
+    return reason;
+  }
+}
