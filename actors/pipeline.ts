@@ -159,14 +159,23 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     return this.sendWhenRoom(input, options);
   }
 
-  /** Sends every input in order, waiting for room as needed; resolves to the number accepted. */
+  /**
+   * Sends every input in order, waiting for room as needed; resolves to the number accepted.
+   * The batch path: while the first inbox has room, tasks are accepted with no promise each.
+   */
   async sendMany(inputs: Iterable<I>, options?: { readonly key?: (input: I, index: number) => string | undefined }): Promise<number> {
+    const keyOf = options?.key;
     let n = 0;
     let i = 0;
     for (const input of inputs) {
-      const key = options?.key?.(input, i++);
-      const result = await this.send(input, key === undefined ? undefined : { key });
-      if (result === 'accepted') n++;
+      const key = keyOf?.(input, i);
+      i++;
+      if (this.status === 'running' && this.waitingSenders === 0 && this.first.inbox.hasRoom() && (key === undefined || typeof key === 'string')) {
+        this.accept(input, key === undefined ? undefined : { key });
+        n++;
+        continue;
+      }
+      if ((await this.send(input, key === undefined ? undefined : { key })) === 'accepted') n++;
     }
     return n;
   }

@@ -37,45 +37,30 @@ export function mailboxPolicy(options: MailboxOptions = {}, path = 'mailbox', de
  * A bounded FIFO with a queue of producers waiting for room. Each item taken out wakes one
  * waiter; a waiter re-checks for room when it runs, so a wake-up is a hint, never a promise.
  */
-export class Mailbox<T> {
-  private readonly items: RingBuffer<T>;
+export class Mailbox<T> extends RingBuffer<T> {
   private readonly waiters = new RingBuffer<() => void>(4);
+  /** Copied out of the policy: `hasRoom` is on the hot path. */
+  readonly capacity: number;
 
   constructor(readonly policy: MailboxPolicy) {
-    this.items = new RingBuffer<T>(Math.min(policy.capacity, 1024));
-  }
-
-  get length(): number {
-    return this.items.length;
+    super(Math.min(policy.capacity, 1024));
+    this.capacity = policy.capacity;
   }
 
   hasRoom(): boolean {
-    return this.items.length < this.policy.capacity;
+    return this.length < this.capacity;
   }
 
-  /** Adds without a bound check: callers check `hasRoom()` first, or return uncharged work. */
-  push(item: T): void {
-    this.items.push(item);
-  }
-
-  unshift(item: T): void {
-    this.items.unshift(item);
-  }
-
-  shift(): T | undefined {
-    const item = this.items.shift();
-    if (this.waiters.length > 0 && item !== undefined) this.waiters.shift()!();
+  override shift(): T | undefined {
+    const item = super.shift();
+    if (item !== undefined && this.waiters.length > 0) this.waiters.shift()!();
     return item;
   }
 
-  removeFirst(pred: (item: T) => boolean): T | undefined {
-    const item = this.items.removeFirst(pred);
-    if (this.waiters.length > 0 && item !== undefined) this.waiters.shift()!();
+  override removeFirst(pred: (item: T) => boolean): T | undefined {
+    const item = super.removeFirst(pred);
+    if (item !== undefined && this.waiters.length > 0) this.waiters.shift()!();
     return item;
-  }
-
-  peek(): T | undefined {
-    return this.items.peek();
   }
 
   /** Calls `wake` once, when an item next leaves (or at `wakeAll`). */
@@ -90,13 +75,5 @@ export class Mailbox<T> {
   /** Wakes every waiter (the owner stopped: senders re-check and see it). */
   wakeAll(): void {
     for (const w of this.waiters.clear()) w();
-  }
-
-  values(): IterableIterator<T> {
-    return this.items[Symbol.iterator]();
-  }
-
-  clear(): T[] {
-    return this.items.clear();
   }
 }

@@ -9,6 +9,7 @@ export class RingBuffer<T> {
   private size = 0;
   private mask: number;
 
+
   constructor(initialCapacity = 16) {
     let cap = 4;
     while (cap < initialCapacity) cap <<= 1;

@@ -20,7 +20,7 @@ export interface SystemOptions {
   readonly clock?: Clock;
   /** A seed or a random source for jitter. Optional; defaults to Math.random. */
   readonly random?: number | Random;
-  /** Dispatcher tuning. Optional; defaults to 256 messages per actor turn, 8 ms slices. */
+  /** Dispatcher tuning. Optional; defaults to 64 messages per actor turn, 8 ms slices. */
   readonly scheduler?: SchedulerOptions;
 }
 

@@ -89,7 +89,15 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private initTimer: TimerHandle | undefined = undefined;
   private readonly wake = (): void => this.host.scheduler.schedule(this);
   private readonly onTimer = (): void => this.timerFired();
-  private counts = { received: 0, completed: 0, failed: 0, retried: 0, restarts: 0, deadLettered: 0 };
+  // Counters are plain fields: the hot path bumps `received` and `completed` once per task.
+  private received = 0;
+  private completed = 0;
+  private failures = 0;
+  private retried = 0;
+  private restarts = 0;
+  private deadLettered = 0;
+  private readonly handle: Agent['handle'];
+  private readonly route: Agent['route'];
 
   constructor(
     private readonly host: StageHost,
@@ -103,6 +111,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.log = log.child({ stage: this.path });
     this.inbox = new Mailbox<Envelope>(policy.mailbox);
     this.keys = policy.orderByKey ? new KeyOrder() : undefined;
+    this.handle = def.handle;
+    this.route = def.route;
   }
 
   get terminated(): boolean {
@@ -122,14 +132,19 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   /** Takes a task in. The caller checked `inbox.hasRoom()` (senders) or is returning work. */
   enqueue(env: Envelope): void {
     this.inbox.push(env);
-    this.counts.received++;
+    this.received++;
     if (this.status === 'running' && !this.scheduled) this.host.scheduler.schedule(this);
   }
 
   stats(): StageStats {
     return {
       name: this.name,
-      ...this.counts,
+      received: this.received,
+      completed: this.completed,
+      failed: this.failures,
+      retried: this.retried,
+      restarts: this.restarts,
+      deadLettered: this.deadLettered,
       inbox: this.inbox.length + this.ready.length + this.delayed.length + (this.keys?.parked ?? 0),
       inFlight: this.inFlight,
       breaker: this.breaker.status,
@@ -190,7 +205,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     const run = new TaskRun(this, env, this.state, probe);
     let out: unknown;
     try {
-      out = this.def.handle(env.payload, run);
+      out = this.handle(env.payload, run);
     } catch (err) {
       this.inFlight--;
       run.done = true;
@@ -227,25 +242,29 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   private succeeded(run: TaskRun, output: unknown): void {
     const env = run.env;
-    let dest: RouteResult | AgentSupervisor | null = this.next;
-    if (this.def.route !== undefined) {
+    let dest: RouteResult = undefined;
+    if (this.route !== undefined) {
       try {
-        dest = this.def.route(output, run);
+        dest = this.route(output, run);
       } catch (err) {
         // A throwing router is the stage's code failing on this task: a task failure like any other.
         this.failed(run, err);
         return;
       }
     }
-    this.counts.completed++;
+    this.completed++;
     const attempts = env.attempts + 1;
     if (this.breaker !== CLOSED) this.closeBreaker();
     if (this.window.length > 0) this.window = [];
     env.attempts = 0;
     env.payload = output;
-    this.keys?.release(env, this.ready);
-    if (dest === null || dest === undefined) this.host.complete(env, output, this, attempts);
-    else if (dest instanceof AgentSupervisor) this.handoff(env, dest);
+    if (this.keys !== undefined) this.keys.release(env, this.ready);
+    if (this.route === undefined) {
+      const next = this.next;
+      if (next === null) this.host.complete(env, output, this, attempts);
+      else if (this.outbox.length === 0 && next.inbox.length < next.inbox.capacity) next.enqueue(env);
+      else this.handoff(env, next);
+    } else if (dest === null || dest === undefined) this.host.complete(env, output, this, attempts);
     else if (typeof dest === 'string') this.routeTo(env, dest);
     else this.fanOut(env, dest, output);
   }
@@ -270,7 +289,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       `stage '${this.path}' routed task ${this.taskId(env)} to '${name}', which is not a stage of this pipeline; return one of its stage names, an array of them, or null to complete the task.`,
       { stage: this.path, address: name },
     );
-    this.counts.deadLettered++;
+    this.deadLettered++;
     this.host.deadLetter(env, this, err.code, toErrorInfo(err), 1);
   }
 
@@ -304,7 +323,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     const env = run.env;
     const now = this.host.clock.now();
     const error = toErrorInfo(thrown);
-    this.counts.failed++;
+    this.failures++;
     let charge: boolean;
     let againstAgent = false;
     if (run.probe) {
@@ -345,13 +364,13 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private charge(env: Envelope, now: number, thrown: unknown): void {
     env.attempts++;
     if (env.attempts >= this.policy.maxAttempts) {
-      this.counts.deadLettered++;
+      this.deadLettered++;
       this.keys?.release(env, this.ready);
       const code = thrown instanceof BatonError ? thrown.code : 'ERR_TASK_FAILED';
       this.host.deadLetter(env, this, code, env.errors![env.errors!.length - 1]!.error, env.attempts);
       return;
     }
-    this.counts.retried++;
+    this.retried++;
     const delayMs = calculateDelay(this.policy.retryBackoff, env.attempts, this.host.random);
     this.host.events.emit({ type: 'retried', path: this.path, at: now, taskId: this.taskId(env), attempt: env.attempts + 1, delayMs });
     if (delayMs <= 0) {
@@ -383,8 +402,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   // ---- the worker ---------------------------------------------------------------------------
 
   private restartWorker(): void {
-    this.counts.restarts++;
-    this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.counts.restarts });
+    this.restarts++;
+    this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.restarts });
     if (this.def.init !== undefined && !this.policy.keepState && this.status === 'running') this.runInit();
   }
 
@@ -430,7 +449,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.window = decision.window;
     if (!decision.restart) return this.escalate(thrown);
     this.initFailures++;
-    this.counts.restarts++;
+    this.restarts++;
     const delay = calculateDelay(this.policy.restartBackoff, this.initFailures, this.host.random);
     this.initTimer = this.host.clock.setTimer(delay, () => {
       this.initTimer = undefined;
@@ -473,8 +492,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.window = [];
     this.initFailures = 0;
     this.breaker = CLOSED;
-    this.counts.restarts++;
-    this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.counts.restarts });
+    this.restarts++;
+    this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.restarts });
     this.runInit();
   }
 
@@ -487,7 +506,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     const left = [...this.outbox.clear(), ...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? [])];
     this.outboxTo.clear();
     for (const env of left) {
-      this.counts.deadLettered++;
+      this.deadLettered++;
       this.host.deadLetter(env, this, code, info, env.attempts);
     }
     this.inbox.wakeAll();
