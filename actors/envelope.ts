@@ -27,6 +27,8 @@ export class Envelope {
   dueAt = 0;
   errors: AttemptError[] | undefined = undefined;
   fan: FanOut | undefined = undefined;
+  /** Durable pipelines: the encoded output a stage just produced, until its handoff or completion is recorded. */
+  bytes: Uint8Array | undefined = undefined;
 
   constructor(
     /** The id given to `send`, or undefined until one is needed (made from `seq`). */

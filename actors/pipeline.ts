@@ -1,6 +1,8 @@
 import { assertName } from '../src/address.js';
 import type { Clock } from '../src/clock.js';
+import { decode } from '../src/codec.js';
 import { BatonError, describe, type ErrorInfo } from '../src/errors.js';
+import type { Journal, StoredOutcome } from '../src/journal/journal.js';
 import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
 import type { Random } from '../src/random.js';
@@ -10,7 +12,8 @@ import { AgentSupervisor, type StageHost, type StageStats } from '../supervisors
 import { oneForOne, type StrategyOptions } from '../supervisors/strategy.js';
 import { Supervisor } from '../supervisors/supervisor.js';
 import type { Agent } from './agent.js';
-import { Envelope } from './envelope.js';
+import { DurableLog, envelopeOf } from './durable-log.js';
+import { Envelope, type AttemptError } from './envelope.js';
 import { OutcomeFeed, type Outcome, type OutcomesOptions } from './outcomes.js';
 
 export interface PipelineOptions {
@@ -26,6 +29,12 @@ export interface PipelineOptions {
    * Optional; defaults to 3 within 60,000 ms, no backoff.
    */
   readonly supervisor?: StrategyOptions;
+  /**
+   * With a journal: how long a completed task's outcome is kept (for `outcome(id)` and for
+   * recognising a re-sent id) before it is pruned. Dead letters are kept until replayed.
+   * Optional; defaults to 24 hours.
+   */
+  readonly keepCompletedMs?: number;
 }
 
 export interface SendOptions {
@@ -58,6 +67,8 @@ export interface PipelineDeps {
   readonly random: Random;
   readonly events: EventStream;
   readonly log: Logger;
+  /** The system's journal, if it has one. */
+  readonly journal?: Journal | undefined;
 }
 
 const ACCEPTED: Promise<SendResult> = Promise.resolve('accepted');
@@ -74,6 +85,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
   readonly clock: Clock;
   readonly random: Random;
   readonly events: EventStream;
+  readonly durable: DurableLog | undefined;
   private readonly log: Logger;
   private readonly stageList: AgentSupervisor[];
   private readonly byName = new Map<string, AgentSupervisor>();
@@ -84,6 +96,8 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
   private status: PipelineStats['status'] = 'running';
   private failure: BatonError | undefined = undefined;
   private seq = 0;
+  private recovered = 0;
+  private readonly journalClock: () => number;
   private waitingSenders = 0;
   private pending = 0;
   private accepted = 0;
@@ -105,6 +119,14 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     this.feed = new OutcomeFeed(this.log);
     this.supervisor = new Supervisor(this.name, this.name, oneForOne({ maxRestarts: 3, withinMs: 60_000, ...options.supervisor }), deps);
     this.supervisor.onFailed = (err) => this.failed(err);
+    this.journalClock = deps.journal === undefined ? Date.now : () => deps.journal!.now();
+    this.durable = deps.journal === undefined ? undefined : new DurableLog(
+      deps.journal.openPipeline(this.name),
+      this.journalClock,
+      options.keepCompletedMs ?? 24 * 3600_000,
+      this.log,
+      (err) => this.failed(new BatonError('ERR_PIPELINE_FAILED', `the journal could not record pipeline '${this.name}': ${err.message}`, { pipeline: this.name }, err)),
+    );
     const defaults = options.defaults ?? {};
     agentPolicy({}, defaults, `pipeline '${this.name}' defaults`); // validate defaults even if every stage overrides them
     this.stageList = options.stages.map((def, i) => {
@@ -125,10 +147,42 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     this.first = this.stageList[0]!;
   }
 
-  /** Starts every stage (runs each agent's init). Called by the system. */
+  /** Recovers what the journal holds for this pipeline, then starts every stage (runs each agent's init). */
   start(): this {
+    if (this.durable !== undefined) this.recover(this.durable);
     for (const s of this.stageList) s.start();
     return this;
+  }
+
+  /**
+   * Resumes the tasks a previous run of this pipeline left pending: each stage pages its own
+   * backlog in from the journal as its inbox has room. Tasks at a stage that no longer exists are
+   * dead-lettered with ERR_UNKNOWN_ADDRESS.
+   */
+  private recover(durable: DurableLog): void {
+    const journal = durable.journal;
+    this.seq = journal.lastSeq();
+    for (const [name, { count, maxSeq }] of journal.pendingStages()) {
+      this.pending += count;
+      this.recovered += count;
+      const stage = this.byName.get(name);
+      if (stage !== undefined) {
+        durable.addBacklog(name, maxSeq);
+        continue;
+      }
+      for (let after = 0; ; ) {
+        const rows = journal.pendingAt(name, after, maxSeq, 1000);
+        if (rows.length === 0) break;
+        after = rows[rows.length - 1]!.seq;
+        for (const row of rows) {
+          const env = envelopeOf(row);
+          durable.live.add(row.id);
+          const message = `task ${row.id} was pending at stage '${name}', which pipeline '${this.name}' no longer has; add the stage back and replay it.`;
+          this.deadLetter(env, this.first, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, row.attempts, name);
+        }
+      }
+    }
+    if (this.recovered > 0) this.log.info({ recovered: this.recovered }, 'recovered pending tasks from the journal');
   }
 
   // ---- producers ----------------------------------------------------------------------------
@@ -142,11 +196,19 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     if (options !== undefined) {
       const bad = this.checkSendOptions(options);
       if (bad !== undefined) return Promise.reject(bad);
-      if (options.id !== undefined && this.pendingIds.has(options.id)) return DUPLICATE;
+      if (options.id !== undefined && this.isDuplicate(options.id)) return DUPLICATE;
     }
     if (this.waitingSenders === 0 && this.first.inbox.hasRoom()) {
-      this.accept(input, options);
-      return ACCEPTED;
+      if (this.durable === undefined) {
+        this.accept(input, options);
+        return ACCEPTED;
+      }
+      try {
+        this.accept(input, options);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return this.durable.committed().then(() => 'accepted' as const);
     }
     const overflow = this.first.policy.mailbox.overflow;
     if (overflow === 'reject') return Promise.resolve('rejected');
@@ -177,6 +239,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       }
       if ((await this.send(input, key === undefined ? undefined : { key })) === 'accepted') n++;
     }
+    if (this.durable !== undefined) await this.durable.committed();
     return n;
   }
 
@@ -190,13 +253,27 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     } finally {
       this.waitingSenders--;
     }
-    if (options?.id !== undefined && this.pendingIds.has(options.id)) return 'duplicate';
+    if (options?.id !== undefined && this.isDuplicate(options.id)) return 'duplicate';
     this.accept(input, options);
+    if (this.durable !== undefined) await this.durable.committed();
     return 'accepted';
   }
 
+  /** A task with this id is pending here, or the journal holds it (pending or finished). */
+  private isDuplicate(id: string): boolean {
+    return this.pendingIds.has(id) || (this.durable !== undefined && this.durable.journal.status(id) !== undefined);
+  }
+
   private accept(input: I, options: SendOptions | undefined, enqueue = true): Envelope {
+    const durable = this.durable;
+    // Encoding first: an input the journal cannot hold is refused before anything is counted.
+    const payload = durable?.encode(input, `the input of pipeline '${this.name}'`);
     const env = new Envelope(options?.id, ++this.seq, options?.key, input);
+    if (durable !== undefined) {
+      const id = this.taskId(env);
+      durable.live.add(id);
+      durable.push({ op: 'accept', id, seq: env.seq, key: env.key, stage: this.first.name, payload: payload! });
+    }
     if (options?.id !== undefined) this.pendingIds.add(options.id);
     this.pending++;
     this.accepted++;
@@ -257,8 +334,9 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
   }
 
   /**
-   * Stops accepting, waits up to `drainMs` for pending tasks to finish, then stops every stage:
-   * tasks still unfinished become dead letters with ERR_STOPPED (nothing vanishes).
+   * Stops accepting, waits up to `drainMs` for pending tasks to finish, then stops every stage.
+   * Without a journal, tasks still unfinished become dead letters with ERR_STOPPED (nothing
+   * vanishes); with one, they stay pending in it and resume when the pipeline is spawned again.
    */
   async stop(options: { readonly drainMs?: number } = {}): Promise<void> {
     if (this.status !== 'running') return;
@@ -273,6 +351,11 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     if (this.status === 'stopping') {
       this.supervisor.terminate('stopped', new BatonError('ERR_STOPPED', `pipeline '${this.name}' stopped before this task finished.`, { pipeline: this.name }));
       this.status = 'stopped';
+    }
+    if (this.durable !== undefined) {
+      // Unfinished tasks stay pending in the journal; no run is in progress any more.
+      this.durable.flush();
+      if (this.status === 'stopped') this.durable.journal.releaseRunning();
     }
     this.feed.endAll();
   }
@@ -295,29 +378,49 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       if (fan.dead !== undefined) return this.finishFanOut(env, stage, attempts);
       output = fan.outputs;
     }
-    this.pending--;
-    this.completed++;
-    if (env.id !== undefined) this.pendingIds.delete(env.id);
-    if (this.feed.listening) {
-      this.feed.emit({ id: this.taskId(env), key: env.key, status: 'completed', output, errors: env.errors ?? [], stage: stage.name, attempts });
-    }
-    if (this.pending === 0) this.drained();
+    const durable = this.durable;
+    if (durable === undefined) return this.finish(env, 'completed', output, undefined, stage.name, attempts);
+    durable.push({ op: 'complete', id: this.taskId(env), stage: stage.name, attempts, output: env.bytes!, at: this.wall() });
+    env.bytes = undefined;
+    // The outcome is delivered once it is durable, so a task redone after a crash is reported once.
+    durable.afterCommit((err) => err === undefined && this.finish(env, 'completed', output, undefined, stage.name, attempts));
   }
 
-  deadLetter(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo, attempts: number): void {
+  deadLetter(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo, attempts: number, stageName = stage.name): void {
     const fan = env.fan;
     if (fan !== undefined) {
       fan.dead ??= env;
       if (--fan.open > 0) return;
     }
+    const info = { ...error, code };
+    this.events.emit({ type: 'dead-lettered', path: `${this.name}/${stageName}`, at: this.clock.now(), taskId: this.taskId(env), error: info });
+    const durable = this.durable;
+    if (durable === undefined) return this.finish(env, 'dead-lettered', fan?.outputs, info, stageName, attempts);
+    durable.push({ op: 'dead', id: this.taskId(env), stage: stageName, attempts, code, errors: durable.encodeErrors(env.errors), at: this.wall() });
+    durable.afterCommit((err) => err === undefined && this.finish(env, 'dead-lettered', undefined, info, stageName, attempts));
+  }
+
+  abandon(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo): void {
+    if (this.durable === undefined) return this.deadLetter(env, stage, code, error, env.attempts);
+    this.durable.live.delete(this.taskId(env)); // it stays pending in the journal for the next start
+  }
+
+  private wall(): number {
+    return this.journalClock();
+  }
+
+  private finish(env: Envelope, status: Outcome['status'], output: unknown, error: (ErrorInfo & { code: string }) | undefined, stage: string, attempts: number): void {
     this.pending--;
-    this.deadLettered++;
-    if (env.id !== undefined) this.pendingIds.delete(env.id);
-    if (this.feed.listening) {
-      const errors = fan?.dead?.errors ?? env.errors ?? [];
-      this.feed.emit({ id: this.taskId(env), key: env.key, status: 'dead-lettered', error: { ...error, code }, errors, stage: stage.name, attempts, ...(fan ? { output: fan.outputs as O } : {}) });
+    if (status === 'completed') this.completed++;
+    else this.deadLettered++;
+    if (env.id !== undefined) {
+      this.pendingIds.delete(env.id);
+      this.durable?.live.delete(env.id);
     }
-    this.events.emit({ type: 'dead-lettered', path: stage.path, at: this.clock.now(), taskId: this.taskId(env), error: { ...error, code } });
+    if (this.feed.listening) {
+      const errors = env.fan?.dead?.errors ?? env.errors ?? [];
+      this.feed.emit({ id: this.taskId(env), key: env.key, status, ...(output !== undefined ? { output: output as O } : {}), ...(error ? { error } : {}), errors, stage, attempts });
+    }
     if (this.pending === 0) this.drained();
   }
 
@@ -327,6 +430,66 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     const last = dead.errors?.[dead.errors.length - 1];
     env.fan = { ...env.fan!, open: 1 };
     this.deadLetter(env, stage, last?.error.code ?? 'ERR_TASK_FAILED', last?.error ?? { name: 'Error', message: 'a branch was dead-lettered' }, attempts);
+  }
+
+  // ---- the journal, for operators -----------------------------------------------------------
+
+  /** Recorded dead letters, oldest first (needs a journal). */
+  deadLetters(options: { readonly limit?: number; readonly offset?: number } = {}): Outcome<O>[] {
+    return this.needJournal('deadLetters').deadLetters(options.limit ?? 100, options.offset ?? 0).map((r) => this.toOutcome(r));
+  }
+
+  /** The recorded outcome of a task, or undefined while it is pending or unknown (needs a journal). */
+  outcome(id: string): Outcome<O> | undefined {
+    const r = this.needJournal('outcome').outcome(id);
+    return r === undefined ? undefined : this.toOutcome(r);
+  }
+
+  /**
+   * Sends dead letters back to the stage where they failed, with their attempts reset (after a fix
+   * is deployed). Ids that are not dead letters here are skipped. Returns how many were replayed.
+   */
+  replay(ids: readonly string[]): number {
+    const journal = this.needJournal('replay');
+    if (this.status !== 'running') throw this.stoppedError();
+    let n = 0;
+    for (const id of ids) {
+      const rec = journal.outcome(id);
+      const stage = rec && this.byName.get(rec.stage);
+      if (rec?.status !== 'dead' || stage === undefined) continue;
+      journal.commit([{ op: 'replay', id }]);
+      const row = journal.pendingAt(rec.stage, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER).find((t) => t.id === id);
+      if (row === undefined) continue;
+      const env = envelopeOf(row);
+      this.durable!.live.add(id);
+      this.pending++;
+      stage.adopt(env, false);
+      this.scheduler.schedule(stage);
+      n++;
+    }
+    return n;
+  }
+
+  private needJournal(what: string) {
+    if (this.durable === undefined) {
+      throw new BatonError('ERR_INVALID_OPTION', `pipeline '${this.name}'.${what}() reads the journal, and this system has none; create it with createSystem({ journal: sqliteJournal(path) }) or memoryJournal().`, { pipeline: this.name });
+    }
+    return this.durable.journal;
+  }
+
+  private toOutcome(r: StoredOutcome): Outcome<O> {
+    const errors = r.errors === undefined ? [] : decode<AttemptError[]>(r.errors);
+    const last = errors[errors.length - 1]?.error;
+    return {
+      id: r.id,
+      key: r.key,
+      status: r.status === 'completed' ? 'completed' : 'dead-lettered',
+      ...(r.output !== undefined ? { output: decode<O>(r.output) } : {}),
+      ...(r.status === 'dead' ? { error: { ...(last ?? { name: 'BatonError', message: r.code ?? 'dead-lettered' }), code: r.code ?? 'ERR_TASK_FAILED' } } : {}),
+      errors,
+      stage: r.stage,
+      attempts: r.attempts,
+    };
   }
 
   private drained(): void {

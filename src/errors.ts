@@ -13,7 +13,10 @@ export type BatonErrorCode =
   | 'ERR_ABORTED' // a task was aborted because its stage or system stopped
   | 'ERR_TASK_FAILED' // a handler threw or rejected (wraps non-Error throws)
   | 'ERR_ESCALATED' // a supervisor went past its restart intensity
-  | 'ERR_PIPELINE_FAILED'; // a pipeline went past its own intensity and stopped
+  | 'ERR_PIPELINE_FAILED' // a pipeline went past its own intensity and stopped
+  | 'ERR_PROCESS_DIED' // the process ended while a task was running (recorded on recovery)
+  | 'ERR_JOURNAL_VERSION' // the journal file was written by another schema version
+  | 'ERR_JOURNAL_FOREIGN'; // the file is not a Baton journal (or not SQLite at all)
 
 export class BatonError extends Error {
   readonly code: BatonErrorCode;

@@ -10,6 +10,9 @@ export type { DeadLetter, DeadLetters } from './dead-letters.js';
 export type { MailboxOptions, OverflowPolicy } from './mailbox.js';
 export type { ActorRef, ActorContext, ActorDefinition, Delivery } from './actor-cell.js';
 export type { Logger, LoggerOption } from './logging.js';
+export { sqliteJournal, SCHEMA_VERSION, type SqliteJournalOptions } from './journal/sqlite.js';
+export { memoryJournal } from './journal/memory.js';
+export type { Journal, PipelineJournal, JournalOp, StoredTask, StoredOutcome, TaskStatus } from './journal/journal.js';
 
 export { agent, type Agent, type AgentOptions, type TaskContext, type RouteResult } from '../actors/agent.js';
 export { actor, type ActorOptions } from '../actors/actor.js';

@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './clock.js';
 import { DeadLetters } from './dead-letters.js';
 import { BatonError, describe, invalidOption, toErrorInfo, type ErrorInfo } from './errors.js';
 import { EventStream } from './events.js';
+import type { Journal } from './journal/journal.js';
 import { createLogger, type Logger, type LoggerOption } from './logging.js';
 import { mailboxPolicy, type MailboxOptions } from './mailbox.js';
 import { seededRandom, type Random } from './random.js';
@@ -22,6 +23,11 @@ export interface SystemOptions {
   readonly random?: number | Random;
   /** Dispatcher tuning. Optional; defaults to 64 messages per actor turn, 8 ms slices. */
   readonly scheduler?: SchedulerOptions;
+  /**
+   * Where pipelines keep accepted tasks until they have an outcome: `sqliteJournal(path)` (durable),
+   * `memoryJournal()`. Optional; defaults to none: tasks live in memory only. The system closes it at shutdown.
+   */
+  readonly journal?: Journal;
 }
 
 /** How a supervisor starts one child. */
@@ -58,6 +64,7 @@ export class ActorSystem {
   readonly events: EventStream;
   readonly deadLetters: DeadLetters;
   readonly scheduler: Scheduler;
+  readonly journal: Journal | undefined;
   private readonly cells = new Map<string, ActorCell<any, any>>();
   private readonly pipelines = new Map<string, Pipeline<any, any>>();
   private readonly roots = new Map<string, SupervisedChild>();
@@ -77,6 +84,11 @@ export class ActorSystem {
     this.events = new EventStream(this.log);
     this.deadLetters = new DeadLetters(this.log);
     this.scheduler = new Scheduler(options.scheduler);
+    const journal = options.journal;
+    if (journal !== undefined && (journal === null || typeof journal.openPipeline !== 'function')) {
+      throw invalidOption('journal', journal, 'a Journal such as sqliteJournal(path) or memoryJournal()');
+    }
+    this.journal = journal;
   }
 
   /** Spawns a top-level actor. Without a supervisor a crash stops it (its message becomes a dead letter). */
@@ -108,7 +120,7 @@ export class ActorSystem {
     this.assertRunning();
     assertName(options?.name, 'pipeline name');
     this.claimName(options.name);
-    const pipeline = new Pipeline<I, O>(options, { scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events, log: this.log });
+    const pipeline = new Pipeline<I, O>(options, { scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events, log: this.log, journal: this.journal });
     this.pipelines.set(options.name, pipeline);
     return pipeline.start();
   }
@@ -160,6 +172,7 @@ export class ActorSystem {
     this.stopped = true;
     await Promise.all([...this.pipelines.values()].map((p) => p.stop(options)));
     for (const root of [...this.roots.values()].reverse()) root.terminate('shutdown');
+    this.journal?.close();
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -169,6 +182,9 @@ export class ActorSystem {
   }
 
   private claimName(name: string): void {
+    const old = this.pipelines.get(name);
+    // A stopped or failed pipeline's name may be spawned again: that is how a pipeline resumes its journal.
+    if (old !== undefined && (old.stats().status === 'stopped' || old.stats().status === 'failed')) this.pipelines.delete(name);
     if (this.roots.has(name) || this.pipelines.has(name) || this.cells.has(name)) {
       throw new BatonError('ERR_DUPLICATE_NAME', `'${name}' is already taken in this system; choose another name or stop the old one first.`, { name });
     }

@@ -1,4 +1,5 @@
 import type { Agent, RouteResult } from '../actors/agent.js';
+import type { DurableLog } from '../actors/durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
 import { BatonError, toErrorInfo, type ErrorInfo } from '../src/errors.js';
@@ -22,12 +23,16 @@ export interface StageHost {
   readonly clock: Clock;
   readonly random: Random;
   readonly events: EventStream;
+  /** The pipeline's journal side, or undefined for a pipeline without a journal. */
+  readonly durable: DurableLog | undefined;
   taskId(env: Envelope): string;
   stageNamed(name: string): AgentSupervisor | undefined;
   /** The task left the pipeline's last stage (or a route returned null). */
   complete(env: Envelope, output: unknown, stage: AgentSupervisor, attempts: number): void;
-  /** The task is quarantined (or given up because the stage ended). */
+  /** The task is quarantined. */
   deadLetter(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo, attempts: number): void;
+  /** The stage ended with the task unfinished: dead-lettered without a journal, left pending in one. */
+  abandon(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo): void;
 }
 
 export interface StageStats {
@@ -97,6 +102,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private restarts = 0;
   private deadLettered = 0;
   private readonly handle: Agent['handle'];
+  private readonly durable: DurableLog | undefined;
+  /** Durable stages batch their start records; once a handler returned a promise, batches shrink to free slots. */
+  private sawAsync = false;
   private readonly route: Agent['route'];
 
   constructor(
@@ -113,6 +121,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.keys = policy.orderByKey ? new KeyOrder() : undefined;
     this.handle = def.handle;
     this.route = def.route;
+    this.durable = host.durable;
   }
 
   get terminated(): boolean {
@@ -162,6 +171,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   run(budget: number): number {
     if (this.status !== 'running') return 0;
     if (this.outbox.length > 0 && !this.flushOutbox()) return 0;
+    if (this.durable !== undefined) return this.runDurable(budget);
     const concurrency = this.policy.concurrency;
     let n = 0;
     while (n < budget && this.inFlight < concurrency) {
@@ -186,7 +196,79 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   hasWork(): boolean {
     if (this.status !== 'running' || this.outbox.length > 0 || this.inFlight >= this.policy.concurrency) return false;
     if (this.breaker.status !== 'closed') return this.breaker.status === 'open' && this.host.clock.now() >= this.breaker.probeAt;
-    return this.ready.length > 0 || this.inbox.length > 0;
+    return this.ready.length > 0 || this.inbox.length > 0 || (this.durable?.hasBacklog(this.name) ?? false);
+  }
+
+  /**
+   * The durable run loop: take a batch, record that its runs start (one commit, together with
+   * everything else written this turn), then run it. A task that kills the process mid-run is
+   * therefore charged on recovery, and after maxAttempts crashes it is dead-lettered instead of
+   * crash-looping. Tasks of the batch that cannot start now (an async handler filled the slots,
+   * the breaker opened) go back to the front, in order.
+   */
+  private runDurable(budget: number): number {
+    const durable = this.durable!;
+    this.refill(durable);
+    const concurrency = this.policy.concurrency;
+    const batch: Envelope[] = [];
+    let probe = false;
+    if (this.breaker.status !== 'closed') {
+      if (this.breaker.status !== 'open' || this.host.clock.now() < this.breaker.probeAt || this.inFlight >= concurrency) return 0;
+      const env = this.take(true);
+      if (env === undefined) return 0;
+      this.breaker = startProbe(this.breaker);
+      batch.push(env);
+      probe = true;
+    } else {
+      const max = this.sawAsync ? concurrency - this.inFlight : Math.min(budget, concurrency === 1 ? budget : concurrency - this.inFlight);
+      while (batch.length < max) {
+        const env = this.take(false);
+        if (env === undefined) break;
+        batch.push(env);
+      }
+    }
+    if (batch.length === 0) return 0;
+    durable.push({ op: 'start', ids: batch.map((e) => this.taskId(e)) });
+    durable.flush();
+    let n = 0;
+    for (; n < batch.length; n++) {
+      if (this.status !== 'running' || this.inFlight >= concurrency || this.outbox.length > 0) break;
+      if (!probe && this.breaker.status !== 'closed') break;
+      this.startRun(batch[n]!, probe);
+    }
+    for (let i = batch.length - 1; i >= n; i--) this.ready.unshift(batch[i]!);
+    return n;
+  }
+
+  /** Pages the stage's backlog in from the journal while its inbox is at most half full. */
+  private refill(durable: DurableLog): void {
+    if (!durable.hasBacklog(this.name)) return;
+    const room = this.inbox.capacity - this.inbox.length - this.ready.length;
+    if (room < this.inbox.capacity / 2) return;
+    for (const { env, running } of durable.page(this.name, room)) this.adopt(env, running);
+  }
+
+  /**
+   * Takes in a task recovered from the journal. One whose run was in progress when the process
+   * died is charged that run (ERR_PROCESS_DIED); one that has failed here before waits out its
+   * backoff again, so fresh tasks run first and can open the breaker if the outage goes on.
+   */
+  adopt(env: Envelope, running: boolean): void {
+    this.received++;
+    const now = this.host.clock.now();
+    if (running) {
+      const error = { name: 'BatonError', code: 'ERR_PROCESS_DIED', message: `the process ended while task ${this.taskId(env)} was running at stage '${this.path}'` };
+      (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: true, error });
+      this.charge(env, now, new BatonError('ERR_PROCESS_DIED', error.message));
+      if (env.attempts < this.policy.maxAttempts) this.durable!.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable!.encodeErrors(env.errors) });
+      return;
+    }
+    if (env.attempts > 0) {
+      env.attempts--; // charge() counts it again; the backoff is that of its last failure
+      this.charge(env, now, undefined);
+      return;
+    }
+    this.inbox.push(env);
   }
 
   /** The next task to run: due retries and returned tasks first, then the inbox; the probe prefers fresh tasks. */
@@ -213,6 +295,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       return;
     }
     if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+      this.sawAsync = true;
       // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
       run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.host.clock.now() + this.policy.timeoutMs;
       this.running.add(run);
@@ -242,6 +325,14 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   private succeeded(run: TaskRun, output: unknown): void {
     const env = run.env;
+    if (this.durable !== undefined) {
+      try {
+        env.bytes = this.durable.encode(output, `the output of stage '${this.path}' for task ${this.taskId(env)}`);
+      } catch (err) {
+        this.failed(run, err); // an output the journal cannot hold is this stage's failure
+        return;
+      }
+    }
     let dest: RouteResult = undefined;
     if (this.route !== undefined) {
       try {
@@ -262,7 +353,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     if (this.route === undefined) {
       const next = this.next;
       if (next === null) this.host.complete(env, output, this, attempts);
-      else if (this.outbox.length === 0 && next.inbox.length < next.inbox.capacity) next.enqueue(env);
+      else if (this.durable === undefined && this.outbox.length === 0 && next.inbox.length < next.inbox.capacity) next.enqueue(env);
       else this.handoff(env, next);
     } else if (dest === null || dest === undefined) this.host.complete(env, output, this, attempts);
     else if (typeof dest === 'string') this.routeTo(env, dest);
@@ -278,6 +369,12 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private fanOut(env: Envelope, names: readonly string[], output: unknown): void {
     if (names.length === 0) return this.host.complete(env, output, this, 1);
     if (names.length === 1) return this.routeTo(env, names[0]!);
+    if (this.durable !== undefined) {
+      const err = new BatonError('ERR_INVALID_OPTION', `stage '${this.path}' routed task ${this.taskId(env)} to ${names.length} stages, but fan-out is not supported in pipelines with a journal yet; route to one stage.`, { stage: this.path });
+      this.deadLettered++;
+      this.host.deadLetter(env, this, err.code, toErrorInfo(err), 1);
+      return;
+    }
     env.fan ??= { open: 1, outputs: [], dead: undefined };
     env.fan.open += names.length - 1;
     names.forEach((name, i) => this.routeTo(i === 0 ? env : env.branch(output), name));
@@ -294,6 +391,10 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   }
 
   private handoff(env: Envelope, to: AgentSupervisor): void {
+    if (this.durable !== undefined) {
+      this.durable.push({ op: 'move', id: this.taskId(env), stage: to.name, payload: env.bytes! });
+      env.bytes = undefined;
+    }
     if (this.outbox.length === 0 && to.inbox.hasRoom()) {
       to.enqueue(env);
       return;
@@ -352,6 +453,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     if (charge) this.charge(env, now, thrown);
     else if (run.probe) this.inbox.push(env); // a failed probe goes behind the other waiting tasks
     else this.ready.unshift(env);
+    if (this.durable !== undefined && !(charge && env.attempts >= this.policy.maxAttempts)) {
+      this.durable.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable.encodeErrors(env.errors) });
+    }
 
     if (againstAgent) {
       const decision = recordRestart(this.policy.intensity, this.window, now);
@@ -505,10 +609,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     const code = error instanceof BatonError ? error.code : 'ERR_STOPPED';
     const left = [...this.outbox.clear(), ...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? [])];
     this.outboxTo.clear();
-    for (const env of left) {
-      this.deadLettered++;
-      this.host.deadLetter(env, this, code, info, env.attempts);
-    }
+    for (const env of left) this.host.abandon(env, this, code, info);
     this.inbox.wakeAll();
     this.host.events.emit({ type: 'stopped', path: this.path, at: this.host.clock.now(), reason });
   }

@@ -1,0 +1,55 @@
+import { Packr } from 'msgpackr';
+import { BatonError } from './errors.js';
+
+/**
+ * The codec of everything a durable journal stores: task inputs, stage outputs, error histories.
+ * msgpackr is 3x faster than JSON to encode a 1 KB envelope. Two facts shape this file:
+ * - `pack()` returns a view into a shared pool; a buffer kept until a later commit must be copied.
+ * - some values do not round-trip (a function becomes undefined, a Map becomes an object, a key
+ *   named `__proto__` comes back as `__proto_`). Baton refuses them with ERR_INVALID_INPUT instead
+ *   of storing something other than what the handler returned.
+ */
+const packr = new Packr({ useRecords: false, moreTypes: true });
+
+export function encode(value: unknown, what: string): Uint8Array {
+  const problem = findUnserialisable(value, '$', 0);
+  if (problem !== undefined) {
+    throw new BatonError('ERR_INVALID_INPUT', `${what} cannot be stored in the journal: ${problem}. Durable pipelines accept plain data (objects, arrays, strings, numbers, booleans, null, Date, bigint, Uint8Array, Set).`, { what });
+  }
+  // Copy out of msgpackr's shared pool: the bytes wait for the next group commit.
+  return Buffer.from(packr.pack(value));
+}
+
+export function decode<T = unknown>(bytes: Uint8Array): T {
+  return packr.unpack(bytes) as T;
+}
+
+function findUnserialisable(v: unknown, path: string, depth: number): string | undefined {
+  if (depth > 64) return `${path} is nested more than 64 levels deep (a cycle?)`;
+  switch (typeof v) {
+    case 'function':
+      return `${path} is a function`;
+    case 'symbol':
+      return `${path} is a symbol`;
+    case 'object': {
+      if (v === null || v instanceof Date || v instanceof Uint8Array) return undefined;
+      if (v instanceof Map) return `${path} is a Map (it would come back as a plain object); use an object or an array of pairs`;
+      if (Array.isArray(v) || v instanceof Set) {
+        let i = 0;
+        for (const item of v) {
+          const p = findUnserialisable(item, `${path}[${i++}]`, depth + 1);
+          if (p !== undefined) return p;
+        }
+        return undefined;
+      }
+      for (const key of Object.keys(v)) {
+        if (key === '__proto__') return `${path} has a key named "__proto__" (msgpackr renames it); rename the key`;
+        const p = findUnserialisable((v as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
+        if (p !== undefined) return p;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Where accepted tasks live until they have an outcome. A journal is shared by the pipelines of a
+ * system; each pipeline works on its own part (`openPipeline`). Backends are synchronous (memory,
+ * SQLite through better-sqlite3): a group commit is one transaction that a stage runs before it
+ * starts a batch, so "recorded before the handler starts" costs no promise.
+ */
+export interface Journal {
+  /** 'memory' or 'sqlite'. */
+  readonly kind: string;
+  /** true when tasks survive the process (SQLite); false for memory. */
+  readonly durable: boolean;
+  /** Wall-clock ms for finishedAt and retention (Date.now unless the journal was given another). */
+  now(): number;
+  openPipeline(name: string): PipelineJournal;
+  /** Pipelines with tasks in the journal, for tools. */
+  pipelines(): string[];
+  close(): void;
+}
+
+export type TaskStatus = 'pending' | 'completed' | 'dead';
+
+/** A pending task as stored. */
+export interface StoredTask {
+  readonly id: string;
+  readonly seq: number;
+  readonly key: string | undefined;
+  readonly stage: string;
+  readonly payload: Uint8Array;
+  /** Attempts charged at its current stage. */
+  readonly attempts: number;
+  /** 1 when a run had started and had no result when the journal was last written: the process died during it. */
+  readonly running: boolean;
+  /** msgpack of AttemptError[], or undefined. */
+  readonly errors: Uint8Array | undefined;
+}
+
+/** A finished task as stored. */
+export interface StoredOutcome {
+  readonly id: string;
+  readonly key: string | undefined;
+  readonly status: 'completed' | 'dead';
+  readonly stage: string;
+  readonly attempts: number;
+  readonly output: Uint8Array | undefined;
+  readonly errors: Uint8Array | undefined;
+  /** For dead letters: the code of the last error. */
+  readonly code: string | undefined;
+  /** Wall-clock ms (Date.now()) when it finished. */
+  readonly finishedAt: number;
+}
+
+/** One change; a commit applies a list of them in order, atomically. */
+export type JournalOp =
+  | { readonly op: 'accept'; readonly id: string; readonly seq: number; readonly key: string | undefined; readonly stage: string; readonly payload: Uint8Array }
+  /** Runs about to start (written before any of them starts). */
+  | { readonly op: 'start'; readonly ids: readonly string[] }
+  /** A handoff: the task moves to its next stage with the output as its payload. */
+  | { readonly op: 'move'; readonly id: string; readonly stage: string; readonly payload: Uint8Array }
+  /** A failed run: attempts at this stage and the error history so far. */
+  | { readonly op: 'fail'; readonly id: string; readonly attempts: number; readonly errors: Uint8Array }
+  | { readonly op: 'complete'; readonly id: string; readonly stage: string; readonly attempts: number; readonly output: Uint8Array; readonly at: number }
+  | { readonly op: 'dead'; readonly id: string; readonly stage: string; readonly attempts: number; readonly code: string; readonly errors: Uint8Array; readonly at: number }
+  /** A dead letter sent back to its stage (after a fix): pending again, attempts reset. */
+  | { readonly op: 'replay'; readonly id: string };
+
+export interface PipelineJournal {
+  readonly name: string;
+  /** The highest seq used so far (0 when empty): new tasks continue from here. */
+  lastSeq(): number;
+  status(id: string): TaskStatus | undefined;
+  /** Pending tasks at `stage` with seq in (afterSeq, upToSeq], in seq order, at most `limit`. */
+  pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[];
+  /** For recovery: each stage's pending count and highest seq. */
+  pendingStages(): Map<string, { count: number; maxSeq: number }>;
+  commit(ops: readonly JournalOp[]): void;
+  /** Clears every `running` mark (a clean stop: nothing died mid-run). */
+  releaseRunning(): void;
+  outcome(id: string): StoredOutcome | undefined;
+  /** Dead letters, oldest first. */
+  deadLetters(limit: number, offset: number): StoredOutcome[];
+  /** Deletes completed tasks that finished before `before` (wall-clock ms); dead letters stay. Returns the count. */
+  pruneCompleted(before: number): number;
+  counts(): { pending: number; completed: number; dead: number };
+}

@@ -1,0 +1,143 @@
+import type { Journal, JournalOp, PipelineJournal, StoredOutcome, StoredTask, TaskStatus } from './journal.js';
+
+interface Rec {
+  id: string;
+  seq: number;
+  key: string | undefined;
+  stage: string;
+  status: TaskStatus;
+  attempts: number;
+  running: boolean;
+  payload: Uint8Array | undefined;
+  errors: Uint8Array | undefined;
+  code: string | undefined;
+  finishedAt: number;
+}
+
+/**
+ * The journal's semantics without a file: for tests, and for a program that wants duplicate-id
+ * detection and dead-letter replay across pipeline restarts within one process. Loses everything
+ * with the process.
+ */
+export function memoryJournal(options: { readonly now?: () => number } = {}): Journal {
+  const parts = new Map<string, MemoryPipelineJournal>();
+  return {
+    kind: 'memory',
+    durable: false,
+    now: options.now ?? Date.now,
+    openPipeline(name) {
+      let pj = parts.get(name);
+      if (pj === undefined) parts.set(name, (pj = new MemoryPipelineJournal(name)));
+      return pj;
+    },
+    pipelines: () => [...parts.keys()].filter((n) => parts.get(n)!.size() > 0).sort(),
+    close: () => undefined,
+  };
+}
+
+class MemoryPipelineJournal implements PipelineJournal {
+  private readonly recs = new Map<string, Rec>();
+  private maxSeq = 0;
+
+  constructor(readonly name: string) {}
+
+  size(): number {
+    return this.recs.size;
+  }
+
+  lastSeq(): number {
+    return this.maxSeq;
+  }
+
+  status(id: string): TaskStatus | undefined {
+    return this.recs.get(id)?.status;
+  }
+
+  pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[] {
+    const out = [...this.recs.values()]
+      .filter((r) => r.status === 'pending' && r.stage === stage && r.seq > afterSeq && r.seq <= upToSeq)
+      .sort((a, b) => a.seq - b.seq)
+      .slice(0, limit);
+    return out.map((r) => ({ id: r.id, seq: r.seq, key: r.key, stage: r.stage, payload: r.payload!, attempts: r.attempts, running: r.running, errors: r.errors }));
+  }
+
+  pendingStages(): Map<string, { count: number; maxSeq: number }> {
+    const m = new Map<string, { count: number; maxSeq: number }>();
+    for (const r of this.recs.values()) {
+      if (r.status !== 'pending') continue;
+      const e = m.get(r.stage) ?? { count: 0, maxSeq: 0 };
+      e.count++;
+      e.maxSeq = Math.max(e.maxSeq, r.seq);
+      m.set(r.stage, e);
+    }
+    return m;
+  }
+
+  commit(ops: readonly JournalOp[]): void {
+    for (const o of ops) {
+      if (o.op === 'accept') {
+        if (this.recs.has(o.id)) continue;
+        this.maxSeq = Math.max(this.maxSeq, o.seq);
+        this.recs.set(o.id, { id: o.id, seq: o.seq, key: o.key, stage: o.stage, status: 'pending', attempts: 0, running: false, payload: o.payload, errors: undefined, code: undefined, finishedAt: 0 });
+        continue;
+      }
+      if (o.op === 'start') {
+        for (const id of o.ids) {
+          const r = this.recs.get(id);
+          if (r?.status === 'pending') r.running = true;
+        }
+        continue;
+      }
+      const r = this.recs.get(o.id);
+      if (r === undefined) continue;
+      if (o.op === 'replay') {
+        if (r.status === 'dead') Object.assign(r, { status: 'pending', attempts: 0, running: false, code: undefined, finishedAt: 0 });
+        continue;
+      }
+      if (r.status !== 'pending') continue;
+      r.running = false;
+      if (o.op === 'move') Object.assign(r, { stage: o.stage, payload: o.payload, attempts: 0 });
+      else if (o.op === 'fail') Object.assign(r, { attempts: o.attempts, errors: o.errors });
+      else if (o.op === 'complete') Object.assign(r, { status: 'completed', stage: o.stage, attempts: o.attempts, payload: o.output, finishedAt: o.at });
+      else Object.assign(r, { status: 'dead', stage: o.stage, attempts: o.attempts, code: o.code, errors: o.errors, finishedAt: o.at });
+    }
+  }
+
+  releaseRunning(): void {
+    for (const r of this.recs.values()) r.running = false;
+  }
+
+  outcome(id: string): StoredOutcome | undefined {
+    const r = this.recs.get(id);
+    return r === undefined || r.status === 'pending' ? undefined : toOutcome(r);
+  }
+
+  deadLetters(limit: number, offset: number): StoredOutcome[] {
+    return [...this.recs.values()]
+      .filter((r) => r.status === 'dead')
+      .sort((a, b) => a.finishedAt - b.finishedAt || a.seq - b.seq)
+      .slice(offset, offset + limit)
+      .map(toOutcome);
+  }
+
+  pruneCompleted(before: number): number {
+    let n = 0;
+    for (const [id, r] of this.recs) {
+      if (r.status === 'completed' && r.finishedAt < before) {
+        this.recs.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  counts(): { pending: number; completed: number; dead: number } {
+    const out = { pending: 0, completed: 0, dead: 0 };
+    for (const r of this.recs.values()) out[r.status]++;
+    return out;
+  }
+}
+
+function toOutcome(r: Rec): StoredOutcome {
+  return { id: r.id, key: r.key, status: r.status === 'completed' ? 'completed' : 'dead', stage: r.stage, attempts: r.attempts, output: r.status === 'completed' ? r.payload : undefined, errors: r.errors, code: r.code, finishedAt: r.finishedAt };
+}
