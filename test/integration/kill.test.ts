@@ -1,0 +1,110 @@
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { seededRandom } from '../../src/index.js';
+
+const CHILD = new URL('../support/kill-child.ts', import.meta.url).pathname;
+const ROUNDS = Number(process.env['BATON_KILL_ROUNDS'] ?? 20);
+const SEED = Number(process.env['BATON_KILL_SEED'] ?? Date.now() % 100_000);
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+interface Round {
+  acked: Set<string>;
+  done: boolean;
+}
+
+/** Runs the child once; kills it with SIGKILL after `killAfterMs` (undefined: let it finish). */
+function runChild(db: string, storeDb: string, n: number, fault: string, killAfterMs?: number): Promise<Round> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, db, storeDb, String(n), fault], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const round: Round = { acked: new Set(), done: false };
+    let buf = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.startsWith('ACK ')) round.acked.add(line.split(' ')[1]!);
+        if (line === 'DONE') round.done = true;
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal !== 'SIGKILL' && code !== 0) reject(new Error(`child exited ${code}: ${stderr}`));
+      else resolve(round);
+    });
+  });
+}
+
+async function killRounds(fault: string, rounds: number, n: number, killWindow: [number, number]) {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-kill-'));
+  dirs.push(dir);
+  const db = join(dir, 'journal.db');
+  const storeDb = join(dir, 'store.db');
+  const random = seededRandom(SEED);
+  const acked = new Set<string>();
+  let kills = 0;
+  for (let r = 0; r < rounds; r++) {
+    const at = killWindow[0] + Math.floor(random() * (killWindow[1] - killWindow[0]));
+    const round = await runChild(db, storeDb, n, fault, at);
+    round.acked.forEach((id) => acked.add(id));
+    if (!round.done) kills++;
+  }
+  const last = await runChild(db, storeDb, n, fault);
+  last.acked.forEach((id) => acked.add(id));
+  expect(last.done, 'the final run drains').toBe(true);
+
+  const journal = new Database(db, { readonly: true });
+  const rows = journal.prepare("SELECT id, status FROM baton_tasks WHERE pipeline = 'kill'").all() as { id: string; status: number }[];
+  journal.close();
+  const store = new Database(storeDb, { readonly: true });
+  const stored = new Map((store.prepare('SELECT id, writes FROM store').all() as { id: string; writes: number }[]).map((r) => [r.id, r.writes]));
+  store.close();
+
+  const status = new Map(rows.map((r) => [r.id, r.status]));
+  const missing = [...acked].filter((id) => !status.has(id));
+  const unfinished = [...acked].filter((id) => status.get(id) === 0);
+  const completed = rows.filter((r) => r.status === 1).map((r) => r.id);
+  const dead = rows.filter((r) => r.status === 2).map((r) => r.id);
+  expect({ missing, unfinished }, `seed ${SEED}: every acknowledged task has exactly one outcome`).toEqual({ missing: [], unfinished: [] });
+  expect(rows.length, 'no task was invented').toBe(n);
+  expect(completed.filter((id) => !stored.has(id)), 'every completed task is in the store').toEqual([]);
+  expect([...stored.keys()].filter((id) => status.get(id) !== 1), 'the store holds only completed tasks').toEqual([]);
+  // Poison: every 97th input (n > 0) fails at 'check' every time; nothing else is dead-lettered.
+  const poison = new Set([...Array(n).keys()].filter((i) => (i * 2) % 97 === 0 && i > 0).map((i) => `t-${i}`));
+  expect(new Set(dead), 'the dead letters are exactly the poison tasks').toEqual(poison);
+  return { kills, acked: acked.size, reruns: [...stored.values()].filter((w) => w > 1).length };
+}
+
+describe('a durable pipeline killed with SIGKILL at random moments', () => {
+  it(`loses no acknowledged task and records each outcome once over ${ROUNDS} kills (seed in the message)`, async () => {
+    const r = await killRounds('none', ROUNDS, 400, [250, 900]);
+    expect(r.kills).toBeGreaterThanOrEqual(Math.floor(ROUNDS / 2));
+    expect(r.acked).toBe(400);
+  }, 240_000);
+
+  it('loses nothing when killed while tasks wait out a retry backoff', async () => {
+    const r = await killRounds('backoff', 4, 150, [500, 1200]);
+    expect(r.kills).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('loses nothing and dead-letters no healthy task when killed while the breaker holds', async () => {
+    const r = await killRounds('breaker', 4, 150, [450, 700]);
+    expect(r.kills).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('loses nothing when killed during recovery itself', async () => {
+    // The first rounds build a backlog; the later kills land while the next process is still starting up.
+    const r = await killRounds('none', 6, 400, [350, 520]);
+    expect(r.acked).toBe(400);
+  }, 120_000);
+});

@@ -1,0 +1,48 @@
+// A durable pipeline in a child process, for the kill tests. It (re)sends tasks t-0..t-(N-1) with
+// fixed ids, prints "ACK <id>" once a send has resolved, and "DONE" after a full drain. The last
+// stage writes to an idempotent store (a second SQLite file). FAULT picks a failure to be killed in:
+//   none | backoff (stage 'check' fails the first two runs of every third task; long backoff)
+//   breaker (stage 'check' fails everything for the first 300 ms of each process: the breaker holds)
+import Database from 'better-sqlite3';
+import { agent, createSystem, sqliteJournal } from '../../src/index.js';
+
+const [dbPath, storePath, nArg, fault = 'none'] = process.argv.slice(2);
+const N = Number(nArg);
+const store = new Database(storePath!);
+store.pragma('journal_mode = WAL');
+store.exec('CREATE TABLE IF NOT EXISTS store (id TEXT PRIMARY KEY, value INTEGER NOT NULL, writes INTEGER NOT NULL)');
+const put = store.prepare('INSERT INTO store (id, value, writes) VALUES (?, ?, 1) ON CONFLICT (id) DO UPDATE SET writes = writes + 1');
+const born = Date.now();
+
+const system = createSystem({ logger: false, journal: sqliteJournal(dbPath!) });
+const pipe = system.spawnPipeline<number, number>({
+  name: 'kill',
+  stages: [
+    agent({ name: 'parse', handle: (n: number) => n * 2 }),
+    agent({
+      name: 'check',
+      handle: async (n: number, ctx) => {
+        await new Promise((r) => setTimeout(r, 1));
+        if (fault === 'backoff' && ctx.attempt <= 2 && n % 3 === 0) throw new Error(`transient ${ctx.taskId}`);
+        if (fault === 'breaker' && Date.now() - born < 300) throw new Error('dependency down');
+        if (n % 97 === 0 && n > 0) throw new Error(`poison ${n}`); // poison: dead-lettered every time
+        return n + 1;
+      },
+      concurrency: 4,
+      retry: { maxAttempts: fault === 'backoff' ? 4 : 3, backoff: { minMs: fault === 'backoff' ? 150 : 5, maxMs: 300 } },
+      breaker: { threshold: 5, backoff: { minMs: 100, maxMs: 200 } },
+    }),
+    agent({ name: 'store', handle: (n: number, ctx) => (put.run(ctx.taskId, n), n) }),
+  ],
+  defaults: { mailbox: { capacity: 64 } },
+});
+
+for (let i = 0; i < N; i++) {
+  const id = `t-${i}`;
+  const r = await pipe.send(i, { id });
+  process.stdout.write(`ACK ${id} ${r}\n`);
+}
+await pipe.drain();
+process.stdout.write('DONE\n');
+await system.shutdown();
+store.close();
