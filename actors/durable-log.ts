@@ -22,6 +22,8 @@ export class DurableLog {
   private nextCommit: Promise<void> | undefined = undefined;
   private lastPrune = 0;
   private readonly backlogs = new Map<string, Backlog>();
+  /** Per stage, the runs in progress when the previous process stopped writing (read once, at recovery). */
+  private crashed = new Map<string, { ids: Set<string>; isolated: boolean }>();
   /** Ids of tasks held in memory, so a page from disk never loads one twice. */
   readonly live = new Set<string>();
   private failure: Error | undefined = undefined;
@@ -86,6 +88,11 @@ export class DurableLog {
 
   // ---- recovery ------------------------------------------------------------------------------
 
+  /** Reads, once, which runs were in progress when the journal was last written. */
+  noteCrashedRuns(): void {
+    this.crashed = this.journal.runningAtCrash();
+  }
+
   /** Notes a stage's pending tasks on disk (at start); they are paged in by `page`. */
   addBacklog(stage: string, upTo: number): void {
     this.backlogs.set(stage, { after: 0, upTo });
@@ -96,17 +103,19 @@ export class DurableLog {
   }
 
   /** Loads up to `room` pending tasks of `stage` from disk, in accepted order. */
-  page(stage: string, room: number): { env: Envelope; running: boolean }[] {
+  page(stage: string, room: number): { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] {
     const b = this.backlogs.get(stage);
     if (b === undefined || room <= 0) return [];
     const rows = this.journal.pendingAt(stage, b.after, b.upTo, room);
     if (rows.length < room) this.backlogs.delete(stage);
     if (rows.length > 0) b.after = rows[rows.length - 1]!.seq;
-    const out: { env: Envelope; running: boolean }[] = [];
+    const out: { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] = [];
+    const crashed = this.crashed.get(stage);
     for (const row of rows) {
       if (this.live.has(row.id)) continue;
       this.live.add(row.id);
-      out.push({ env: envelopeOf(row), running: row.running });
+      const running = crashed?.ids.delete(row.id) ? (crashed.isolated ? 'isolated' : 'suspect') : 'no';
+      out.push({ env: envelopeOf(row), running });
     }
     return out;
   }

@@ -29,6 +29,8 @@ export class Envelope {
   fan: FanOut | undefined = undefined;
   /** Durable pipelines: the encoded output a stage just produced, until its handoff or completion is recorded. */
   bytes: Uint8Array | undefined = undefined;
+  /** Durable pipelines: it was running when the process died; it runs alone next, to find out whether it is to blame. */
+  suspect = false;
 
   constructor(
     /** The id given to `send`, or undefined until one is needed (made from `seq`). */

@@ -162,6 +162,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
   private recover(durable: DurableLog): void {
     const journal = durable.journal;
     this.seq = journal.lastSeq();
+    durable.noteCrashedRuns();
     for (const [name, { count, maxSeq }] of journal.pendingStages()) {
       this.pending += count;
       this.recovered += count;
@@ -463,7 +464,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       const env = envelopeOf(row);
       this.durable!.live.add(id);
       this.pending++;
-      stage.adopt(env, false);
+      stage.adopt(env, 'no');
       this.scheduler.schedule(stage);
       n++;
     }

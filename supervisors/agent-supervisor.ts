@@ -86,6 +86,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private inFlight = 0;
   private state: unknown = undefined;
   private breaker: BreakerState = CLOSED;
+  /** Fresh tasks charged since the last success: if the breaker opens, they were outage victims. */
+  private streak: Envelope[] = [];
   private window: RestartWindow = [];
   private initFailures = 0;
   private initGen = 0;
@@ -105,6 +107,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private readonly durable: DurableLog | undefined;
   /** Durable stages batch their start records; once a handler returned a promise, batches shrink to free slots. */
   private sawAsync = false;
+  /** Durable stages: the suspect running alone; nothing else starts here until it settles. */
+  private isolatedRun: TaskRun | undefined = undefined;
   private readonly route: Agent['route'];
 
   constructor(
@@ -195,6 +199,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   hasWork(): boolean {
     if (this.status !== 'running' || this.outbox.length > 0 || this.inFlight >= this.policy.concurrency) return false;
+    if (this.isolatedRun !== undefined || (this.inFlight > 0 && this.ready.peek()?.suspect === true)) return false;
     if (this.breaker.status !== 'closed') return this.breaker.status === 'open' && this.host.clock.now() >= this.breaker.probeAt;
     return this.ready.length > 0 || this.inbox.length > 0 || (this.durable?.hasBacklog(this.name) ?? false);
   }
@@ -208,6 +213,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
    */
   private runDurable(budget: number): number {
     const durable = this.durable!;
+    if (this.isolatedRun !== undefined) return 0;
     this.refill(durable);
     const concurrency = this.policy.concurrency;
     const batch: Envelope[] = [];
@@ -220,21 +226,33 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       batch.push(env);
       probe = true;
     } else {
-      const max = this.sawAsync ? concurrency - this.inFlight : Math.min(budget, concurrency === 1 ? budget : concurrency - this.inFlight);
+      // Sync handlers: one start record and one commit per 256 runs (4x the scheduler's batch: commits dominate here).
+      const max = this.sawAsync ? concurrency - this.inFlight : Math.max(budget, 256);
       while (batch.length < max) {
         const env = this.take(false);
         if (env === undefined) break;
+        if (env.suspect && (batch.length > 0 || this.inFlight > 0)) {
+          this.ready.unshift(env); // a suspect runs alone, once nothing else runs here
+          break;
+        }
         batch.push(env);
+        if (env.suspect) break;
       }
     }
     if (batch.length === 0) return 0;
-    durable.push({ op: 'start', ids: batch.map((e) => this.taskId(e)) });
+    // A suspect (running when the process died) runs alone: if the process dies again, it is to blame.
+    const isolated = batch[0]!.suspect;
+    const ids = batch.map((e) => this.taskId(e));
+    if (!isolated) for (const run of this.running) ids.push(run.taskId);
+    durable.push({ op: 'start', stage: this.name, ids, isolated });
     durable.flush();
+    batch[0]!.suspect = false;
     let n = 0;
     for (; n < batch.length; n++) {
       if (this.status !== 'running' || this.inFlight >= concurrency || this.outbox.length > 0) break;
       if (!probe && this.breaker.status !== 'closed') break;
-      this.startRun(batch[n]!, probe);
+      const run = this.startRun(batch[n]!, probe);
+      if (isolated && !run.done) this.isolatedRun = run;
     }
     for (let i = batch.length - 1; i >= n; i--) this.ready.unshift(batch[i]!);
     return n;
@@ -249,14 +267,23 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   }
 
   /**
-   * Takes in a task recovered from the journal. One whose run was in progress when the process
-   * died is charged that run (ERR_PROCESS_DIED); one that has failed here before waits out its
-   * backoff again, so fresh tasks run first and can open the breaker if the outage goes on.
+   * Takes in a task recovered from the journal. A run in progress when the process died makes its
+   * task a suspect, not a culprit: a batch of 256 sync runs, or the neighbours of an async run, were
+   * in progress too. A suspect runs alone; if the process dies during that isolated run, the task
+   * is charged (ERR_PROCESS_DIED), so a task that kills the process every time is dead-lettered
+   * after maxAttempts isolated crashes instead of crash-looping. A task that has failed here
+   * before waits out its backoff again, so fresh tasks run first and can open the breaker.
    */
-  adopt(env: Envelope, running: boolean): void {
+  adopt(env: Envelope, running: 'no' | 'suspect' | 'isolated'): void {
     this.received++;
     const now = this.host.clock.now();
-    if (running) {
+    if (running === 'suspect') {
+      env.suspect = true;
+      this.ready.push(env);
+      return;
+    }
+    if (running === 'isolated') {
+      env.suspect = true; // it may well kill the process again: keep running it alone
       const error = { name: 'BatonError', code: 'ERR_PROCESS_DIED', message: `the process ended while task ${this.taskId(env)} was running at stage '${this.path}'` };
       (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: true, error });
       this.charge(env, now, new BatonError('ERR_PROCESS_DIED', error.message));
@@ -282,7 +309,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     }
   }
 
-  private startRun(env: Envelope, probe: boolean): void {
+  private startRun(env: Envelope, probe: boolean): TaskRun {
     this.inFlight++;
     const run = new TaskRun(this, env, this.state, probe);
     let out: unknown;
@@ -292,7 +319,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       this.inFlight--;
       run.done = true;
       this.failed(run, err);
-      return;
+      return run;
     }
     if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
       this.sawAsync = true;
@@ -304,16 +331,18 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
         (value) => this.settled(run, true, value),
         (err) => this.settled(run, false, err),
       );
-      return;
+      return run;
     }
     this.inFlight--;
     run.done = true;
     this.succeeded(run, out);
+    return run;
   }
 
   private settled(run: TaskRun, ok: boolean, value: unknown): void {
     if (run.done) return; // timed out or aborted: the late result is discarded
     run.done = true;
+    if (this.isolatedRun === run) this.isolatedRun = undefined;
     this.running.delete(run);
     this.inFlight--;
     if (ok) this.succeeded(run, value);
@@ -346,6 +375,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.completed++;
     const attempts = env.attempts + 1;
     if (this.breaker !== CLOSED) this.closeBreaker();
+    if (this.streak.length > 0) this.streak = [];
     if (this.window.length > 0) this.window = [];
     env.attempts = 0;
     env.payload = output;
@@ -443,7 +473,11 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       againstAgent = true;
       this.breaker = onFreshFailure(this.policy.breaker, this.breaker, now, this.host.random);
       charge = this.breaker.status === 'closed';
-      if (!charge) this.breakerOpened(now);
+      if (charge) this.streak.push(env);
+      else {
+        this.refundStreak();
+        this.breakerOpened(now);
+      }
     } else {
       charge = true; // failed again on a retry: evidence against the task, not fed to the breaker
     }
@@ -486,6 +520,27 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     while (i > 0 && this.delayed[i - 1]!.dueAt > env.dueAt) i--;
     this.delayed.splice(i, 0, env);
     if (env.dueAt < this.timerAt) this.armTimer();
+  }
+
+  /**
+   * The breaker just opened: the fresh failures that led up to it were the outage, not their tasks.
+   * Their charge is refunded (with 5 as threshold, 4 tasks get their attempt back), so an outage
+   * costs no task an attempt, and one that outlives a process crash cannot add up to a dead letter.
+   */
+  private refundStreak(): void {
+    for (const env of this.streak) {
+      if (env.attempts === 0 || env.attempts >= this.policy.maxAttempts) continue;
+      env.attempts--;
+      const errors = env.errors!;
+      for (let i = errors.length - 1; i >= 0; i--) {
+        if (errors[i]!.stage === this.name && errors[i]!.charged) {
+          errors[i] = { ...errors[i]!, charged: false };
+          break;
+        }
+      }
+      this.durable?.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable.encodeErrors(env.errors) });
+    }
+    this.streak = [];
   }
 
   private breakerOpened(now: number): void {
@@ -576,6 +631,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   suspend(): void {
     if (this.status === 'terminated') return;
     this.status = 'suspended';
+    this.isolatedRun = undefined;
     this.initGen++;
     this.initTimer?.cancel();
     this.initTimer = undefined;
@@ -646,6 +702,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       if (run.deadline > now) break;
       this.running.delete(run);
       run.done = true;
+      if (this.isolatedRun === run) this.isolatedRun = undefined;
       this.inFlight--;
       const err = run.abort('ERR_TIMEOUT', `stage '${this.path}' timed out task ${run.taskId} after ${this.policy.timeoutMs} ms (timeoutMs); the handler's late result will be discarded.`);
       this.failed(run, err);

@@ -28,8 +28,6 @@ export interface StoredTask {
   readonly payload: Uint8Array;
   /** Attempts charged at its current stage. */
   readonly attempts: number;
-  /** 1 when a run had started and had no result when the journal was last written: the process died during it. */
-  readonly running: boolean;
   /** msgpack of AttemptError[], or undefined. */
   readonly errors: Uint8Array | undefined;
 }
@@ -52,8 +50,11 @@ export interface StoredOutcome {
 /** One change; a commit applies a list of them in order, atomically. */
 export type JournalOp =
   | { readonly op: 'accept'; readonly id: string; readonly seq: number; readonly key: string | undefined; readonly stage: string; readonly payload: Uint8Array }
-  /** Runs about to start (written before any of them starts). */
-  | { readonly op: 'start'; readonly ids: readonly string[] }
+  /**
+   * The runs in progress at `stage` are now `ids` (written before any new one starts). One row per
+   * stage instead of a mark per task: a batch of 64 starts costs one statement.
+   */
+  | { readonly op: 'start'; readonly stage: string; readonly ids: readonly string[]; readonly isolated?: boolean }
   /** A handoff: the task moves to its next stage with the output as its payload. */
   | { readonly op: 'move'; readonly id: string; readonly stage: string; readonly payload: Uint8Array }
   /** A failed run: attempts at this stage and the error history so far. */
@@ -73,7 +74,12 @@ export interface PipelineJournal {
   /** For recovery: each stage's pending count and highest seq. */
   pendingStages(): Map<string, { count: number; maxSeq: number }>;
   commit(ops: readonly JournalOp[]): void;
-  /** Clears every `running` mark (a clean stop: nothing died mid-run). */
+  /**
+   * For recovery: per stage, the runs that were in progress when the journal was last written, and
+   * whether that run was isolated (a suspect run alone after an earlier crash).
+   */
+  runningAtCrash(): Map<string, { ids: Set<string>; isolated: boolean }>;
+  /** Forgets the runs in progress (a clean stop: nothing died mid-run). */
   releaseRunning(): void;
   outcome(id: string): StoredOutcome | undefined;
   /** Dead letters, oldest first. */

@@ -7,7 +7,6 @@ interface Rec {
   stage: string;
   status: TaskStatus;
   attempts: number;
-  running: boolean;
   payload: Uint8Array | undefined;
   errors: Uint8Array | undefined;
   code: string | undefined;
@@ -38,6 +37,7 @@ export function memoryJournal(options: { readonly now?: () => number } = {}): Jo
 class MemoryPipelineJournal implements PipelineJournal {
   private readonly recs = new Map<string, Rec>();
   private maxSeq = 0;
+  private readonly running = new Map<string, { ids: readonly string[]; isolated: boolean }>();
 
   constructor(readonly name: string) {}
 
@@ -58,7 +58,11 @@ class MemoryPipelineJournal implements PipelineJournal {
       .filter((r) => r.status === 'pending' && r.stage === stage && r.seq > afterSeq && r.seq <= upToSeq)
       .sort((a, b) => a.seq - b.seq)
       .slice(0, limit);
-    return out.map((r) => ({ id: r.id, seq: r.seq, key: r.key, stage: r.stage, payload: r.payload!, attempts: r.attempts, running: r.running, errors: r.errors }));
+    return out.map((r) => ({ id: r.id, seq: r.seq, key: r.key, stage: r.stage, payload: r.payload!, attempts: r.attempts, errors: r.errors }));
+  }
+
+  runningAtCrash(): Map<string, { ids: Set<string>; isolated: boolean }> {
+    return new Map([...this.running].map(([stage, r]) => [stage, { ids: new Set(r.ids), isolated: r.isolated }]));
   }
 
   pendingStages(): Map<string, { count: number; maxSeq: number }> {
@@ -78,24 +82,20 @@ class MemoryPipelineJournal implements PipelineJournal {
       if (o.op === 'accept') {
         if (this.recs.has(o.id)) continue;
         this.maxSeq = Math.max(this.maxSeq, o.seq);
-        this.recs.set(o.id, { id: o.id, seq: o.seq, key: o.key, stage: o.stage, status: 'pending', attempts: 0, running: false, payload: o.payload, errors: undefined, code: undefined, finishedAt: 0 });
+        this.recs.set(o.id, { id: o.id, seq: o.seq, key: o.key, stage: o.stage, status: 'pending', attempts: 0, payload: o.payload, errors: undefined, code: undefined, finishedAt: 0 });
         continue;
       }
       if (o.op === 'start') {
-        for (const id of o.ids) {
-          const r = this.recs.get(id);
-          if (r?.status === 'pending') r.running = true;
-        }
+        this.running.set(o.stage, { ids: [...o.ids], isolated: o.isolated === true });
         continue;
       }
       const r = this.recs.get(o.id);
       if (r === undefined) continue;
       if (o.op === 'replay') {
-        if (r.status === 'dead') Object.assign(r, { status: 'pending', attempts: 0, running: false, code: undefined, finishedAt: 0 });
+        if (r.status === 'dead') Object.assign(r, { status: 'pending', attempts: 0, code: undefined, finishedAt: 0 });
         continue;
       }
       if (r.status !== 'pending') continue;
-      r.running = false;
       if (o.op === 'move') Object.assign(r, { stage: o.stage, payload: o.payload, attempts: 0 });
       else if (o.op === 'fail') Object.assign(r, { attempts: o.attempts, errors: o.errors });
       else if (o.op === 'complete') Object.assign(r, { status: 'completed', stage: o.stage, attempts: o.attempts, payload: o.output, finishedAt: o.at });
@@ -104,7 +104,7 @@ class MemoryPipelineJournal implements PipelineJournal {
   }
 
   releaseRunning(): void {
-    for (const r of this.recs.values()) r.running = false;
+    this.running.clear();
   }
 
   outcome(id: string): StoredOutcome | undefined {

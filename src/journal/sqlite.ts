@@ -22,12 +22,13 @@ const SCHEMA = `
 CREATE TABLE baton_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE baton_tasks (
   pipeline TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT, stage TEXT NOT NULL,
-  status INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, running INTEGER NOT NULL DEFAULT 0,
+  status INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
   payload BLOB, errors BLOB, code TEXT, finished_at INTEGER,
   PRIMARY KEY (pipeline, id)
 ) WITHOUT ROWID;
 CREATE INDEX baton_by_stage ON baton_tasks (pipeline, status, stage, seq);
 CREATE INDEX baton_by_finish ON baton_tasks (pipeline, status, finished_at);
+CREATE TABLE baton_running (pipeline TEXT NOT NULL, stage TEXT NOT NULL, ids TEXT NOT NULL, PRIMARY KEY (pipeline, stage)) WITHOUT ROWID;
 `;
 
 /** The embedded durable journal: one SQLite file in WAL mode. */
@@ -93,7 +94,6 @@ interface Row {
   stage: string;
   status: number;
   attempts: number;
-  running: number;
   payload: Uint8Array | null;
   errors: Uint8Array | null;
   code: string | null;
@@ -111,17 +111,18 @@ class SqlitePipelineJournal implements PipelineJournal {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       accept: p('INSERT OR IGNORE INTO baton_tasks (pipeline, id, seq, key, stage, status, payload) VALUES (?, ?, ?, ?, ?, 0, ?)'),
-      start: p('UPDATE baton_tasks SET running = 1 WHERE pipeline = ? AND id = ?'),
-      move: p('UPDATE baton_tasks SET stage = ?, payload = ?, attempts = 0, running = 0 WHERE pipeline = ? AND id = ? AND status = 0'),
-      fail: p('UPDATE baton_tasks SET attempts = ?, errors = ?, running = 0 WHERE pipeline = ? AND id = ? AND status = 0'),
-      complete: p('UPDATE baton_tasks SET status = 1, stage = ?, attempts = ?, payload = ?, running = 0, finished_at = ? WHERE pipeline = ? AND id = ? AND status = 0'),
-      dead: p('UPDATE baton_tasks SET status = 2, stage = ?, attempts = ?, code = ?, errors = ?, running = 0, finished_at = ? WHERE pipeline = ? AND id = ? AND status = 0'),
-      replay: p('UPDATE baton_tasks SET status = 0, attempts = 0, running = 0, code = NULL, finished_at = NULL WHERE pipeline = ? AND id = ? AND status = 2'),
+      start: p('INSERT OR REPLACE INTO baton_running (pipeline, stage, ids) VALUES (?, ?, ?)'),
+      move: p('UPDATE baton_tasks SET stage = ?, payload = ?, attempts = 0 WHERE pipeline = ? AND id = ? AND status = 0'),
+      fail: p('UPDATE baton_tasks SET attempts = ?, errors = ? WHERE pipeline = ? AND id = ? AND status = 0'),
+      complete: p('UPDATE baton_tasks SET status = 1, stage = ?, attempts = ?, payload = ?, finished_at = ? WHERE pipeline = ? AND id = ? AND status = 0'),
+      dead: p('UPDATE baton_tasks SET status = 2, stage = ?, attempts = ?, code = ?, errors = ?, finished_at = ? WHERE pipeline = ? AND id = ? AND status = 0'),
+      replay: p('UPDATE baton_tasks SET status = 0, attempts = 0, code = NULL, finished_at = NULL WHERE pipeline = ? AND id = ? AND status = 2'),
+      runningAll: p('SELECT stage, ids FROM baton_running WHERE pipeline = ?'),
       status: p('SELECT status FROM baton_tasks WHERE pipeline = ? AND id = ?').pluck(),
       lastSeq: p('SELECT max(seq) FROM baton_tasks WHERE pipeline = ?').pluck(),
       pendingAt: p('SELECT * FROM baton_tasks WHERE pipeline = ? AND status = 0 AND stage = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
       stages: p('SELECT stage, count(*) AS count, max(seq) AS maxSeq FROM baton_tasks WHERE pipeline = ? AND status = 0 GROUP BY stage'),
-      release: p('UPDATE baton_tasks SET running = 0 WHERE pipeline = ? AND status = 0 AND running = 1'),
+      release: p('DELETE FROM baton_running WHERE pipeline = ?'),
       outcome: p('SELECT * FROM baton_tasks WHERE pipeline = ? AND id = ? AND status > 0'),
       dead_list: p('SELECT * FROM baton_tasks WHERE pipeline = ? AND status = 2 ORDER BY finished_at, seq LIMIT ? OFFSET ?'),
       prune: p('DELETE FROM baton_tasks WHERE pipeline = ? AND status = 1 AND finished_at < ?'),
@@ -136,7 +137,7 @@ class SqlitePipelineJournal implements PipelineJournal {
             s.accept.run(name_, o.id, o.seq, o.key ?? null, o.stage, o.payload);
             break;
           case 'start':
-            for (const id of o.ids) s.start.run(name_, id);
+            s.start.run(name_, o.stage, (o.isolated ? '!\n' : '') + o.ids.join('\n'));
             break;
           case 'move':
             s.move.run(o.stage, o.payload, name_, o.id);
@@ -175,9 +176,19 @@ class SqlitePipelineJournal implements PipelineJournal {
       stage: r.stage,
       payload: r.payload!,
       attempts: r.attempts,
-      running: r.running === 1,
       errors: r.errors ?? undefined,
     }));
+  }
+
+  runningAtCrash(): Map<string, { ids: Set<string>; isolated: boolean }> {
+    const rows = this.s.runningAll.all(this.name) as { stage: string; ids: string }[];
+    return new Map(
+      rows.map((r) => {
+        const ids = r.ids === '' ? [] : r.ids.split('\n');
+        const isolated = ids[0] === '!';
+        return [r.stage, { ids: new Set(isolated ? ids.slice(1) : ids), isolated }];
+      }),
+    );
   }
 
   pendingStages(): Map<string, { count: number; maxSeq: number }> {

@@ -3,6 +3,7 @@
 // stage writes to an idempotent store (a second SQLite file). FAULT picks a failure to be killed in:
 //   none | backoff (stage 'check' fails the first two runs of every third task; long backoff)
 //   breaker (stage 'check' fails everything for the first 300 ms of each process: the breaker holds)
+//   killer (the task with input 10 kills the whole process whenever it runs at 'check')
 import Database from 'better-sqlite3';
 import { agent, createSystem, sqliteJournal } from '../../src/index.js';
 
@@ -25,6 +26,7 @@ const pipe = system.spawnPipeline<number, number>({
         await new Promise((r) => setTimeout(r, 1));
         if (fault === 'backoff' && ctx.attempt <= 2 && n % 3 === 0) throw new Error(`transient ${ctx.taskId}`);
         if (fault === 'breaker' && Date.now() - born < 300) throw new Error('dependency down');
+        if (fault === 'killer' && n === 20) process.kill(process.pid, 'SIGKILL');
         if (n % 97 === 0 && n > 0) throw new Error(`poison ${n}`); // poison: dead-lettered every time
         return n + 1;
       },
@@ -38,6 +40,8 @@ const pipe = system.spawnPipeline<number, number>({
 });
 
 for (let i = 0; i < N; i++) {
+  // Paced, so that every round (even one that only re-sends) is still running when the kill lands.
+  if (i % 25 === 24) await new Promise((r) => setTimeout(r, 5));
   const id = `t-${i}`;
   const r = await pipe.send(i, { id });
   process.stdout.write(`ACK ${id} ${r}\n`);
