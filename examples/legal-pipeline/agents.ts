@@ -49,6 +49,10 @@ export function legalAgents({ faults, store, ledger }: AgentDeps): Agent[] {
     name: 'ingest',
     // A corrupt PDF fails every time: three tries, then it is quarantined as a dead letter.
     retry: { maxAttempts: 3 },
+    // Parsing bytes in memory depends on nothing that can be down, so every failure here is the
+    // document's. Without a breaker a batch of mostly corrupt PDFs is quarantined at full speed
+    // instead of being held as a suspected outage (threshold 5 opens it at --corrupt-rate 0.5).
+    breaker: false,
     handle: (raw, ctx) => {
       ledger.record('ingest', ctx.taskId);
       const pdf = parsePdf(raw);
@@ -109,8 +113,9 @@ export function legalAgents({ faults, store, ledger }: AgentDeps): Agent[] {
 
   const save = agent<ValidDoc, StoredDoc>({
     name: 'store',
-    // The database can be down for seconds: the breaker holds the inbox; retries are patient.
-    retry: { maxAttempts: 5 },
+    // The database can be down for seconds. With a backlog, 5 fresh failures open the breaker and
+    // the inbox is held; with too few tasks to open it, patient retries (7 s in all) outlast the outage.
+    retry: { maxAttempts: 8, backoff: { minMs: 100, maxMs: 2_000 } },
     handle: (doc, ctx) => {
       ledger.record('store', ctx.taskId);
       const f = doc.fields;

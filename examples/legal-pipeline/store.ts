@@ -19,11 +19,15 @@ export interface ResultStore {
   count(): number;
 }
 
+/**
+ * Rows kept as JSON text, as a database would keep them: a copy, not a reference, so a stored row
+ * holds no substring of the document it was read from (V8 substrings keep their parent alive).
+ */
 export class MemoryStore implements ResultStore {
-  private readonly rows = new Map<string, ResultRow>();
+  private readonly rows = new Map<string, string>();
 
   put(id: string, row: ResultRow): void {
-    this.rows.set(id, row);
+    this.rows.set(id, JSON.stringify(row));
   }
 
   count(): number {
@@ -31,6 +35,7 @@ export class MemoryStore implements ResultStore {
   }
 
   get(id: string): ResultRow | undefined {
-    return this.rows.get(id);
+    const json = this.rows.get(id);
+    return json === undefined ? undefined : (JSON.parse(json) as ResultRow);
   }
 }

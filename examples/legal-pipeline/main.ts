@@ -1,0 +1,74 @@
+import { parseArgs } from 'node:util';
+import { formatSummary, MEMORY_NOTE, progressLine, progressTable } from './report.js';
+import { runDemo, type Progress } from './run.js';
+
+const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [--memory] [--json] [--quiet]
+  --docs N          documents in the batch (default 50000)
+  --seed S          seeds documents, faults and jitter (default 42)
+  --corrupt-rate R  share of corrupt documents, 0..1 (default 0.032)
+  --memory          keep accepted tasks in memory (the only journal today)
+  --json            print only the summary, as one JSON object on stdout
+  --quiet           no live progress
+exit code: 0 if every check passes, 1 if one fails, 2 on bad flags`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function number(flag: string, raw: string | undefined, fallback: number, ok: (x: number) => boolean, expected: string): number {
+  if (raw === undefined) return fallback;
+  const x = Number(raw);
+  if (raw.trim() === '' || !ok(x)) fail(`--${flag} must be ${expected}; got '${raw}'.`);
+  return x;
+}
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      docs: { type: 'string' },
+      seed: { type: 'string' },
+      'corrupt-rate': { type: 'string' },
+      memory: { type: 'boolean' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+} catch (err) {
+  fail((err as Error).message);
+}
+if (args.help === true) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const docs = number('docs', args.docs, 50_000, (x) => Number.isInteger(x) && x >= 1, 'a whole number >= 1');
+const seed = number('seed', args.seed, 42, (x) => Number.isInteger(x), 'a whole number');
+const corruptRate = number('corrupt-rate', args['corrupt-rate'], 0.032, (x) => x >= 0 && x <= 1, 'a number between 0 and 1');
+const json = args.json === true;
+const quiet = args.quiet === true || json;
+const tty = process.stdout.isTTY === true;
+
+if (!json) process.stdout.write(`${MEMORY_NOTE}\n`);
+else if (args.quiet !== true) process.stderr.write(`${MEMORY_NOTE}\n`);
+
+let drawn = 0;
+let lastLine = 0;
+function showProgress(p: Progress): void {
+  if (tty) {
+    const lines = progressTable(p);
+    // Redraw in place: up to the first line of the last frame, then clear each line as it is rewritten.
+    const up = drawn > 0 ? `\x1b[${drawn}F` : '';
+    process.stdout.write(up + lines.map((l) => `\x1b[2K${l}`).join('\n') + '\n');
+    drawn = lines.length;
+  } else if (p.elapsedMs - lastLine >= 1_000) {
+    lastLine = p.elapsedMs;
+    process.stdout.write(`${progressLine(p)}\n`);
+  }
+}
+
+const summary = await runDemo({ docs, seed, corruptRate, ...(quiet ? {} : { onProgress: showProgress }) });
+if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+else process.stdout.write(`\n${formatSummary(summary)}\n`);
+process.exitCode = summary.ok ? 0 : 1;
