@@ -98,6 +98,10 @@ export class DurableLog {
     this.backlogs.set(stage, { after: 0, upTo });
   }
 
+  hasAnyBacklog(): boolean {
+    return this.backlogs.size > 0;
+  }
+
   hasBacklog(stage: string): boolean {
     return this.backlogs.has(stage);
   }
@@ -107,7 +111,10 @@ export class DurableLog {
     const b = this.backlogs.get(stage);
     if (b === undefined || room <= 0) return [];
     const rows = this.journal.pendingAt(stage, b.after, b.upTo, room);
-    if (rows.length < room) this.backlogs.delete(stage);
+    if (rows.length < room) {
+      this.backlogs.delete(stage);
+      if (this.backlogs.size === 0) this.journal.recovered();
+    }
     if (rows.length > 0) b.after = rows[rows.length - 1]!.seq;
     const out: { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] = [];
     const crashed = this.crashed.get(stage);

@@ -183,6 +183,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
         }
       }
     }
+    if (!durable.hasAnyBacklog()) journal.recovered();
     if (this.recovered > 0) this.log.info({ recovered: this.recovered }, 'recovered pending tasks from the journal');
   }
 
@@ -459,7 +460,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       const stage = rec && this.byName.get(rec.stage);
       if (rec?.status !== 'dead' || stage === undefined) continue;
       journal.commit([{ op: 'replay', id }]);
-      const row = journal.pendingAt(rec.stage, 0, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER).find((t) => t.id === id);
+      const row = journal.task(id);
       if (row === undefined) continue;
       const env = envelopeOf(row);
       this.durable!.live.add(id);

@@ -69,11 +69,15 @@ export interface PipelineJournal {
   /** The highest seq used so far (0 when empty): new tasks continue from here. */
   lastSeq(): number;
   status(id: string): TaskStatus | undefined;
+  /** A pending task by id. */
+  task(id: string): StoredTask | undefined;
   /** Pending tasks at `stage` with seq in (afterSeq, upToSeq], in seq order, at most `limit`. */
   pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[];
   /** For recovery: each stage's pending count and highest seq. */
   pendingStages(): Map<string, { count: number; maxSeq: number }>;
   commit(ops: readonly JournalOp[]): void;
+  /** Every backlog of this pipeline is loaded (a backend may drop what it built for paging). */
+  recovered(): void;
   /**
    * For recovery: per stage, the runs that were in progress when the journal was last written, and
    * whether that run was isolated (a suspect run alone after an earlier crash).

@@ -53,6 +53,11 @@ class MemoryPipelineJournal implements PipelineJournal {
     return this.recs.get(id)?.status;
   }
 
+  task(id: string): StoredTask | undefined {
+    const r = this.recs.get(id);
+    return r?.status === 'pending' ? { id: r.id, seq: r.seq, key: r.key, stage: r.stage, payload: r.payload!, attempts: r.attempts, errors: r.errors } : undefined;
+  }
+
   pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[] {
     const out = [...this.recs.values()]
       .filter((r) => r.status === 'pending' && r.stage === stage && r.seq > afterSeq && r.seq <= upToSeq)
@@ -102,6 +107,8 @@ class MemoryPipelineJournal implements PipelineJournal {
       else Object.assign(r, { status: 'dead', stage: o.stage, attempts: o.attempts, code: o.code, errors: o.errors, finishedAt: o.at });
     }
   }
+
+  recovered(): void {}
 
   releaseRunning(): void {
     this.running.clear();
