@@ -200,8 +200,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   hasWork(): boolean {
     if (this.status !== 'running' || this.outbox.length > 0 || this.inFlight >= this.policy.concurrency) return false;
     if (this.isolatedRun !== undefined || (this.inFlight > 0 && this.ready.peek()?.suspect === true)) return false;
-    if (this.breaker.status !== 'closed') return this.breaker.status === 'open' && this.host.clock.now() >= this.breaker.probeAt;
-    return this.ready.length > 0 || this.inbox.length > 0 || (this.durable?.hasBacklog(this.name) ?? false);
+    const waiting = this.ready.length > 0 || this.inbox.length > 0 || (this.durable?.hasBacklog(this.name) ?? false);
+    if (this.breaker.status !== 'closed') return waiting && this.breaker.status === 'open' && this.host.clock.now() >= this.breaker.probeAt;
+    return waiting;
   }
 
   /**
