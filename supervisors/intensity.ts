@@ -39,6 +39,8 @@ export function recordRestart(policy: IntensityPolicy, window: RestartWindow, no
   const floor = now - policy.withinMs;
   const kept = window.filter((t) => t >= floor);
   kept.push(now);
+  // Only the newest maxRestarts + 1 times can matter to any later decision.
+  if (kept.length > policy.maxRestarts + 1) kept.splice(0, kept.length - policy.maxRestarts - 1);
   if (kept.length > policy.maxRestarts) return { restart: false, window: kept };
   return { restart: true, window: kept };
 }
