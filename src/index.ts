@@ -5,6 +5,7 @@ export { address, type Address } from './address.js';
 export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export { simulatedClock, type SimulatedClock } from './simulated-clock.js';
 export { seededRandom, type Random } from './random.js';
+export { RingBuffer } from './ring-buffer.js';
 export type { BatonEvent, BatonEventType, EventListener, EventStream } from './events.js';
 export type { DeadLetter, DeadLetters } from './dead-letters.js';
 export type { MailboxOptions, OverflowPolicy } from './mailbox.js';
