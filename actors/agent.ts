@@ -27,14 +27,15 @@ export interface AgentOptions<I, O, S = undefined> extends AgentPolicyOptions {
   /** The stage's name, unique in its pipeline; also the last segment of its address. */
   readonly name: string;
   /** The task handler. Returning (or resolving to) a value hands it on; throwing or rejecting fails the run. */
-  readonly handle: (input: I, ctx: TaskContext<S>) => O | PromiseLike<O>;
+  // Method syntax on purpose: it keeps Agent<I, O, S> assignable to Agent<any, any, any> even when O is never.
+  handle(input: I, ctx: TaskContext<S>): O | PromiseLike<O>;
   /** Builds the worker's state, at start and after every failure. Optional; without it the state is undefined. */
-  readonly init?: () => S | PromiseLike<S>;
+  init?(): S | PromiseLike<S>;
   /**
    * Where the output goes. Optional; defaults to the next stage in the pipeline's list (and, for
    * the last stage, completion). A name that does not exist dead-letters the task with ERR_UNKNOWN_ADDRESS.
    */
-  readonly route?: (output: O, ctx: TaskContext<S>) => RouteResult;
+  route?(output: O, ctx: TaskContext<S>): RouteResult;
 }
 
 /** An agent definition: immutable data a pipeline turns into a supervised stage. */
