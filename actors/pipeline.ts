@@ -128,7 +128,8 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       (err) => this.failed(new BatonError('ERR_PIPELINE_FAILED', `the journal could not record pipeline '${this.name}': ${err.message}`, { pipeline: this.name }, err)),
     );
     const defaults = options.defaults ?? {};
-    agentPolicy({}, defaults, `pipeline '${this.name}' defaults`); // validate defaults even if every stage overrides them
+    // Validated even if every stage overrides them; shared by every stage with no policy of its own.
+    const shared = agentPolicy({}, defaults, `pipeline '${this.name}' defaults`);
     this.stageList = options.stages.map((def, i) => {
       if (def === null || typeof def !== 'object' || (def as Agent).kind !== 'agent') {
         throw new BatonError('ERR_INVALID_OPTION', `pipeline '${this.name}': stages[${i}] must be made with agent({...}); got ${describe(def)}.`, { option: `${this.name}.stages[${i}]` });
@@ -136,7 +137,8 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       if (this.byName.has(def.name)) {
         throw new BatonError('ERR_DUPLICATE_NAME', `pipeline '${this.name}' has two stages named '${def.name}'; give each stage a unique name.`, { pipeline: this.name, stage: def.name });
       }
-      const stage = new AgentSupervisor(this, def, agentPolicy(def, defaults, `stage '${this.name}/${def.name}'`), this.name, this.log);
+      const policy = hasOwnPolicy(def) ? agentPolicy(def, defaults, `stage '${this.name}/${def.name}'`) : shared;
+      const stage = new AgentSupervisor(this, def, policy, this.name, this.log);
       this.byName.set(def.name, stage);
       return stage;
     });
@@ -513,3 +515,6 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     return this.failure;
   }
 }
+
+const POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState'] as const;
+const hasOwnPolicy = (def: Agent): boolean => POLICY_KEYS.some((k) => def[k] !== undefined);

@@ -38,12 +38,15 @@ export function mailboxPolicy(options: MailboxOptions = {}, path = 'mailbox', de
  * waiter; a waiter re-checks for room when it runs, so a wake-up is a hint, never a promise.
  */
 export class Mailbox<T> extends RingBuffer<T> {
-  private readonly waiters = new RingBuffer<() => void>(4);
+  private waitersBuf: RingBuffer<() => void> | undefined = undefined;
+  private get waiters(): RingBuffer<() => void> {
+    return (this.waitersBuf ??= new RingBuffer<() => void>(4));
+  }
   /** Copied out of the policy: `hasRoom` is on the hot path. */
   readonly capacity: number;
 
   constructor(readonly policy: MailboxPolicy) {
-    super(Math.min(policy.capacity, 1024));
+    super(4); // grows on demand: an idle agent should not hold a 1,024-slot array
     this.capacity = policy.capacity;
   }
 
@@ -53,13 +56,13 @@ export class Mailbox<T> extends RingBuffer<T> {
 
   override shift(): T | undefined {
     const item = super.shift();
-    if (item !== undefined && this.waiters.length > 0) this.waiters.shift()!();
+    if (item !== undefined && this.waitersBuf !== undefined && this.waitersBuf.length > 0) this.waitersBuf.shift()!();
     return item;
   }
 
   override removeFirst(pred: (item: T) => boolean): T | undefined {
     const item = super.removeFirst(pred);
-    if (item !== undefined && this.waiters.length > 0) this.waiters.shift()!();
+    if (item !== undefined && this.waitersBuf !== undefined && this.waitersBuf.length > 0) this.waitersBuf.shift()!();
     return item;
   }
 
@@ -74,6 +77,6 @@ export class Mailbox<T> extends RingBuffer<T> {
 
   /** Wakes every waiter (the owner stopped: senders re-check and see it). */
   wakeAll(): void {
-    for (const w of this.waiters.clear()) w();
+    if (this.waitersBuf !== undefined) for (const w of this.waitersBuf.clear()) w();
   }
 }

@@ -17,6 +17,8 @@ import { recordRestart, type RestartWindow } from './intensity.js';
 import { KeyOrder } from './key-order.js';
 import { TaskRun } from './task-run.js';
 
+const NO_RUNS: Set<TaskRun> = new Set();
+
 /** What a stage needs from its pipeline. */
 export interface StageHost {
   readonly scheduler: Scheduler;
@@ -69,18 +71,18 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   next: AgentSupervisor | null = null;
   readonly path: string;
   readonly name: string;
-  readonly log: Logger;
   readonly inbox: Mailbox<Envelope>;
 
   /** Due retries and tasks returned uncharged: they run before the inbox. */
-  private readonly ready = new RingBuffer<Envelope>(8);
+  private readonly ready = new RingBuffer<Envelope>(4);
   /** Retries waiting out their backoff, sorted by dueAt. */
   private readonly delayed: Envelope[] = [];
   /** Async runs in start order, which is deadline order (one timeoutMs per stage). */
-  private readonly running = new Set<TaskRun>();
+  private running: Set<TaskRun> = NO_RUNS; // a Set of its own from the first async run
+  // (The queues below start at 4 slots and grow: an idle agent costs about 1 KB.)
   /** Outputs waiting for room downstream (back-pressure), in completion order. */
-  private readonly outbox = new RingBuffer<Envelope>(4);
-  private readonly outboxTo = new RingBuffer<AgentSupervisor>(4);
+  private out: { readonly envs: RingBuffer<Envelope>; readonly to: RingBuffer<AgentSupervisor> } | undefined = undefined;
+  private outCount = 0;
   private readonly keys: KeyOrder | undefined;
   private status: Status = 'starting';
   private inFlight = 0;
@@ -94,8 +96,14 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private timer: TimerHandle | undefined = undefined;
   private timerAt = Infinity;
   private initTimer: TimerHandle | undefined = undefined;
-  private readonly wake = (): void => this.host.scheduler.schedule(this);
-  private readonly onTimer = (): void => this.timerFired();
+  private wakeFn: (() => void) | undefined = undefined;
+  private timerFn: (() => void) | undefined = undefined;
+  private get wake(): () => void {
+    return (this.wakeFn ??= () => this.host.scheduler.schedule(this));
+  }
+  private get onTimer(): () => void {
+    return (this.timerFn ??= () => this.timerFired());
+  }
   // Counters are plain fields: the hot path bumps `received` and `completed` once per task.
   private received = 0;
   private completed = 0;
@@ -120,7 +128,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   ) {
     this.name = def.name;
     this.path = `${pipelinePath}/${def.name}`;
-    this.log = log.child({ stage: this.path });
+    this.parentLog = log;
     this.inbox = new Mailbox<Envelope>(policy.mailbox);
     this.keys = policy.orderByKey ? new KeyOrder() : undefined;
     this.handle = def.handle;
@@ -130,6 +138,14 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   get terminated(): boolean {
     return this.status === 'terminated';
+  }
+
+  private parentLog: Logger;
+  private childLog: Logger | undefined = undefined;
+
+  /** The stage's logger, made on first use (an idle agent should not pay for one). */
+  get log(): Logger {
+    return (this.childLog ??= this.parentLog.child({ stage: this.path }));
   }
 
   taskId(env: Envelope): string {
@@ -167,14 +183,14 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   /** Tasks this stage holds in any form (for shutdown and termination accounting). */
   holds(): number {
-    return this.stats().inbox + this.inFlight + this.outbox.length;
+    return this.stats().inbox + this.inFlight + this.outCount;
   }
 
   // ---- the run loop -------------------------------------------------------------------------
 
   run(budget: number): number {
     if (this.status !== 'running') return 0;
-    if (this.outbox.length > 0 && !this.flushOutbox()) return 0;
+    if (this.outCount > 0 && !this.flushOutbox()) return 0;
     if (this.durable !== undefined) return this.runDurable(budget);
     const concurrency = this.policy.concurrency;
     let n = 0;
@@ -192,13 +208,13 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       if (env === undefined) break;
       n++;
       this.startRun(env, probe);
-      if (this.outbox.length > 0 || this.status !== 'running') break;
+      if (this.outCount > 0 || this.status !== 'running') break;
     }
     return n;
   }
 
   hasWork(): boolean {
-    if (this.status !== 'running' || this.outbox.length > 0 || this.inFlight >= this.policy.concurrency) return false;
+    if (this.status !== 'running' || this.outCount > 0 || this.inFlight >= this.policy.concurrency) return false;
     if (this.isolatedRun !== undefined || (this.inFlight > 0 && this.ready.peek()?.suspect === true)) return false;
     const waiting = this.ready.length > 0 || this.inbox.length > 0 || (this.durable?.hasBacklog(this.name) ?? false);
     if (this.breaker.status !== 'closed') return waiting && this.breaker.status === 'open' && this.host.clock.now() >= this.breaker.probeAt;
@@ -250,7 +266,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     batch[0]!.suspect = false;
     let n = 0;
     for (; n < batch.length; n++) {
-      if (this.status !== 'running' || this.inFlight >= concurrency || this.outbox.length > 0) break;
+      if (this.status !== 'running' || this.inFlight >= concurrency || this.outCount > 0) break;
       if (!probe && this.breaker.status !== 'closed') break;
       const run = this.startRun(batch[n]!, probe);
       if (isolated && !run.done) this.isolatedRun = run;
@@ -326,18 +342,28 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       this.sawAsync = true;
       // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
       run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.host.clock.now() + this.policy.timeoutMs;
+      if (this.running === NO_RUNS) this.running = new Set();
       this.running.add(run);
       if (run.deadline < this.timerAt) this.armTimer();
-      (out as PromiseLike<unknown>).then(
-        (value) => this.settled(run, true, value),
-        (err) => this.settled(run, false, err),
-      );
+      void this.await(run, out as PromiseLike<unknown>);
       return run;
     }
     this.inFlight--;
     run.done = true;
     this.succeeded(run, out);
     return run;
+  }
+
+  /** One async frame per run instead of two closures for then(): measured faster on the async hot path. */
+  private async await(run: TaskRun, promise: PromiseLike<unknown>): Promise<void> {
+    let value: unknown;
+    try {
+      value = await promise;
+    } catch (err) {
+      this.settled(run, false, err);
+      return;
+    }
+    this.settled(run, true, value);
   }
 
   private settled(run: TaskRun, ok: boolean, value: unknown): void {
@@ -384,7 +410,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     if (this.route === undefined) {
       const next = this.next;
       if (next === null) this.host.complete(env, output, this, attempts);
-      else if (this.durable === undefined && this.outbox.length === 0 && next.inbox.length < next.inbox.capacity) next.enqueue(env);
+      else if (this.durable === undefined && this.outCount === 0 && next.inbox.length < next.inbox.capacity) next.enqueue(env);
       else this.handoff(env, next);
     } else if (dest === null || dest === undefined) this.host.complete(env, output, this, attempts);
     else if (typeof dest === 'string') this.routeTo(env, dest);
@@ -426,25 +452,29 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       this.durable.push({ op: 'move', id: this.taskId(env), stage: to.name, payload: env.bytes! });
       env.bytes = undefined;
     }
-    if (this.outbox.length === 0 && to.inbox.hasRoom()) {
+    if (this.outCount === 0 && to.inbox.hasRoom()) {
       to.enqueue(env);
       return;
     }
-    if (this.outbox.length === 0) to.inbox.onRoom(this.wake);
-    this.outbox.push(env);
-    this.outboxTo.push(to);
+    if (this.outCount === 0) to.inbox.onRoom(this.wake);
+    this.out ??= { envs: new RingBuffer<Envelope>(4), to: new RingBuffer<AgentSupervisor>(4) };
+    this.out.envs.push(env);
+    this.out.to.push(to);
+    this.outCount++;
   }
 
   /** Hands on outputs that waited for room; false while the next inbox is still full. */
   private flushOutbox(): boolean {
-    while (this.outbox.length > 0) {
-      const to = this.outboxTo.peek()!;
+    const out = this.out!;
+    while (this.outCount > 0) {
+      const to = out.to.peek()!;
       if (!to.inbox.hasRoom() && !to.terminated) {
         to.inbox.onRoom(this.wake);
         return false;
       }
-      this.outboxTo.shift();
-      to.enqueue(this.outbox.shift()!);
+      out.to.shift();
+      this.outCount--;
+      to.enqueue(out.envs.shift()!);
     }
     return true;
   }
@@ -598,7 +628,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private becomeRunning(): void {
     this.status = 'running';
     this.armTimer();
-    if (this.hasWork() || this.outbox.length > 0) this.host.scheduler.schedule(this);
+    if (this.hasWork() || this.outCount > 0) this.host.scheduler.schedule(this);
   }
 
   /** `init` threw: an agent that cannot start is the case restart intensity is for. */
@@ -664,8 +694,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.status = 'terminated';
     const info = toErrorInfo(error ?? new BatonError('ERR_STOPPED', `stage '${this.path}' stopped: ${reason}`, { stage: this.path }));
     const code = error instanceof BatonError ? error.code : 'ERR_STOPPED';
-    const left = [...this.outbox.clear(), ...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? [])];
-    this.outboxTo.clear();
+    const left = [...(this.out?.envs.clear() ?? []), ...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? [])];
+    this.out?.to.clear();
+    this.outCount = 0;
     for (const env of left) this.host.abandon(env, this, code, info);
     this.inbox.wakeAll();
     this.host.events.emit({ type: 'stopped', path: this.path, at: this.host.clock.now(), reason });

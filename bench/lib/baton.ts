@@ -1,0 +1,115 @@
+// Baton's side of every comparison, on the in-memory default (no journal).
+import { agent, createSystem } from '../../src/index.js';
+import { heapUsed, median, tick } from './stats.js';
+
+function* range(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}
+
+/** Tasks/s through a 5-stage pipeline of x => x + 1 (sync) or async x => x + 1 with `concurrency` per stage. */
+export async function batonPipeline(n: number, mode: 'sync' | 'async', stages = 5, concurrency = 64): Promise<number> {
+  const system = createSystem({ logger: false });
+  let sum = 0;
+  const handle = mode === 'sync' ? (x: number) => x + 1 : async (x: number) => x + 1;
+  // The last stage checks the work (as the raw dispatcher does); outcomes are counted by the pipeline.
+  const last = mode === 'sync' ? (x: number) => ((sum += x + 1), x + 1) : async (x: number) => ((sum += x + 1), x + 1);
+  const pipe = system.spawnPipeline<number, number>({
+    name: 'bench',
+    stages: Array.from({ length: stages }, (_, i) => agent({ name: `s${i + 1}`, handle: i === stages - 1 ? last : handle })),
+    defaults: { mailbox: { capacity: 1024 }, ...(mode === 'async' ? { concurrency } : {}) },
+  });
+  const t0 = performance.now();
+  await pipe.sendMany(range(n));
+  await pipe.drain();
+  const secs = (performance.now() - t0) / 1000;
+  const completed = pipe.stats().completed;
+  await system.shutdown();
+  if (sum !== (n * (n - 1)) / 2 + stages * n || completed !== n) throw new Error(`baton ${mode} lost tasks`);
+  return n / secs;
+}
+
+/** Median microseconds from a handler's throw to the next handler start (worker restarted with fresh state, zero backoff). */
+export async function batonRestartLatency(samples: number): Promise<number> {
+  const system = createSystem({ logger: false });
+  const lat: number[] = [];
+  let thrownAt = 0;
+  let step!: () => void;
+  const pipe = system.spawnPipeline<string, string>({
+    name: 'restart',
+    stages: [
+      agent({
+        name: 'crashy',
+        init: () => ({ fresh: true }),
+        handle: (msg: string) => {
+          if (msg === 'boom') {
+            thrownAt = performance.now();
+            throw new Error('boom');
+          }
+          lat.push((performance.now() - thrownAt) * 1000);
+          step();
+          return msg;
+        },
+        retry: { maxAttempts: 1 },
+        breaker: false,
+        restart: { maxRestarts: 1_000_000 },
+      }),
+    ],
+  });
+  for (let i = 0; i < samples; i++) {
+    const handled = new Promise<void>((r) => (step = r));
+    void pipe.send('boom');
+    void pipe.send('ok');
+    await handled;
+  }
+  await system.shutdown();
+  return median(lat);
+}
+
+/** Heap bytes per task waiting in an inbox (beyond its payload: every task shares one payload object). */
+export async function batonBytesPerQueued(n: number): Promise<number> {
+  const system = createSystem({ logger: false });
+  const payload = { doc: 1 };
+  const pipe = system.spawnPipeline<object, object>({
+    name: 'queued',
+    stages: [agent({ name: 'blocked', handle: () => new Promise<object>(() => undefined), mailbox: { capacity: n + 1 }, timeoutMs: Infinity })],
+  });
+  await pipe.send(payload);
+  await tick();
+  const before = heapUsed();
+  const inputs = { *[Symbol.iterator]() { for (let i = 0; i < n; i++) yield payload; } };
+  await pipe.sendMany(inputs);
+  const after = heapUsed();
+  if (pipe.stats().stages[0]!.inbox !== n) throw new Error('tasks did not queue');
+  await system.shutdown({ drainMs: 0 });
+  return (after - before) / n;
+}
+
+/** Heap bytes per idle agent: one pipeline of `n` stages that never receive a task. */
+export async function batonBytesPerIdleAgent(n: number): Promise<number> {
+  const system = createSystem({ logger: false });
+  const defs = Array.from({ length: n }, (_, i) => agent({ name: `a${i}`, handle: (x: number) => x }));
+  const before = heapUsed();
+  system.spawnPipeline({ name: 'idle', stages: defs });
+  const after = heapUsed();
+  await system.shutdown();
+  return (after - before) / n;
+}
+
+/** The same pipeline over handlers that wait `ioMs`, `concurrency` runs in flight per agent. */
+export async function batonPipelineIo(n: number, ioMs: number, stages = 5, concurrency = 64): Promise<number> {
+  const system = createSystem({ logger: false });
+  const io = (x: number) => new Promise<number>((r) => setTimeout(() => r(x + 1), ioMs));
+  const pipe = system.spawnPipeline<number, number>({
+    name: 'io',
+    stages: Array.from({ length: stages }, (_, i) => agent({ name: `s${i + 1}`, handle: io })),
+    defaults: { mailbox: { capacity: 1024 }, concurrency },
+  });
+  const t0 = performance.now();
+  await pipe.sendMany(range(n));
+  await pipe.drain();
+  const secs = (performance.now() - t0) / 1000;
+  const completed = pipe.stats().completed;
+  await system.shutdown();
+  if (completed !== n) throw new Error('baton lost tasks');
+  return n / secs;
+}

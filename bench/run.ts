@@ -1,0 +1,89 @@
+// npm run bench: Baton side by side with its baselines in one run. Every figure is the median of
+// several fresh processes (BENCH_ROUNDS, default 3), rounds interleaved across contenders so a noisy
+// moment on this shared machine hits all of them. Prints a table and the target ratios, and writes
+// the same figures to bench/results/latest.json. BENCH_QUICK=1 runs a small version (smoke test).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { peakRss } from './durable.js';
+import { fmt, median } from './lib/stats.js';
+
+const quick = process.env['BENCH_QUICK'] === '1';
+const rounds = Number(process.env['BENCH_ROUNDS'] ?? (quick ? 1 : 3));
+const size = (full: number, small: number) => (quick ? small : full);
+const CASE = new URL('./lib/case.ts', import.meta.url).pathname;
+
+function runCase(name: string, n: number): unknown {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', CASE, name, String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+/** name -> [case, n]; measured in interleaved rounds. */
+const plan = {
+  raw: ['raw', size(1_000_000, 100_000)],
+  batonSync: ['baton-sync', size(1_000_000, 100_000)],
+  batonAsync: ['baton-async', size(200_000, 20_000)],
+  naive1: ['naive-1', size(200_000, 20_000)],
+  naive64: ['naive-64', size(200_000, 20_000)],
+  batonIo: ['baton-io', size(20_000, 2_000)],
+  naiveIo: ['naive-io', size(5_000, 500)],
+  nact: ['nact', size(200_000, 20_000)],
+  batonRestart: ['baton-restart', size(5_000, 500)],
+  nactRestart: ['nact-restart', size(5_000, 500)],
+  batonQueued: ['baton-queued', size(200_000, 20_000)],
+  nactQueued: ['nact-queued', size(200_000, 20_000)],
+  batonIdle: ['baton-idle', size(10_000, 1_000)],
+  nactIdle: ['nact-idle', size(10_000, 1_000)],
+  sqliteRaw: ['sqlite-raw', size(200_000, 20_000)],
+  batonDurable: ['baton-durable', size(100_000, 10_000)],
+} satisfies Record<string, [string, number]>;
+
+const samples: Record<string, number[]> = Object.fromEntries(Object.keys(plan).map((k) => [k, []]));
+for (let r = 0; r < rounds; r++) {
+  for (const [key, [name, n]] of Object.entries(plan) as [string, [string, number]][]) {
+    const v = runCase(name, n);
+    samples[key]!.push(typeof v === 'number' ? v : (v as { tasksPerSec: number }).tasksPerSec);
+    process.stderr.write(`round ${r + 1}/${rounds} ${name}: ${fmt(samples[key]!.at(-1)!)}\n`);
+  }
+}
+const m = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)])) as Record<keyof typeof plan, number>;
+const rec = runCase('recovery', size(50_000, 5_000)) as { spawnMs: number; firstOutcomeMs: number; drainMs: number };
+const rss = { small: peakRss(size(50_000, 5_000)), large: peakRss(size(500_000, 50_000)) };
+const durableBytes = (runCase('baton-durable', size(50_000, 5_000)) as { bytesPerTask: number }).bytesPerTask;
+
+const rows: [string, string, string, string][] = [
+  ['5 stages, sync handlers (tasks/s)', fmt(m.batonSync), `raw dispatcher ${fmt(m.raw)}`, `nact ${fmt(m.nact)}`],
+  ['5 stages, async handlers (tasks/s)', fmt(m.batonAsync), `naive, 1 at a time ${fmt(m.naive1)}`, `naive, 64 at a time ${fmt(m.naive64)}`],
+  ['5 stages, 1 ms I/O handlers, 64 in flight per agent (tasks/s)', fmt(m.batonIo), `naive, 64 at a time ${fmt(m.naiveIo)}`, ''],
+  ['restart latency, throw to next task (median us)', fmt(m.batonRestart, 1), `nact ${fmt(m.nactRestart, 1)}`, ''],
+  ['heap per queued task (bytes)', fmt(m.batonQueued), `nact ${fmt(m.nactQueued)}`, ''],
+  ['heap per idle agent (bytes)', fmt(m.batonIdle), `nact ${fmt(m.nactIdle)}`, ''],
+  ['5 durable stages, SQLite journal (tasks/s)', fmt(m.batonDurable), `raw grouped SQLite writes ${fmt(m.sqliteRaw)} rows/s`, `${fmt(5 * m.batonDurable)} handoffs/s`],
+  ['recovery of pending tasks (ms)', `spawn ${fmt(rec.spawnMs, 1)}, first outcome ${fmt(rec.firstOutcomeMs, 1)}`, `all ${fmt(size(50_000, 5_000))} done ${fmt(rec.drainMs)}`, ''],
+  ['peak RSS, durable (MiB)', `${fmt(size(50_000, 5_000))} tasks: ${fmt(rss.small, 1)}`, `${fmt(size(500_000, 50_000))} tasks: ${fmt(rss.large, 1)}`, `journal ${fmt(durableBytes)} B/task`],
+];
+const width = rows.reduce((w, r) => Math.max(w, r[0].length), 0);
+console.log(`\nBaton benchmarks (medians of ${rounds} fresh processes per figure${quick ? ', QUICK sizes' : ''}; Node ${process.version})\n`);
+for (const r of rows) console.log(`${r[0].padEnd(width)}  ${r[1].padStart(14)}   ${r[2]}${r[3] ? `   ${r[3]}` : ''}`);
+
+const targets = [
+  ['sync: Baton / raw dispatcher >= 1/3', m.batonSync / m.raw, m.batonSync / m.raw >= 1 / 3],
+  ['async: Baton / naive coordinator (1 at a time) >= 1.5', m.batonAsync / m.naive1, m.batonAsync / m.naive1 >= 1.5],
+  ['async, 1 ms I/O: Baton / naive coordinator (64 at a time) >= 1.5', m.batonIo / m.naiveIo, m.batonIo / m.naiveIo >= 1.5],
+  ['sync: Baton / nact >= 10', m.batonSync / m.nact, m.batonSync / m.nact >= 10],
+  ['restart latency: Baton / nact <= 1', m.batonRestart / m.nactRestart, m.batonRestart <= m.nactRestart],
+  ['heap per queued task <= 200 B', m.batonQueued, m.batonQueued <= 200],
+  ['heap per idle agent <= 1,024 B', m.batonIdle, m.batonIdle <= 1024],
+  ['durable: >= 10,000 tasks/s', m.batonDurable, m.batonDurable >= 10_000],
+  ['durable: handoffs/s / raw grouped rows/s >= 0.5', (5 * m.batonDurable) / m.sqliteRaw, (5 * m.batonDurable) / m.sqliteRaw >= 0.5],
+  ['recovery: first outcome < 1,000 ms', rec.firstOutcomeMs, rec.firstOutcomeMs < 1000],
+  ['peak RSS: 500k / 50k tasks <= 1.25', rss.large / rss.small, rss.large / rss.small <= 1.25],
+] as const;
+console.log('\nTargets');
+for (const [name, value, ok] of targets) console.log(`  ${ok ? 'PASS' : 'MISS'}  ${name.padEnd(66)} ${fmt(value, 2)}`);
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/latest.json', import.meta.url),
+  JSON.stringify({ at: new Date().toISOString(), node: process.version, quick, rounds, samples, medians: m, recovery: rec, peakRssMiB: rss, journalBytesPerTask: durableBytes, targets: targets.map(([name, value, ok]) => ({ name, value, ok })) }, null, 2),
+);
+console.log('\nwritten to bench/results/latest.json');
