@@ -1,18 +1,26 @@
 // The practical limit: a run-to-completion dispatcher with one ring-buffer queue per stage, a bound
-// per queue, and a loop that drains ready stages in batches. No supervision, no outcomes, no options.
+// per queue, and a loop that drains ready stages in batches. Each task is one message object that
+// moves through the stages (as any dispatcher that knows its tasks must have); no supervision, no
+// outcomes, no options.
+
+interface Message {
+  readonly id: number;
+  payload: number;
+}
 
 class Ring {
-  private items: number[];
+  private items: (Message | undefined)[];
   private head = 0;
   size = 0;
   constructor(private readonly mask: number) {
-    this.items = new Array<number>(mask + 1).fill(0);
+    this.items = new Array<Message | undefined>(mask + 1).fill(undefined);
   }
-  push(x: number): void {
+  push(x: Message): void {
     this.items[(this.head + this.size++) & this.mask] = x;
   }
-  shift(): number {
+  shift(): Message {
     const x = this.items[this.head]!;
+    this.items[this.head] = undefined;
     this.head = (this.head + 1) & this.mask;
     this.size--;
     return x;
@@ -28,17 +36,18 @@ export function rawDispatcher(n: number, stages = 5, capacity = 1024, batch = 64
   let sum = 0;
   const t0 = performance.now();
   while (done < n) {
-    while (sent < n && queues[0]!.size < capacity) queues[0]!.push(sent++);
+    while (sent < n && queues[0]!.size < capacity) queues[0]!.push({ id: sent, payload: sent++ });
     for (let s = 0; s < stages; s++) {
       const q = queues[s]!;
       const next = queues[s + 1];
       const h = handlers[s]!;
       for (let k = 0; k < batch && q.size > 0 && (next === undefined || next.size < capacity); k++) {
-        const out = h(q.shift());
+        const msg = q.shift();
+        msg.payload = h(msg.payload);
         if (next === undefined) {
           done++;
-          sum += out;
-        } else next.push(out);
+          sum += msg.payload;
+        } else next.push(msg);
       }
     }
   }
