@@ -26,7 +26,12 @@ export type RouteResult = string | readonly string[] | null | undefined;
 export interface AgentOptions<I, O, S = undefined> extends AgentPolicyOptions {
   /** The stage's name, unique in its pipeline; also the last segment of its address. */
   readonly name: string;
-  /** The task handler. Returning (or resolving to) a value hands it on; throwing or rejecting fails the run. */
+  /**
+   * The task handler. Returning (or resolving to) a value hands it on; throwing or rejecting fails the
+   * run. `ctx` is passed when the handler declares a second parameter (`handle.length >= 2`) or the
+   * agent has a `route`: a one-parameter handler gets no ctx, which keeps its hot path allocation-free.
+   * (So write `(input, ctx) =>`, not `(input, ctx = {}) =>` or `(...args) =>`, when you need ctx.)
+   */
   // Method syntax on purpose: it keeps Agent<I, O, S> assignable to Agent<any, any, any> even when O is never.
   handle(input: I, ctx: TaskContext<S>): O | PromiseLike<O>;
   /** Builds the worker's state, at start and after every failure. Optional; without it the state is undefined. */

@@ -88,6 +88,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private inFlight = 0;
   private state: unknown = undefined;
   private breaker: BreakerState = CLOSED;
+  /** Set by any failure; a success then clears the breaker, streak and restart window (one flag on the hot path). */
+  private troubled = false;
   /** Fresh tasks charged since the last success: if the breaker opens, they were outage victims. */
   private streak: Envelope[] = [];
   private window: RestartWindow = [];
@@ -112,6 +114,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private restarts = 0;
   private deadLettered = 0;
   private readonly handle: Agent['handle'];
+  /** The handler takes no ctx and there is no route: sync runs need no TaskRun. */
+  private readonly bare: boolean;
   private readonly durable: DurableLog | undefined;
   /** Durable stages batch their start records; once a handler returned a promise, batches shrink to free slots. */
   private sawAsync = false;
@@ -133,6 +137,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.keys = policy.orderByKey ? new KeyOrder() : undefined;
     this.handle = def.handle;
     this.route = def.route;
+    this.bare = def.handle.length < 2 && def.route === undefined;
     this.durable = host.durable;
   }
 
@@ -193,6 +198,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     if (this.outCount > 0 && !this.flushOutbox()) return 0;
     if (this.durable !== undefined) return this.runDurable(budget);
     const concurrency = this.policy.concurrency;
+    const ready = this.ready;
+    const inbox = this.inbox;
     let n = 0;
     while (n < budget && this.inFlight < concurrency) {
       let env: Envelope | undefined;
@@ -202,6 +209,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
         env = this.take(true);
         probe = env !== undefined;
         if (probe) this.breaker = startProbe(this.breaker);
+      } else if (this.keys === undefined) {
+        env = ready.length > 0 ? ready.shift() : inbox.shift(); // take(false), inlined: the hot path
       } else {
         env = this.take(false);
       }
@@ -269,7 +278,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       if (this.status !== 'running' || this.inFlight >= concurrency || this.outCount > 0) break;
       if (!probe && this.breaker.status !== 'closed') break;
       const run = this.startRun(batch[n]!, probe);
-      if (isolated && !run.done) this.isolatedRun = run;
+      if (isolated && run !== undefined && !run.done) this.isolatedRun = run;
     }
     for (let i = batch.length - 1; i >= n; i--) this.ready.unshift(batch[i]!);
     return n;
@@ -326,19 +335,27 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     }
   }
 
-  private startRun(env: Envelope, probe: boolean): TaskRun {
+  /**
+   * Runs the handler on one task. A handler declared with one parameter (`(input) => ...`, and no
+   * route) never sees a ctx, so none is made unless the run fails or returns a promise: the
+   * synchronous hot path then allocates nothing per stage. (Express decides by arity too.)
+   */
+  private startRun(env: Envelope, probe: boolean): TaskRun | undefined {
     this.inFlight++;
-    const run = new TaskRun(this, env, this.state, probe);
+    let run: TaskRun | undefined;
     let out: unknown;
     try {
-      out = this.handle(env.payload, run);
+      if (this.bare) out = (this.handle as (input: unknown) => unknown)(env.payload);
+      else out = this.handle(env.payload, (run = new TaskRun(this, env, this.state, probe)));
     } catch (err) {
       this.inFlight--;
+      run ??= new TaskRun(this, env, this.state, probe);
       run.done = true;
       this.failed(run, err);
       return run;
     }
     if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+      run ??= new TaskRun(this, env, this.state, probe);
       this.sawAsync = true;
       // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
       run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.host.clock.now() + this.policy.timeoutMs;
@@ -349,8 +366,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       return run;
     }
     this.inFlight--;
-    run.done = true;
-    this.succeeded(run, out);
+    if (run !== undefined) run.done = true;
+    this.succeeded(env, run, probe, out);
     return run;
   }
 
@@ -372,38 +389,35 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     if (this.isolatedRun === run) this.isolatedRun = undefined;
     this.running.delete(run);
     this.inFlight--;
-    if (ok) this.succeeded(run, value);
+    if (ok) this.succeeded(run.env, run, run.probe, value);
     else this.failed(run, value);
     if (!this.scheduled && this.status === 'running') this.host.scheduler.schedule(this);
   }
 
   // ---- success and handoff ------------------------------------------------------------------
 
-  private succeeded(run: TaskRun, output: unknown): void {
-    const env = run.env;
+  private succeeded(env: Envelope, run: TaskRun | undefined, probe: boolean, output: unknown): void {
     if (this.durable !== undefined) {
       try {
         env.bytes = this.durable.encode(output, `the output of stage '${this.path}' for task ${this.taskId(env)}`);
       } catch (err) {
-        this.failed(run, err); // an output the journal cannot hold is this stage's failure
+        this.failed(run ?? new TaskRun(this, env, this.state, probe), err); // an output the journal cannot hold is this stage's failure
         return;
       }
     }
     let dest: RouteResult = undefined;
     if (this.route !== undefined) {
       try {
-        dest = this.route(output, run);
+        dest = this.route(output, run!);
       } catch (err) {
         // A throwing router is the stage's code failing on this task: a task failure like any other.
-        this.failed(run, err);
+        this.failed(run!, err);
         return;
       }
     }
     this.completed++;
     const attempts = env.attempts + 1;
-    if (this.breaker !== CLOSED) this.closeBreaker();
-    if (this.streak.length > 0) this.streak = [];
-    if (this.window.length > 0) this.window = [];
+    if (this.troubled) this.recovered();
     env.attempts = 0;
     env.payload = output;
     if (this.keys !== undefined) this.keys.release(env, this.ready);
@@ -481,7 +495,16 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   // ---- failure ------------------------------------------------------------------------------
 
+  /** The first success after trouble: close the breaker, forget the streak and the restart window. */
+  private recovered(): void {
+    this.troubled = false;
+    if (this.breaker !== CLOSED) this.closeBreaker();
+    if (this.streak.length > 0) this.streak = [];
+    if (this.window.length > 0) this.window = [];
+  }
+
   private failed(run: TaskRun, thrown: unknown): void {
+    this.troubled = true;
     const env = run.env;
     const now = this.host.clock.now();
     const error = toErrorInfo(thrown);
@@ -633,6 +656,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   /** `init` threw: an agent that cannot start is the case restart intensity is for. */
   private initFailed(thrown: unknown): void {
+    this.troubled = true;
     const now = this.host.clock.now();
     this.host.events.emit({ type: 'crashed', path: this.path, at: now, error: toErrorInfo(thrown) });
     const decision = recordRestart(this.policy.intensity, this.window, now);

@@ -245,3 +245,20 @@ describe('the agent supervisor, isolation and order', () => {
     expect(maxRunning).toBeLessThanOrEqual(3);
   });
 });
+
+describe('the handler contract', () => {
+  it('passes ctx to a handler that declares it, and none to a one-parameter handler (its hot path allocates nothing)', async () => {
+    const { system, clock } = testSystem();
+    const seen: unknown[] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({ name: 'bare', handle: function (x: number) { seen.push(arguments.length); return x; } }),
+        agent({ name: 'ctx', handle: (x: number, ctx) => (seen.push(ctx.taskId), x) }),
+      ],
+    });
+    await pipe.send(1, { id: 'a' });
+    await drainOn(clock, pipe);
+    expect(seen).toEqual([1, 'a']);
+  });
+});
