@@ -118,6 +118,8 @@ export class DurableLog {
     if (rows.length > 0) b.after = rows[rows.length - 1]!.seq;
     const out: { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] = [];
     const crashed = this.crashed.get(stage);
+    // Fresh tasks first, then those that failed here before (see AgentSupervisor.adopt).
+    rows.sort((x, y) => Number(x.attempts > 0) - Number(y.attempts > 0) || x.seq - y.seq);
     for (const row of rows) {
       if (this.live.has(row.id)) continue;
       this.live.add(row.id);

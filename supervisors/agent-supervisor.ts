@@ -15,9 +15,11 @@ import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, startP
 import type { ChildParent, SupervisedChild } from './child.js';
 import { recordRestart, type RestartWindow } from './intensity.js';
 import { KeyOrder } from './key-order.js';
-import { TaskRun } from './task-run.js';
+import { RunList, TaskRun } from './task-run.js';
 
-const NO_RUNS: Set<TaskRun> = new Set();
+/** Shared empty list for rarely used queues: an idle stage allocates none (copy on first write). */
+const NONE: Envelope[] = [];
+const NO_WINDOW: RestartWindow = Object.freeze([]);
 
 /** What a stage needs from its pipeline. */
 export interface StageHost {
@@ -76,9 +78,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   /** Due retries and tasks returned uncharged: they run before the inbox. */
   private readonly ready = new RingBuffer<Envelope>(4);
   /** Retries waiting out their backoff, sorted by dueAt. */
-  private readonly delayed: Envelope[] = [];
+  private delayed: Envelope[] = NONE;
   /** Async runs in start order, which is deadline order (one timeoutMs per stage). */
-  private running: Set<TaskRun> = NO_RUNS; // a Set of its own from the first async run
+  private readonly running = new RunList();
   // (The queues below start at 4 slots and grow: an idle agent costs about 1 KB.)
   /** Outputs waiting for room downstream (back-pressure), in completion order. */
   private out: { readonly envs: RingBuffer<Envelope>; readonly to: RingBuffer<AgentSupervisor> } | undefined = undefined;
@@ -90,9 +92,10 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private breaker: BreakerState = CLOSED;
   /** Set by any failure; a success then clears the breaker, streak and restart window (one flag on the hot path). */
   private troubled = false;
+  private runNow = 0;
   /** Fresh tasks charged since the last success: if the breaker opens, they were outage victims. */
-  private streak: Envelope[] = [];
-  private window: RestartWindow = [];
+  private streak: Envelope[] = NONE;
+  private window: RestartWindow = NO_WINDOW;
   private initFailures = 0;
   private initGen = 0;
   private timer: TimerHandle | undefined = undefined;
@@ -196,6 +199,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   run(budget: number): number {
     if (this.status !== 'running') return 0;
     if (this.outCount > 0 && !this.flushOutbox()) return 0;
+    // One clock read per batch, not per run: deadlines are as coarse as a batch (microseconds).
+    this.runNow = this.host.clock.now();
     if (this.durable !== undefined) return this.runDurable(budget);
     const concurrency = this.policy.concurrency;
     const ready = this.ready;
@@ -297,8 +302,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
    * task a suspect, not a culprit: a batch of 256 sync runs, or the neighbours of an async run, were
    * in progress too. A suspect runs alone; if the process dies during that isolated run, the task
    * is charged (ERR_PROCESS_DIED), so a task that kills the process every time is dead-lettered
-   * after maxAttempts isolated crashes instead of crash-looping. A task that has failed here
-   * before waits out its backoff again, so fresh tasks run first and can open the breaker.
+   * after maxAttempts isolated crashes instead of crash-looping.
    */
   adopt(env: Envelope, running: 'no' | 'suspect' | 'isolated'): void {
     this.received++;
@@ -316,11 +320,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       if (env.attempts < this.policy.maxAttempts) this.durable!.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable!.encodeErrors(env.errors) });
       return;
     }
-    if (env.attempts > 0) {
-      env.attempts--; // charge() counts it again; the backoff is that of its last failure
-      this.charge(env, now, undefined);
-      return;
-    }
+    // A task that failed here before goes behind the fresh ones of its page: if the agent is still
+    // down, the fresh tasks open the breaker before this retry can be charged again for the outage.
     this.inbox.push(env);
   }
 
@@ -358,8 +359,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       run ??= new TaskRun(this, env, this.state, probe);
       this.sawAsync = true;
       // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
-      run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.host.clock.now() + this.policy.timeoutMs;
-      if (this.running === NO_RUNS) this.running = new Set();
+      run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.runNow + this.policy.timeoutMs;
       this.running.add(run);
       if (run.deadline < this.timerAt) this.armTimer();
       void this.await(run, out as PromiseLike<unknown>);
@@ -499,8 +499,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   private recovered(): void {
     this.troubled = false;
     if (this.breaker !== CLOSED) this.closeBreaker();
-    if (this.streak.length > 0) this.streak = [];
-    if (this.window.length > 0) this.window = [];
+    if (this.streak.length > 0) this.streak = NONE;
+    if (this.window.length > 0) this.window = NO_WINDOW;
   }
 
   private failed(run: TaskRun, thrown: unknown): void {
@@ -527,7 +527,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       againstAgent = true;
       this.breaker = onFreshFailure(this.policy.breaker, this.breaker, now, this.host.random);
       charge = this.breaker.status === 'closed';
-      if (charge) this.streak.push(env);
+      if (charge) (this.streak === NONE ? (this.streak = [env]) : this.streak.push(env));
       else {
         this.refundStreak();
         this.breakerOpened(now);
@@ -570,6 +570,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       return;
     }
     env.dueAt = now + delayMs;
+    if (this.delayed === NONE) this.delayed = [];
     let i = this.delayed.length;
     while (i > 0 && this.delayed[i - 1]!.dueAt > env.dueAt) i--;
     this.delayed.splice(i, 0, env);
@@ -594,7 +595,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       }
       this.durable?.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable.encodeErrors(env.errors) });
     }
-    this.streak = [];
+    this.streak = NONE;
   }
 
   private breakerOpened(now: number): void {
@@ -704,7 +705,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   restart(): void {
     if (this.status === 'terminated') return;
-    this.window = [];
+    this.window = NO_WINDOW;
     this.initFailures = 0;
     this.breaker = CLOSED;
     this.restarts++;
@@ -730,10 +731,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
 
   private armTimer(): void {
     let at = this.delayed.length > 0 ? this.delayed[0]!.dueAt : Infinity;
-    for (const run of this.running) {
-      if (run.deadline < at) at = run.deadline;
-      break; // the oldest run has the earliest deadline
-    }
+    const oldest = this.running.head; // the oldest run has the earliest deadline
+    if (oldest !== undefined && oldest.deadline < at) at = oldest.deadline;
     if (this.breaker.status === 'open' && this.breaker.probeAt < at) at = this.breaker.probeAt;
     if (at === this.timerAt) return;
     this.cancelTimer();
