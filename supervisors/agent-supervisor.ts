@@ -754,7 +754,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     const now = this.host.clock.now();
     while (this.delayed.length > 0 && this.delayed[0]!.dueAt <= now) this.ready.push(this.delayed.shift()!);
     for (const run of this.running) {
-      if (run.deadline > now) break;
+      // A timeout can escalate the stage, which aborts and unlinks every run: stop then.
+      if (run.deadline > now || this.status === 'suspended' || this.status === 'terminated') break;
+      if (run.done) continue;
       this.running.delete(run);
       run.done = true;
       if (this.isolatedRun === run) this.isolatedRun = undefined;

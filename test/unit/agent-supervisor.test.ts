@@ -262,3 +262,31 @@ describe('the handler contract', () => {
     expect(seen).toEqual([1, 'a']);
   });
 });
+
+describe('timeouts that escalate', () => {
+  it('fails each timed-out run once even when the timeouts escalate the stage mid-sweep', async () => {
+    const { system, clock, events } = testSystem();
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      supervisor: { maxRestarts: 100 },
+      stages: [
+        agent({
+          name: 'hang',
+          concurrency: 4,
+          timeoutMs: 100,
+          breaker: false,
+          restart: { maxRestarts: 1, withinMs: 60_000 },
+          retry: { maxAttempts: 2, backoff: { minMs: 1, maxMs: 1, jitter: 0 } },
+          handle: (x: number, ctx) => (ctx.attempt >= 2 ? x : new Promise<number>(() => undefined)),
+        }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.sendMany([1, 2, 3, 4]);
+    await drainOn(clock, pipe, 60_000, 10);
+    expect(outcomes.map((o) => o.output).sort()).toEqual([1, 2, 3, 4]);
+    expect(events.filter((e) => e.type === 'escalated').length).toBeGreaterThanOrEqual(1);
+    const crashes = events.filter((e) => e.type === 'crashed');
+    expect(new Set(crashes.map((e) => `${(e as { taskId?: string }).taskId}@${e.at}`)).size, 'no run failed twice').toBe(crashes.length);
+  });
+});
