@@ -741,6 +741,11 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.timer = this.host.clock.setTimer(at - this.host.clock.now(), this.onTimer);
   }
 
+  /** Read through a method: TypeScript would narrow `status` across calls that change it. */
+  private halted(): boolean {
+    return this.status === 'suspended' || this.status === 'terminated';
+  }
+
   private cancelTimer(): void {
     this.timer?.cancel();
     this.timer = undefined;
@@ -755,7 +760,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     while (this.delayed.length > 0 && this.delayed[0]!.dueAt <= now) this.ready.push(this.delayed.shift()!);
     for (const run of this.running) {
       // A timeout can escalate the stage, which aborts and unlinks every run: stop then.
-      if (run.deadline > now || this.status === 'suspended' || this.status === 'terminated') break;
+      if (run.deadline > now || this.halted()) break;
       if (run.done) continue;
       this.running.delete(run);
       run.done = true;
