@@ -233,6 +233,19 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     const keyOf = options?.key;
     let n = 0;
     let i = 0;
+    if (keyOf === undefined && this.durable === undefined) {
+      // The in-memory batch path, inlined: one Envelope and one inbox push per task while there is room.
+      const first = this.first;
+      for (const input of inputs) {
+        if (this.status === 'running' && this.waitingSenders === 0 && first.inbox.length < first.inbox.capacity) {
+          this.pending++;
+          this.accepted++;
+          first.enqueue(new Envelope(undefined, ++this.seq, undefined, input));
+          n++;
+        } else if ((await this.send(input)) === 'accepted') n++;
+      }
+      return n;
+    }
     for (const input of inputs) {
       const key = keyOf?.(input, i);
       i++;

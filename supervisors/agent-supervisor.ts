@@ -199,8 +199,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   run(budget: number): number {
     if (this.status !== 'running') return 0;
     if (this.outCount > 0 && !this.flushOutbox()) return 0;
-    // One clock read per batch, not per run: deadlines are as coarse as a batch (microseconds).
-    this.runNow = this.host.clock.now();
+    // At most one clock read per batch, and only if a run goes async: deadlines are as coarse as a batch.
+    this.runNow = -1;
     if (this.durable !== undefined) return this.runDurable(budget);
     const concurrency = this.policy.concurrency;
     const ready = this.ready;
@@ -359,6 +359,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       run ??= new TaskRun(this, env, this.state, probe);
       this.sawAsync = true;
       // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
+      if (this.runNow < 0) this.runNow = this.host.clock.now();
       run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.runNow + this.policy.timeoutMs;
       this.running.add(run);
       if (run.deadline < this.timerAt) this.armTimer();

@@ -8,9 +8,10 @@ import { cleanup, durablePipeline, rawGroupedWrites, recovery } from '../durable
 
 const [name, nArg] = process.argv.slice(2);
 const n = Number(nArg);
-// Warm-up with a tenth of the work, then the measured run.
+// Steady state, for every contender alike: three warm-up runs of a fifth of the work (the JIT has
+// settled after them), then the measured run.
 const twice = async (f: (n: number) => Promise<number> | number): Promise<number> => {
-  await f(Math.max(1, Math.floor(n / 10)));
+  for (let i = 0; i < 3; i++) await f(Math.max(1, Math.floor(n / 5)));
   return f(n);
 };
 const cases: Record<string, () => Promise<unknown> | unknown> = {
