@@ -202,6 +202,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     // At most one clock read per batch, and only if a run goes async: deadlines are as coarse as a batch.
     this.runNow = -1;
     if (this.durable !== undefined) return this.runDurable(budget);
+    if (this.bare && this.keys === undefined && !this.troubled) return this.runBare(budget);
     const concurrency = this.policy.concurrency;
     const ready = this.ready;
     const inbox = this.inbox;
@@ -223,6 +224,45 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       n++;
       this.startRun(env, probe);
       if (this.outCount > 0 || this.status !== 'running') break;
+    }
+    return n;
+  }
+
+  /**
+   * The common case, specialised: a one-parameter handler, no route, no key order, no journal and no
+   * trouble (so the breaker is closed). Same steps as startRun + succeeded without their branches;
+   * the first failure leaves this lane (troubled) until a success clears it.
+   */
+  private runBare(budget: number): number {
+    const handle = this.handle as (input: unknown) => unknown;
+    const concurrency = this.policy.concurrency;
+    const ready = this.ready;
+    const inbox = this.inbox;
+    let n = 0;
+    while (n < budget && this.inFlight < concurrency) {
+      const env = ready.length > 0 ? ready.shift() : inbox.shift();
+      if (env === undefined) break;
+      n++;
+      let out: unknown;
+      try {
+        out = handle(env.payload);
+      } catch (err) {
+        const run = new TaskRun(this, env, this.state, false);
+        run.done = true;
+        this.failed(run, err);
+        break;
+      }
+      if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+        this.inFlight++;
+        this.awaitRun(new TaskRun(this, env, this.state, false), out as PromiseLike<unknown>);
+        continue;
+      }
+      this.completed++;
+      const attempts = env.attempts + 1;
+      env.attempts = 0;
+      env.payload = out;
+      this.handOn(env, out, attempts);
+      if (this.outCount > 0 || this.status !== 'running' || this.troubled) break;
     }
     return n;
   }
@@ -357,19 +397,24 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     }
     if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
       run ??= new TaskRun(this, env, this.state, probe);
-      this.sawAsync = true;
-      // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
-      if (this.runNow < 0) this.runNow = this.host.clock.now();
-      run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.runNow + this.policy.timeoutMs;
-      this.running.add(run);
-      if (run.deadline < this.timerAt) this.armTimer();
-      void this.await(run, out as PromiseLike<unknown>);
+      this.awaitRun(run, out as PromiseLike<unknown>);
       return run;
     }
     this.inFlight--;
     if (run !== undefined) run.done = true;
     this.succeeded(env, run, probe, out);
     return run;
+  }
+
+  /** A run returned a promise: give it a deadline and a place in the run list, and wait for it. */
+  private awaitRun(run: TaskRun, promise: PromiseLike<unknown>): void {
+    this.sawAsync = true;
+    // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
+    if (this.runNow < 0) this.runNow = this.host.clock.now();
+    run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.runNow + this.policy.timeoutMs;
+    this.running.add(run);
+    if (run.deadline < this.timerAt) this.armTimer();
+    void this.await(run, promise);
   }
 
   /** One async frame per run instead of two closures for then(): measured faster on the async hot path. */
@@ -422,14 +467,18 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     env.attempts = 0;
     env.payload = output;
     if (this.keys !== undefined) this.keys.release(env, this.ready);
-    if (this.route === undefined) {
-      const next = this.next;
-      if (next === null) this.host.complete(env, output, this, attempts);
-      else if (this.durable === undefined && this.outCount === 0 && next.inbox.length < next.inbox.capacity) next.enqueue(env);
-      else this.handoff(env, next);
-    } else if (dest === null || dest === undefined) this.host.complete(env, output, this, attempts);
+    if (this.route === undefined) this.handOn(env, output, attempts);
+    else if (dest === null || dest === undefined) this.host.complete(env, output, this, attempts);
     else if (typeof dest === 'string') this.routeTo(env, dest);
     else this.fanOut(env, dest, output);
+  }
+
+  /** To the next stage in the list, or complete after the last. */
+  private handOn(env: Envelope, output: unknown, attempts: number): void {
+    const next = this.next;
+    if (next === null) this.host.complete(env, output, this, attempts);
+    else if (this.durable === undefined && this.outCount === 0 && next.inbox.length < next.inbox.capacity) next.enqueue(env);
+    else this.handoff(env, next);
   }
 
   private routeTo(env: Envelope, name: string): void {
