@@ -1,9 +1,20 @@
 // Baton's side of every comparison, on the in-memory default (no journal).
-import { agent, createSystem } from '../../src/index.js';
+import { agent, createSystem, type ActorSystem, type Pipeline } from '../../src/index.js';
 import { heapUsed, median, tick } from './stats.js';
 
 function* range(n: number): Generator<number> {
   for (let i = 0; i < n; i++) yield i;
+}
+
+/** Sends 0..n-1, waits for every outcome, shuts down; tasks/s from the first send to the drain. */
+async function sendAndDrain(system: ActorSystem, pipe: Pipeline<number, number>, n: number): Promise<{ rate: number; completed: number }> {
+  const t0 = performance.now();
+  await pipe.sendMany(range(n));
+  await pipe.drain();
+  const rate = n / ((performance.now() - t0) / 1000);
+  const completed = pipe.stats().completed;
+  await system.shutdown();
+  return { rate, completed };
 }
 
 /** Tasks/s through a 5-stage pipeline of x => x + 1 (sync) or async x => x + 1 with `concurrency` per stage. */
@@ -18,14 +29,9 @@ export async function batonPipeline(n: number, mode: 'sync' | 'async', stages = 
     stages: Array.from({ length: stages }, (_, i) => agent({ name: `s${i + 1}`, handle: i === stages - 1 ? last : handle })),
     defaults: { mailbox: { capacity: 1024 }, ...(mode === 'async' ? { concurrency } : {}) },
   });
-  const t0 = performance.now();
-  await pipe.sendMany(range(n));
-  await pipe.drain();
-  const secs = (performance.now() - t0) / 1000;
-  const completed = pipe.stats().completed;
-  await system.shutdown();
+  const { rate, completed } = await sendAndDrain(system, pipe, n);
   if (sum !== (n * (n - 1)) / 2 + stages * n || completed !== n) throw new Error(`baton ${mode} lost tasks`);
-  return n / secs;
+  return rate;
 }
 
 /** Median microseconds from a handler's throw to the next handler start (worker restarted with fresh state, zero backoff). */
@@ -104,12 +110,7 @@ export async function batonPipelineIo(n: number, ioMs: number, stages = 5, concu
     stages: Array.from({ length: stages }, (_, i) => agent({ name: `s${i + 1}`, handle: io })),
     defaults: { mailbox: { capacity: 1024 }, concurrency },
   });
-  const t0 = performance.now();
-  await pipe.sendMany(range(n));
-  await pipe.drain();
-  const secs = (performance.now() - t0) / 1000;
-  const completed = pipe.stats().completed;
-  await system.shutdown();
+  const { rate, completed } = await sendAndDrain(system, pipe, n);
   if (completed !== n) throw new Error('baton lost tasks');
-  return n / secs;
+  return rate;
 }
