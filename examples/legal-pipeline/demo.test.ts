@@ -1,10 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CORRUPT_RATE, makeDocument } from './documents.js';
 import { CorruptDocumentError, parsePdf } from './pdf-sim.js';
 import { runDemo } from './run.js';
 
 const DOCS = 2_000;
 const SEED = 42;
+const dir = mkdtempSync(join(tmpdir(), 'baton-demo-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('synthetic documents', () => {
   it('are the same for the same seed and index, and corrupt ones never parse', () => {
@@ -24,6 +29,7 @@ describe('the legal pipeline demo', () => {
     const summary = await runDemo({
       docs: DOCS,
       seed: SEED,
+      db: join(dir, 'journal.db'), // the durable default, in a scratch directory
       // A short outage still opens the store's breaker: it begins at 30% of the batch, whatever its size.
       faults: { hangRate: 0.005, outage: { atFraction: 0.3, durationMs: 1_000 } },
       onOutcome: (o) => {
@@ -36,6 +42,7 @@ describe('the legal pipeline demo', () => {
       if (doc.corruption !== null) corrupt.add(doc.id);
     }
 
+    expect(summary.journal).toBe('sqlite');
     expect(summary.sent).toBe(DOCS);
     expect(summary.completed + summary.deadLettered).toBe(summary.sent);
     expect(corrupt.size).toBeGreaterThan(0);

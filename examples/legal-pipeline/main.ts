@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import { formatSummary, MEMORY_NOTE, progressLine, progressTable } from './report.js';
-import { runDemo, type Progress } from './run.js';
+import { DEFAULT_DB, runDemo, type Progress } from './run.js';
 
-const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [--memory] [--json] [--quiet]
+const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [--db PATH | --memory] [--json] [--quiet]
   --docs N          documents in the batch (default 50000)
   --seed S          seeds documents, faults and jitter (default 42)
   --corrupt-rate R  share of corrupt documents, 0..1 (default 0.032)
-  --memory          keep accepted tasks in memory (the only journal today)
+  --db PATH         the SQLite journal (default .baton/legal-demo.db; each run starts a new batch)
+  --memory          no journal: accepted tasks live in memory only
   --json            print only the summary, as one JSON object on stdout
   --quiet           no live progress
 exit code: 0 if every check passes, 1 if one fails, 2 on bad flags`;
@@ -31,6 +32,7 @@ try {
       seed: { type: 'string' },
       'corrupt-rate': { type: 'string' },
       memory: { type: 'boolean' },
+      db: { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -50,8 +52,12 @@ const json = args.json === true;
 const quiet = args.quiet === true || json;
 const tty = process.stdout.isTTY === true;
 
-if (!json) process.stdout.write(`${MEMORY_NOTE}\n`);
-else if (args.quiet !== true) process.stderr.write(`${MEMORY_NOTE}\n`);
+if (args.memory === true && args.db !== undefined) fail('--memory and --db exclude each other.');
+const db = args.memory === true ? false : (args.db ?? DEFAULT_DB);
+if (db === false) {
+  if (!json) process.stdout.write(`${MEMORY_NOTE}\n`);
+  else if (args.quiet !== true) process.stderr.write(`${MEMORY_NOTE}\n`);
+}
 
 let drawn = 0;
 let lastLine = 0;
@@ -68,7 +74,7 @@ function showProgress(p: Progress): void {
   }
 }
 
-const summary = await runDemo({ docs, seed, corruptRate, ...(quiet ? {} : { onProgress: showProgress }) });
+const summary = await runDemo({ docs, seed, corruptRate, db, ...(quiet ? {} : { onProgress: showProgress }) });
 if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else process.stdout.write(`\n${formatSummary(summary)}\n`);
 process.exitCode = summary.ok ? 0 : 1;

@@ -34,7 +34,7 @@ export function progressLine(p: Progress): string {
   return `${headline(p)}  waiting: ${stages.join(', ')}`;
 }
 
-export const MEMORY_NOTE = "note: --memory is the demo's only mode: its durable SQLite journal is not built yet, so accepted tasks live in memory for this run.";
+export const MEMORY_NOTE = 'note: --memory keeps accepted tasks in memory only: a crash of this process would lose them.';
 
 export function formatSummary(s: Summary): string {
   const perStage = (r: Readonly<Record<string, number>>): string =>
@@ -44,7 +44,7 @@ export function formatSummary(s: Summary): string {
   const o = s.faults.outage;
   const outage = o.startMs === undefined ? 'storage outage never began' : `storage outage ${secs(o.startMs)}-${secs(o.endMs!)} after ${n(o.afterRows)} rows (${n(o.rejected)} writes refused)`;
   const lines = [
-    `Baton legal pipeline: ${n(s.docs)} documents, seed ${s.seed}, corrupt rate ${(s.corruptRate * 100).toFixed(1)}%, journal: ${s.journal}`,
+    `Baton legal pipeline: ${n(s.docs)} documents, seed ${s.seed}, corrupt rate ${(s.corruptRate * 100).toFixed(1)}%, journal: ${s.journal}${s.journalPath ? ` (${s.journalPath}, ${s.journalBytesPerDoc} B per document)` : ''}`,
     '',
     `sent              ${n(s.sent)}`,
     `completed         ${n(s.completed)}`,

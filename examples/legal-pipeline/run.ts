@@ -1,4 +1,6 @@
-import { createSystem, type AgentPolicyOptions, type Outcome, type PipelineStats, type StageStats } from '../../src/index.js';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createSystem, sqliteJournal, type AgentPolicyOptions, type Outcome, type PipelineStats, type StageStats } from '../../src/index.js';
 import { legalAgents, type StoredDoc } from './agents.js';
 import { Audit, type Check } from './audit.js';
 import { DEFAULT_CORRUPT_RATE, docIndex, documents } from './documents.js';
@@ -20,6 +22,23 @@ export interface DemoOptions {
   readonly onProgress?: (progress: Progress) => void;
   /** Sees every outcome as it arrives (tests use it to compare ids). Optional. */
   readonly onOutcome?: (outcome: Outcome<StoredDoc>) => void;
+  /**
+   * The SQLite journal file (the embedded durable default), or false to keep tasks in memory.
+   * Optional; defaults to '.baton/legal-demo.db'. Each run starts a new batch in a new file.
+   */
+  readonly db?: string | false;
+}
+
+export const DEFAULT_DB = '.baton/legal-demo.db';
+
+/** Removes the journal file and its WAL companions, so a run starts a fresh batch. */
+function freshJournal(path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+}
+
+function journalBytes(path: string): number {
+  return [path, `${path}-wal`].reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
 }
 
 export interface Progress {
@@ -43,7 +62,11 @@ export interface Summary {
   readonly docs: number;
   readonly seed: number;
   readonly corruptRate: number;
-  readonly journal: 'memory';
+  readonly journal: 'sqlite' | 'memory';
+  /** The journal file, when durable. */
+  readonly journalPath?: string;
+  /** Journal file size at the end divided by the documents (completed tasks are kept 24 h). */
+  readonly journalBytesPerDoc?: number;
   readonly sent: number;
   readonly completed: number;
   readonly deadLettered: number;
@@ -82,7 +105,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   const seed = options.seed ?? 42;
   const corruptRate = options.corruptRate ?? DEFAULT_CORRUPT_RATE;
   const faultOptions: FaultOptions = { ...DEFAULT_FAULTS, ...options.faults, seed };
-  const system = createSystem({ logger: false, random: seed });
+  const db = options.db ?? DEFAULT_DB;
+  if (db !== false) freshJournal(db);
+  const system = createSystem({ logger: false, random: seed, ...(db === false ? {} : { journal: sqliteJournal(db) }) });
   const openings: Record<string, number> = {};
   let outages = 0;
   system.events.on('breaker-opened', (e) => {
@@ -149,7 +174,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
     docs,
     seed,
     corruptRate,
-    journal: 'memory',
+    journal: db === false ? 'memory' : 'sqlite',
+    ...(db === false ? {} : { journalPath: db, journalBytesPerDoc: Math.round(journalBytes(db) / docs) }),
     sent,
     completed: audit.completed,
     deadLettered: audit.deadLettered,
