@@ -64,3 +64,22 @@ describe('the legal pipeline demo', () => {
     expect(summary.ok).toBe(true);
   });
 });
+
+describe('the demo killed at 40% and run again', () => {
+  it('resumes from the journal and accounts for every document: dead letters are exactly the corrupt ones', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const main = new URL('./main.ts', import.meta.url).pathname;
+    const db = join(dir, 'crash.db');
+    const args = ['--import', 'tsx', main, '--docs', String(DOCS), '--seed', String(SEED), '--crash-at', '40%', '--db', db, '--json'];
+    const first = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    expect(first.signal, 'the first run kills itself').toBe('SIGKILL');
+    const second = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    expect(second.status, second.stderr).toBe(0);
+    const summary = JSON.parse(second.stdout.trim().split('\n').pop()!) as Awaited<ReturnType<typeof runDemo>>;
+    let corrupt = 0;
+    for (let i = 0; i < DOCS; i++) if (makeDocument(SEED, i, DEFAULT_CORRUPT_RATE).corruption !== null) corrupt++;
+    expect(summary).toMatchObject({ resumed: true, journal: 'sqlite', sent: DOCS, deadLettered: corrupt, completed: DOCS - corrupt, ok: true });
+    expect(summary.recovered).toBeGreaterThan(0);
+    expect(summary.checks.map((c) => c.pass)).toEqual([true, true, true, true]);
+  }, 60_000);
+});

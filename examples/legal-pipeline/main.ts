@@ -8,6 +8,8 @@ const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [
   --corrupt-rate R  share of corrupt documents, 0..1 (default 0.032)
   --db PATH         the SQLite journal (default .baton/legal-demo.db; each run starts a new batch)
   --memory          no journal: accepted tasks live in memory only
+  --crash-at P      kill this process with SIGKILL once P of the documents are stored (40% or a count);
+                    run the same command again and it resumes the batch from the journal
   --json            print only the summary, as one JSON object on stdout
   --quiet           no live progress
 exit code: 0 if every check passes, 1 if one fails, 2 on bad flags`;
@@ -33,6 +35,7 @@ try {
       'corrupt-rate': { type: 'string' },
       memory: { type: 'boolean' },
       db: { type: 'string' },
+      'crash-at': { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -74,7 +77,16 @@ function showProgress(p: Progress): void {
   }
 }
 
-const summary = await runDemo({ docs, seed, corruptRate, db, ...(quiet ? {} : { onProgress: showProgress }) });
+const crashRaw = args['crash-at'];
+let crashAt: number | undefined;
+if (crashRaw !== undefined) {
+  if (db === false) fail('--crash-at needs the journal: drop --memory.');
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(crashRaw);
+  crashAt = pct ? Math.floor((Number(pct[1]) / 100) * docs) : Number(crashRaw);
+  if (!Number.isInteger(crashAt) || crashAt < 1 || crashAt > docs) fail(`--crash-at must be a share such as 40% or a count between 1 and ${docs}; got '${crashRaw}'.`);
+}
+
+const summary = await runDemo({ docs, seed, corruptRate, db, ...(crashAt === undefined ? {} : { crashAt }), ...(quiet ? {} : { onProgress: showProgress }) });
 if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else process.stdout.write(`\n${formatSummary(summary)}\n`);
 process.exitCode = summary.ok ? 0 : 1;

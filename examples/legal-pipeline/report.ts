@@ -45,6 +45,7 @@ export function formatSummary(s: Summary): string {
   const outage = o.startMs === undefined ? 'storage outage never began' : `storage outage ${secs(o.startMs)}-${secs(o.endMs!)} after ${n(o.afterRows)} rows (${n(o.rejected)} writes refused)`;
   const lines = [
     `Baton legal pipeline: ${n(s.docs)} documents, seed ${s.seed}, corrupt rate ${(s.corruptRate * 100).toFixed(1)}%, journal: ${s.journal}${s.journalPath ? ` (${s.journalPath}, ${s.journalBytesPerDoc} B per document)` : ''}`,
+    ...(s.resumed ? [`resumed           a crashed run's batch: ${n(s.recovered)} unfinished tasks recovered from the journal; outcomes it had recorded are read back`] : []),
     '',
     `sent              ${n(s.sent)}`,
     `completed         ${n(s.completed)}`,

@@ -3,10 +3,26 @@ import { dirname } from 'node:path';
 import { createSystem, sqliteJournal, type AgentPolicyOptions, type Outcome, type PipelineStats, type StageStats } from '../../src/index.js';
 import { legalAgents, type StoredDoc } from './agents.js';
 import { Audit, type Check } from './audit.js';
-import { DEFAULT_CORRUPT_RATE, docIndex, documents } from './documents.js';
+import { DEFAULT_CORRUPT_RATE, docId, docIndex, documents } from './documents.js';
 import { DEFAULT_FAULTS, FaultPlan, OutageStore, type FaultOptions, type OutageReport } from './faults.js';
 import { CallLedger } from './ledger.js';
-import { MemoryStore } from './store.js';
+import { SqliteStore } from './sqlite-store.js';
+import { MemoryStore, type ResultRow, type ResultStore } from './store.js';
+
+/** Kills the process with SIGKILL once `at` rows are stored: the crash of --crash-at. */
+class CrashAfter implements ResultStore {
+  constructor(
+    private readonly inner: ResultStore,
+    private readonly at: number,
+  ) {}
+  put(id: string, row: ResultRow): void {
+    this.inner.put(id, row);
+    if (this.inner.count() >= this.at) process.kill(process.pid, 'SIGKILL');
+  }
+  count(): number {
+    return this.inner.count();
+  }
+}
 
 export interface DemoOptions {
   /** Documents in the batch. Optional; defaults to 50,000. */
@@ -27,6 +43,11 @@ export interface DemoOptions {
    * Optional; defaults to '.baton/legal-demo.db'. Each run starts a new batch in a new file.
    */
   readonly db?: string | false;
+  /**
+   * Kill this process with SIGKILL once this many documents are stored (a crash in the middle of the
+   * batch). Optional. A later run with the same db resumes the batch from the journal instead.
+   */
+  readonly crashAt?: number;
 }
 
 export const DEFAULT_DB = '.baton/legal-demo.db';
@@ -34,7 +55,21 @@ export const DEFAULT_DB = '.baton/legal-demo.db';
 /** Removes the journal file and its WAL companions, so a run starts a fresh batch. */
 function freshJournal(path: string): void {
   mkdirSync(dirname(path), { recursive: true });
-  for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+  for (const base of [path, storePath(path)]) for (const f of [base, `${base}-wal`, `${base}-shm`]) rmSync(f, { force: true });
+}
+
+/** The store agent's own SQLite file, next to the journal. */
+export const storePath = (db: string): string => db.replace(/(\.db)?$/, '-store.db');
+
+/** A journal left behind by a crashed run still holds unfinished documents of the batch. */
+function crashedBatch(db: string): boolean {
+  if (!existsSync(db)) return false;
+  const journal = sqliteJournal(db);
+  try {
+    return journal.pipelines().includes('legal') && journal.openPipeline('legal').counts().pending > 0;
+  } finally {
+    journal.close();
+  }
 }
 
 function journalBytes(path: string): number {
@@ -63,6 +98,10 @@ export interface Summary {
   readonly seed: number;
   readonly corruptRate: number;
   readonly journal: 'sqlite' | 'memory';
+  /** This run resumed a batch that a crashed run left in the journal. */
+  readonly resumed: boolean;
+  /** Unfinished tasks found in the journal at start. */
+  readonly recovered: number;
   /** The journal file, when durable. */
   readonly journalPath?: string;
   /** Journal file size at the end divided by the documents (completed tasks are kept 24 h). */
@@ -106,7 +145,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   const corruptRate = options.corruptRate ?? DEFAULT_CORRUPT_RATE;
   const faultOptions: FaultOptions = { ...DEFAULT_FAULTS, ...options.faults, seed };
   const db = options.db ?? DEFAULT_DB;
-  if (db !== false) freshJournal(db);
+  const resumed = db !== false && crashedBatch(db);
+  if (db !== false && !resumed) freshJournal(db);
   const system = createSystem({ logger: false, random: seed, ...(db === false ? {} : { journal: sqliteJournal(db) }) });
   const openings: Record<string, number> = {};
   let outages = 0;
@@ -118,25 +158,30 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
 
   const start = performance.now();
   const faults = new FaultPlan(faultOptions);
-  const rows = new MemoryStore();
-  const store = new OutageStore(rows, faultOptions.outage, docs, start);
+  const rows = db === false ? new MemoryStore() : new SqliteStore(storePath(db));
+  const crashAt = resumed ? undefined : options.crashAt;
+  const store = new OutageStore(crashAt === undefined ? rows : new CrashAfter(rows, crashAt), faultOptions.outage, docs, start);
   const ledger = new CallLedger(docs);
   const audit = new Audit(docs, ledger);
   const pipe = system.spawnPipeline<string, StoredDoc>({ name: 'legal', stages: legalAgents({ faults, store, ledger }), defaults: PIPELINE_DEFAULTS });
+  const recovered = pipe.stats().pending;
+  if (resumed) audit.resumed = true;
 
   const sentAt = new Float64Array(docs);
   const latency = new Float64Array(docs);
   const dead = new Map<string, number>();
+  const countDead = (o: Outcome<StoredDoc>): void => {
+    if (o.status !== 'dead-lettered') return;
+    const last = o.errors[o.errors.length - 1]?.error;
+    const cause = last === undefined ? 'never ran' : (last.code ?? last.name);
+    const key = `${o.stage}\t${o.error?.code ?? '?'}\t${cause}`;
+    dead.set(key, (dead.get(key) ?? 0) + 1);
+  };
   pipe.onOutcome((o) => {
     const i = docIndex(o.id);
     latency[i] = performance.now() - sentAt[i]!;
     audit.observe(o);
-    if (o.status === 'dead-lettered') {
-      const last = o.errors[o.errors.length - 1]?.error;
-      const cause = last === undefined ? 'never ran' : (last.code ?? last.name);
-      const key = `${o.stage}\t${o.error?.code ?? '?'}\t${cause}`;
-      dead.set(key, (dead.get(key) ?? 0) + 1);
-    }
+    countDead(o);
     options.onOutcome?.(o);
   });
 
@@ -156,7 +201,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
     for (const doc of documents(seed, docs, corruptRate)) {
       audit.expect(doc);
       sentAt[doc.index] = performance.now();
-      window.push(pipe.send(doc.pdf, { id: doc.id }).then((r) => r === 'accepted' && sent++));
+      // 'duplicate': the journal already holds this document from the crashed run; it counts as sent.
+      window.push(pipe.send(doc.pdf, { id: doc.id }).then((r) => (r === 'accepted' || r === 'duplicate') && sent++));
       if (window.length >= 512) {
         await Promise.all(window);
         window = [];
@@ -171,10 +217,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   }
   const elapsedMs = performance.now() - start;
   sample();
+  // Documents finished by the crashed run are not delivered again: read their outcomes from the journal.
+  if (resumed) {
+    for (let i = 0; i < docs; i++) {
+      if (audit.hasOutcome(i)) continue;
+      const earlier = pipe.outcome(docId(i));
+      audit.observeEarlier(earlier);
+      if (earlier !== undefined) countDead(earlier);
+    }
+  }
   const stats = pipe.stats();
   await system.shutdown({ drainMs: 0 });
 
   const checks = audit.checks(sent, stats, rows.count());
+  if (rows instanceof SqliteStore) rows.close();
   if (failure !== undefined) checks.unshift({ name: 'the pipeline ran to the end', pass: false, detail: failure });
   const byStage = (f: (s: StageStats) => number): Record<string, number> => Object.fromEntries(stats.stages.map((s) => [s.name, f(s)]));
   const sorted = latency.slice(0, sent).sort();
@@ -183,6 +239,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
     seed,
     corruptRate,
     journal: db === false ? 'memory' : 'sqlite',
+    resumed,
+    recovered,
     ...(db === false ? {} : { journalPath: db, journalBytesPerDoc: Math.round(journalBytes(db) / docs) }),
     sent,
     completed: audit.completed,
