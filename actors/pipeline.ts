@@ -1,75 +1,22 @@
 import { assertName } from '../src/address.js';
 import type { Clock } from '../src/clock.js';
-import { decode } from '../src/codec.js';
 import { BatonError, describe, type ErrorInfo } from '../src/errors.js';
-import type { Journal, StoredOutcome } from '../src/journal/journal.js';
 import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
-import { agentPolicy, type AgentPolicyOptions } from '../supervisors/agent-policy.js';
-import { AgentSupervisor, type StageHost, type StageStats } from '../supervisors/agent-supervisor.js';
-import { oneForOne, type StrategyOptions } from '../supervisors/strategy.js';
+import { agentPolicy } from '../supervisors/agent-policy.js';
+import { AgentSupervisor, type StageHost } from '../supervisors/agent-supervisor.js';
+import { oneForOne } from '../supervisors/strategy.js';
 import { Supervisor } from '../supervisors/supervisor.js';
 import type { Agent } from './agent.js';
 import { DurableLog, envelopeOf } from './durable-log.js';
-import { Envelope, type AttemptError } from './envelope.js';
+import { Envelope } from './envelope.js';
 import { OutcomeFeed, type Outcome, type OutcomesOptions } from './outcomes.js';
+import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
+import { outcomeOf } from './stored-outcome.js';
 
-export interface PipelineOptions {
-  /** Unique in its system; the first segment of every stage's address (`legal/extract`). */
-  readonly name: string;
-  /** The agents, in order: by default each hands its output to the next. */
-  readonly stages: readonly Agent[];
-  /** Policies for every stage; an agent's own options override them field by field. Optional. */
-  readonly defaults?: AgentPolicyOptions;
-  /**
-   * The pipeline supervisor's own intensity: a stage that escalates is restarted (inbox intact)
-   * up to `maxRestarts` times within `withinMs`; beyond that the pipeline stops with ERR_PIPELINE_FAILED.
-   * Optional; defaults to 3 within 60,000 ms, no backoff.
-   */
-  readonly supervisor?: StrategyOptions;
-  /**
-   * With a journal: how long a completed task's outcome is kept (for `outcome(id)` and for
-   * recognising a re-sent id) before it is pruned. Dead letters are kept until replayed.
-   * Optional; defaults to 24 hours.
-   */
-  readonly keepCompletedMs?: number;
-}
-
-export interface SendOptions {
-  /** Tasks with the same key keep their order at stages with `orderByKey`. Optional. */
-  readonly key?: string;
-  /** The task's id. Optional; defaults to `<pipeline>-<n>`. A send whose id is still pending is acknowledged without a second task. */
-  readonly id?: string;
-}
-
-/**
- * What `send` tells its caller: `accepted` (the task will get an outcome), `duplicate` (a task with
- * this id is already pending), `rejected` (the first inbox is full and its overflow policy is
- * 'reject': nothing was accepted), `dropped` (full with policy 'drop': accepted and dead-lettered at once).
- */
-export type SendResult = 'accepted' | 'duplicate' | 'rejected' | 'dropped';
-
-export interface PipelineStats {
-  readonly name: string;
-  readonly status: 'running' | 'stopping' | 'stopped' | 'failed';
-  readonly accepted: number;
-  readonly pending: number;
-  readonly completed: number;
-  readonly deadLettered: number;
-  readonly stages: readonly StageStats[];
-}
-
-export interface PipelineDeps {
-  readonly scheduler: Scheduler;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly events: EventStream;
-  readonly log: Logger;
-  /** The system's journal, if it has one. */
-  readonly journal?: Journal | undefined;
-}
+export type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
 
 const ACCEPTED: Promise<SendResult> = Promise.resolve('accepted');
 const DUPLICATE: Promise<SendResult> = Promise.resolve('duplicate');
@@ -453,13 +400,13 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
 
   /** Recorded dead letters, oldest first (needs a journal). */
   deadLetters(options: { readonly limit?: number; readonly offset?: number } = {}): Outcome<O>[] {
-    return this.needJournal('deadLetters').deadLetters(options.limit ?? 100, options.offset ?? 0).map((r) => this.toOutcome(r));
+    return this.needJournal('deadLetters').deadLetters(options.limit ?? 100, options.offset ?? 0).map((r) => outcomeOf<O>(r));
   }
 
   /** The recorded outcome of a task, or undefined while it is pending or unknown (needs a journal). */
   outcome(id: string): Outcome<O> | undefined {
     const r = this.needJournal('outcome').outcome(id);
-    return r === undefined ? undefined : this.toOutcome(r);
+    return r === undefined ? undefined : outcomeOf<O>(r);
   }
 
   /**
@@ -494,20 +441,6 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     return this.durable.journal;
   }
 
-  private toOutcome(r: StoredOutcome): Outcome<O> {
-    const errors = r.errors === undefined ? [] : decode<AttemptError[]>(r.errors);
-    const last = errors[errors.length - 1]?.error;
-    return {
-      id: r.id,
-      key: r.key,
-      status: r.status === 'completed' ? 'completed' : 'dead-lettered',
-      ...(r.output !== undefined ? { output: decode<O>(r.output) } : {}),
-      ...(r.status === 'dead' ? { error: { ...(last ?? { name: 'BatonError', message: r.code ?? 'dead-lettered' }), code: r.code ?? 'ERR_TASK_FAILED' } } : {}),
-      errors,
-      stage: r.stage,
-      attempts: r.attempts,
-    };
-  }
 
   private drained(): void {
     const waiting = this.drainers;

@@ -1,0 +1,20 @@
+import { decode } from '../src/codec.js';
+import type { StoredOutcome } from '../src/journal/journal.js';
+import type { AttemptError } from './envelope.js';
+import type { Outcome } from './outcomes.js';
+
+/** A finished task as the journal holds it, as the Outcome a pipeline reports. */
+export function outcomeOf<O>(r: StoredOutcome): Outcome<O> {
+  const errors = r.errors === undefined ? [] : decode<AttemptError[]>(r.errors);
+  const last = errors[errors.length - 1]?.error;
+  return {
+    id: r.id,
+    key: r.key,
+    status: r.status === 'completed' ? 'completed' : 'dead-lettered',
+    ...(r.output !== undefined ? { output: decode<O>(r.output) } : {}),
+    ...(r.status === 'dead' ? { error: { ...(last ?? { name: 'BatonError', message: r.code ?? 'dead-lettered' }), code: r.code ?? 'ERR_TASK_FAILED' } } : {}),
+    errors,
+    stage: r.stage,
+    attempts: r.attempts,
+  };
+}
