@@ -10,8 +10,10 @@ import { agent, createSystem, memoryJournal, simulatedClock, type Outcome } from
 const plan = fc.record({
   tasks: fc.integer({ min: 1, max: 40 }),
   stages: fc.integer({ min: 1, max: 4 }),
-  failEvery: fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 4, maxLength: 4 }), // 0: never fails
-  poisonEvery: fc.integer({ min: 0, max: 9 }),
+  // 0: never fails. At least every other task succeeds: a stage failing every task is an outage, and
+  // with the breaker off here it escalates past the pipeline's intensity (by design; tested elsewhere).
+  failEvery: fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 2, max: 6 })), { minLength: 4, maxLength: 4 }),
+  poisonEvery: fc.oneof(fc.constant(0), fc.integer({ min: 2, max: 9 })),
   stops: fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 4 }), // settle turns before each stop
   concurrency: fc.integer({ min: 1, max: 3 }),
 });
@@ -64,7 +66,11 @@ describe('a durable pipeline stopped and respawned at random moments', () => {
         }
         for (; next < p.tasks; next++) if ((await pipe.send(next, { id: `t${next}` })) === 'accepted') accepted.add(`t${next}`);
         let done = false;
-        const drained = pipe.drain().then(() => (done = true));
+        let failure: unknown;
+        const drained = pipe.drain().then(
+          () => (done = true),
+          (err: unknown) => ((failure = err), (done = true)),
+        );
         for (let i = 0; i < 2_000 && !done; i++) {
           await turns(2);
           await clock.advance(5);
@@ -72,6 +78,7 @@ describe('a durable pipeline stopped and respawned at random moments', () => {
         if (!done) await system.shutdown({ drainMs: 0 }); // fails below: pending tasks never finished
         else await drained;
         await system.shutdown();
+        expect(failure, 'the pipeline ran to the end').toBeUndefined();
 
         const ids = outcomes.map((o) => o.id);
         expect(new Set(ids).size, 'no task reported twice').toBe(ids.length);
