@@ -79,8 +79,12 @@ export function sqliteJournal(path: string, options: SqliteJournalOptions = {}):
 function checkSchema(db: Database.Database, path: string): void {
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
   if (tables.length === 0) {
-    db.exec(SCHEMA);
-    db.prepare('INSERT INTO baton_meta (key, value) VALUES (?, ?), (?, ?)').run('app', 'baton', 'schema_version', String(SCHEMA_VERSION));
+    // One transaction: a process killed while creating the journal leaves an empty file, never a
+    // half-made schema that the next start would take for a foreign one (found by the kill test).
+    db.transaction(() => {
+      db.exec(SCHEMA);
+      db.prepare('INSERT INTO baton_meta (key, value) VALUES (?, ?), (?, ?)').run('app', 'baton', 'schema_version', String(SCHEMA_VERSION));
+    })();
     return;
   }
   if (!tables.includes('baton_meta')) {
