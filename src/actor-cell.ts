@@ -60,6 +60,9 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   private state: S | undefined = undefined;
   private status: 'running' | 'suspended' | 'terminated' = 'suspended';
   private busy = false;
+  private restarts = 0;
+  /** The message an async receive is working on: back to the front of the mailbox if the actor is suspended. */
+  private current: M | undefined = undefined;
   private gen = 0;
   private stopRequested = false;
   private readonly ctx: ActorContext<M>;
@@ -127,17 +130,20 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
       }
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
         this.busy = true;
+        this.current = message;
         const gen = this.gen;
         (result as PromiseLike<S | void>).then(
           (next) => {
             if (gen !== this.gen) return;
             this.busy = false;
+            this.current = undefined;
             if (next !== undefined) this.state = next;
             this.afterMessage();
           },
           (err) => {
             if (gen !== this.gen) return;
             this.busy = false;
+            this.current = undefined;
             this.crash(err, message);
           },
         );
@@ -192,13 +198,16 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   suspend(): void {
     if (this.status === 'terminated') return;
     this.status = 'suspended';
+    // A message still being processed (async receive) is not lost: it runs again after the restart.
+    if (this.busy && this.current !== undefined) this.mailbox.unshift(this.current);
+    this.current = undefined;
     this.busy = false;
     this.gen++;
   }
 
   restart(): void {
     if (this.status === 'terminated') return;
-    this.deps.events.emit({ type: 'restarted', path: this.path, at: this.deps.clock.now(), restarts: 0 });
+    this.deps.events.emit({ type: 'restarted', path: this.path, at: this.deps.clock.now(), restarts: ++this.restarts });
     this.begin();
   }
 

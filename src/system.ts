@@ -68,6 +68,7 @@ export class ActorSystem {
   private readonly cells = new Map<string, ActorCell<any, any>>();
   private readonly pipelines = new Map<string, Pipeline<any, any>>();
   private readonly roots = new Map<string, SupervisedChild>();
+  private readonly supervisors = new Map<string, Supervisor>();
   private readonly watchers = new Map<string, Set<(t: Terminated) => void>>();
   private stopped = false;
 
@@ -78,6 +79,15 @@ export class ActorSystem {
       throw invalidOption('clock', clock, 'a Clock { now(), setTimer(ms, fn) } such as simulatedClock()');
     }
     if (random !== undefined && typeof random !== 'number' && typeof random !== 'function') throw invalidOption('random', random, 'a seed number or a () => number in [0, 1)');
+    if (logger !== undefined && logger !== false && (typeof logger !== 'object' || logger === null || typeof logger.child !== 'function' || typeof logger.info !== 'function')) {
+      throw invalidOption('logger', logger, 'a pino logger, or false for none');
+    }
+    const sched = options.scheduler;
+    if (sched !== undefined) {
+      if (sched === null || typeof sched !== 'object') throw invalidOption('scheduler', sched, 'an object { throughput?, sliceMs? }');
+      if (sched.throughput !== undefined && !(Number.isInteger(sched.throughput) && sched.throughput >= 1)) throw invalidOption('scheduler.throughput', sched.throughput, 'an integer >= 1');
+      if (sched.sliceMs !== undefined && !(typeof sched.sliceMs === 'number' && sched.sliceMs > 0)) throw invalidOption('scheduler.sliceMs', sched.sliceMs, 'a number of milliseconds > 0');
+    }
     this.log = createLogger(logger);
     this.clock = clock ?? systemClock;
     this.random = typeof random === 'number' ? seededRandom(random) : (random ?? Math.random);
@@ -153,7 +163,7 @@ export class ActorSystem {
    */
   watch(address: string, listener: (t: Terminated) => void): () => void {
     if (typeof listener !== 'function') throw invalidOption('watch listener', listener, 'a function (terminated) => void');
-    if (!this.cells.has(address) && !this.roots.has(address)) {
+    if (!this.cells.has(address) && !this.roots.has(address) && !this.supervisors.has(address)) {
       queueMicrotask(() => this.callWatcher(listener, { address, reason: 'unknown' }));
       return () => undefined;
     }
@@ -210,6 +220,11 @@ export class ActorSystem {
   private buildSupervisor(name: string, path: string, spec: SupervisorSpec): Supervisor {
     if (!Array.isArray(spec?.children)) throw invalidOption(`supervisor '${path}'.children`, spec?.children, 'an array of child specs');
     const sup = new Supervisor(name, path, spec.strategy ?? oneForOne(), { clock: this.clock, random: this.random, events: this.events });
+    this.supervisors.set(path, sup);
+    sup.onTerminated = (reason, error) => {
+      this.supervisors.delete(path);
+      this.ended(path, reason, error);
+    };
     for (const c of spec.children) {
       if (c === null || typeof c !== 'object') throw invalidOption(`supervisor '${path}' child`, c, 'a child spec { name, actor } or { name, supervisor }');
       const childPath = `${path}/${c.name}`;

@@ -40,7 +40,8 @@ export const RESTART_BACKOFF: BackoffPolicy = Object.freeze({ minMs: 100, maxMs:
  * n=10 -> 30 s (capped: jitter never pushes past maxMs, so 24..30 s).
  */
 export function calculateDelay(policy: BackoffPolicy, n: number, random: Random): number {
-  if (n < 1 || policy.maxMs === 0) return 0;
+  // minMs 0 stays 0 at every step (and 0 x Infinity, from a huge step, would be NaN).
+  if (n < 1 || policy.maxMs === 0 || policy.minMs === 0) return 0;
   // Exponent clamp keeps factor^n finite for absurd n (factor 2, n 2000 would be Infinity).
   const base = Math.min(policy.maxMs, policy.minMs * Math.pow(policy.factor, Math.min(n - 1, 1000)));
   if (policy.jitter === 0) return base;

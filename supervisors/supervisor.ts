@@ -38,6 +38,8 @@ export class Supervisor implements SupervisedChild, ChildParent {
    * are terminated; may return the error their unfinished work is dead-lettered with.
    */
   onFailed: ((error: BatonError) => BatonError | void) | undefined = undefined;
+  /** Called once when this supervisor ends for good (death watch). */
+  onTerminated: ((reason: string, error?: unknown) => void) | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -128,5 +130,6 @@ export class Supervisor implements SupervisedChild, ChildParent {
       e.child.terminate(reason, error);
     }
     this.deps.events.emit({ type: 'stopped', path: this.path, at: this.deps.clock.now(), reason });
+    this.onTerminated?.(reason, error);
   }
 }

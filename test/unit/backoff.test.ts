@@ -127,18 +127,18 @@ describe('calculateDelay with the default ±20% jitter', () => {
 
 describe('backoff() validation', () => {
   it.each([
-    ['minMs', { minMs: -1 }],
-    ['minMs', { minMs: Number.NaN }],
-    ['minMs', { minMs: Infinity }],
-    ['maxMs', { minMs: 500, maxMs: 499 }],
-    ['maxMs', { maxMs: Number.NaN }],
-    ['factor', { factor: 0.5 }],
-    ['factor', { factor: Infinity }],
-    ['factor', { factor: Number.NaN }],
-    ['jitter', { jitter: -0.1 }],
-    ['jitter', { jitter: 1.5 }],
-    ['jitter', { jitter: Number.NaN }],
-  ] as const)("refuses a bad %s (%j) with ERR_INVALID_OPTION naming 'retry.backoff.<option>'", (option, options) => {
+    ['minMs', '-1', { minMs: -1 }],
+    ['minMs', 'NaN', { minMs: Number.NaN }],
+    ['minMs', 'Infinity', { minMs: Infinity }],
+    ['maxMs', '499 below a minMs of 500', { minMs: 500, maxMs: 499 }],
+    ['maxMs', 'NaN', { maxMs: Number.NaN }],
+    ['factor', '0.5', { factor: 0.5 }],
+    ['factor', 'Infinity', { factor: Infinity }],
+    ['factor', 'NaN', { factor: Number.NaN }],
+    ['jitter', '-0.1', { jitter: -0.1 }],
+    ['jitter', '1.5', { jitter: 1.5 }],
+    ['jitter', 'NaN', { jitter: Number.NaN }],
+  ] as const)("refuses %s %s with ERR_INVALID_OPTION naming 'retry.backoff.<option>'", (option, _label, options) => {
     expectBatonError(() => backoff(options, undefined, 'retry.backoff'), 'ERR_INVALID_OPTION', `retry.backoff.${option}`);
   });
 

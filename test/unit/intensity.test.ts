@@ -127,15 +127,15 @@ describe('the restart window', () => {
 
 describe('intensity() validation', () => {
   it.each([
-    ['maxRestarts', { maxRestarts: -1 }],
-    ['maxRestarts', { maxRestarts: 1.5 }],
-    ['maxRestarts', { maxRestarts: Number.NaN }],
-    ['maxRestarts', { maxRestarts: Infinity }],
-    ['withinMs', { withinMs: 0 }],
-    ['withinMs', { withinMs: -5 }],
-    ['withinMs', { withinMs: Infinity }],
-    ['withinMs', { withinMs: Number.NaN }],
-  ] as const)("refuses a bad %s (%j) with ERR_INVALID_OPTION naming 'restart.<option>'", (option, options) => {
+    ['maxRestarts', '-1', { maxRestarts: -1 }],
+    ['maxRestarts', '1.5', { maxRestarts: 1.5 }],
+    ['maxRestarts', 'NaN', { maxRestarts: Number.NaN }],
+    ['maxRestarts', 'Infinity', { maxRestarts: Infinity }],
+    ['withinMs', '0', { withinMs: 0 }],
+    ['withinMs', '-5', { withinMs: -5 }],
+    ['withinMs', 'Infinity', { withinMs: Infinity }],
+    ['withinMs', 'NaN', { withinMs: Number.NaN }],
+  ] as const)("refuses %s %s with ERR_INVALID_OPTION naming 'restart.<option>'", (option, _label, options) => {
     expectBatonError(() => intensity(options, DEFAULTS), 'ERR_INVALID_OPTION', `restart.${option}`);
   });
 
