@@ -1,10 +1,14 @@
+import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sqliteJournal } from '../../src/index.js';
 import { DEFAULT_CORRUPT_RATE, makeDocument } from './documents.js';
 import { CorruptDocumentError, parsePdf } from './pdf-sim.js';
-import { runDemo } from './run.js';
+import { runDemo, storePath, type Summary } from './run.js';
 
 const DOCS = 2_000;
 const SEED = 42;
@@ -23,30 +27,39 @@ describe('synthetic documents', () => {
   });
 });
 
+const corruptIds = (): string[] => {
+  const ids: string[] = [];
+  for (let i = 0; i < DOCS; i++) {
+    const doc = makeDocument(SEED, i, DEFAULT_CORRUPT_RATE);
+    if (doc.corruption !== null) ids.push(doc.id);
+  }
+  return ids;
+};
+
 describe('the legal pipeline demo', () => {
-  it('accounts for every document under faults: dead letters are exactly the corrupt ones, nothing re-runs upstream', async () => {
-    const dead = new Set<string>();
+  it.each([
+    ['in memory', false as const],
+    ['on the durable SQLite journal', 'journal.db'],
+  ])('%s, accounts for every document under faults: dead letters are exactly the corrupt ones, nothing re-runs upstream', async (_, file) => {
+    const dead: string[] = [];
     const summary = await runDemo({
       docs: DOCS,
       seed: SEED,
-      db: join(dir, 'journal.db'), // the durable default, in a scratch directory
+      db: file === false ? false : join(dir, file), // the durable default, in a scratch directory
       // A short outage still opens the store's breaker: it begins at 30% of the batch, whatever its size.
       faults: { hangRate: 0.005, outage: { atFraction: 0.3, durationMs: 1_000 } },
       onOutcome: (o) => {
-        if (o.status === 'dead-lettered') dead.add(o.id);
+        if (o.status === 'dead-lettered') dead.push(o.id);
       },
     });
-    const corrupt = new Set<string>();
-    for (let i = 0; i < DOCS; i++) {
-      const doc = makeDocument(SEED, i, DEFAULT_CORRUPT_RATE);
-      if (doc.corruption !== null) corrupt.add(doc.id);
-    }
 
-    expect(summary.journal).toBe('sqlite');
+    expect(summary.journal).toBe(file === false ? 'memory' : 'sqlite');
+    expect(summary.resumed).toBe(false);
     expect(summary.sent).toBe(DOCS);
     expect(summary.completed + summary.deadLettered).toBe(summary.sent);
-    expect(corrupt.size).toBeGreaterThan(0);
-    expect([...dead].sort()).toEqual([...corrupt].sort());
+    const corrupt = corruptIds();
+    expect(corrupt.length).toBeGreaterThan(0);
+    expect(dead.sort()).toEqual(corrupt);
     expect(summary.deadLetters.every((d) => d.stage === 'ingest' && d.cause.startsWith('ERR_PDF_'))).toBe(true);
 
     // Faults happened and were survived: retries, a crash-restart, a timeout, an opened breaker.
@@ -60,26 +73,53 @@ describe('the legal pipeline demo', () => {
     expect(summary.breakerOutages).toBeGreaterThanOrEqual(1);
 
     for (const check of summary.checks) expect(check.pass, `${check.name}: ${check.detail}`).toBe(true);
+    expect(summary.checks).toHaveLength(file === false ? 4 : 5); // durable runs also check the journal's records
     expect(summary.checks.find((c) => c.name.startsWith('no upstream replay'))?.pass).toBe(true);
     expect(summary.ok).toBe(true);
   });
 });
 
 describe('the demo killed at 40% and run again', () => {
-  it('resumes from the journal and accounts for every document: dead letters are exactly the corrupt ones', async () => {
-    const { spawnSync } = await import('node:child_process');
-    const main = new URL('./main.ts', import.meta.url).pathname;
-    const db = join(dir, 'crash.db');
-    const args = ['--import', 'tsx', main, '--docs', String(DOCS), '--seed', String(SEED), '--crash-at', '40%', '--db', db, '--json'];
-    const first = spawnSync(process.execPath, args, { encoding: 'utf8' });
-    expect(first.signal, 'the first run kills itself').toBe('SIGKILL');
-    const second = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  it('resumes from the journal and accounts for every document: dead letters are exactly the corrupt ones', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const db = join(dir, 'crash', 'j.db');
+    const args = ['--import', 'tsx', 'examples/legal-pipeline/main.ts', '--docs', String(DOCS), '--seed', String(SEED), '--crash-at', '40%', '--db', db, '--json'];
+    const run = () => spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 30_000 });
+
+    const first = run();
+    expect(first.signal, `the first run kills itself; stderr: ${first.stderr}`).toBe('SIGKILL');
+    expect(first.stdout).toBe('');
+    const second = run();
+    expect(second.signal, 'the resumed run does not crash again').toBe(null);
     expect(second.status, second.stderr).toBe(0);
-    const summary = JSON.parse(second.stdout.trim().split('\n').pop()!) as Awaited<ReturnType<typeof runDemo>>;
-    let corrupt = 0;
-    for (let i = 0; i < DOCS; i++) if (makeDocument(SEED, i, DEFAULT_CORRUPT_RATE).corruption !== null) corrupt++;
-    expect(summary).toMatchObject({ resumed: true, journal: 'sqlite', sent: DOCS, deadLettered: corrupt, completed: DOCS - corrupt, ok: true });
+    const summary = JSON.parse(second.stdout) as Summary;
+    const corrupt = corruptIds();
+    expect(summary).toMatchObject({ resumed: true, journal: 'sqlite', sent: DOCS, deadLettered: corrupt.length, completed: DOCS - corrupt.length, ok: true });
     expect(summary.recovered).toBeGreaterThan(0);
-    expect(summary.checks.map((c) => c.pass)).toEqual([true, true, true, true]);
+    expect(summary.recovered).toBe(summary.journalAtStart?.pending);
+    // The crashed run had finished part of the batch; those outcomes came from the journal, not a re-run.
+    expect(summary.journalAtStart!.completed + summary.journalAtStart!.dead).toBeGreaterThan(0);
+    for (const check of summary.checks) expect(check.pass, `${check.name}: ${check.detail}`).toBe(true);
+    expect(summary.checks).toHaveLength(5);
+
+    // From the files themselves: the journal's dead letters are exactly the corrupt documents, every
+    // document has one finished record, and the result table holds each completed document once.
+    const journal = sqliteJournal(db);
+    try {
+      const pj = journal.openPipeline('legal');
+      expect(pj.counts()).toEqual({ pending: 0, completed: DOCS - corrupt.length, dead: corrupt.length });
+      expect(pj.deadLetters(DOCS, 0).map((o) => o.id).sort()).toEqual(corrupt);
+    } finally {
+      journal.close();
+    }
+    const store = new Database(storePath(db), { readonly: true });
+    try {
+      const ids = store.prepare('SELECT id FROM results ORDER BY id').pluck().all() as string[];
+      const corruptSet = new Set(corrupt);
+      expect(ids).toHaveLength(DOCS - corrupt.length);
+      expect(ids.some((id) => corruptSet.has(id))).toBe(false);
+    } finally {
+      store.close();
+    }
   }, 60_000);
 });

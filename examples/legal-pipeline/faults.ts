@@ -1,3 +1,4 @@
+import { docIndex } from './documents.js';
 import { unitHash } from './hash.js';
 import type { ResultRow, ResultStore } from './store.js';
 
@@ -38,22 +39,29 @@ export class InjectedFault extends Error {
   }
 }
 
+const BIT: Record<FaultKind, number> = { transient: 1, crash: 2, hang: 4 };
+
 export class FaultPlan {
   readonly injected: Record<FaultKind, number> = { transient: 0, crash: 0, hang: 0 };
-  private readonly struck = new Set<string>();
+  /** One byte per document, a bit per kind that has struck it: bounded by the batch, not by the faults. */
+  private readonly struck: Uint8Array;
   private readonly rates: Record<FaultKind, number>;
 
-  constructor(readonly options: FaultOptions) {
+  constructor(
+    readonly options: FaultOptions,
+    documents: number,
+  ) {
     this.rates = { transient: options.transientRate, crash: options.crashRate, hang: options.hangRate };
+    this.struck = new Uint8Array(documents);
   }
 
   /** Whether this call of this document is struck by `kind`: true at most once per document and kind. */
   strikes(kind: FaultKind, id: string): boolean {
     const rate = this.rates[kind];
     if (rate <= 0 || unitHash(`${this.options.seed}:${kind}:${id}`) >= rate) return false;
-    const key = `${kind}:${id}`;
-    if (this.struck.has(key)) return false;
-    this.struck.add(key);
+    const i = docIndex(id);
+    if ((this.struck[i]! & BIT[kind]) !== 0) return false;
+    this.struck[i] = this.struck[i]! | BIT[kind];
     this.injected[kind]++;
     return true;
   }
@@ -95,6 +103,10 @@ export class OutageStore implements ResultStore {
 
   count(): number {
     return this.inner.count();
+  }
+
+  ids(): Iterable<string> {
+    return this.inner.ids();
   }
 
   report(): OutageReport {

@@ -1,18 +1,21 @@
 import { parseArgs } from 'node:util';
-import { formatSummary, MEMORY_NOTE, progressLine, progressTable } from './report.js';
-import { DEFAULT_DB, runDemo, type Progress } from './run.js';
+import { isBatonError } from '../../src/index.js';
+import { BatchMismatchError } from './batch.js';
+import { formatSummary, progressLine, progressTable, startLine } from './report.js';
+import { DEFAULT_DB, runDemo, type Progress, type StartInfo } from './run.js';
 
 const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [--db PATH | --memory] [--json] [--quiet]
   --docs N          documents in the batch (default 50000)
   --seed S          seeds documents, faults and jitter (default 42)
   --corrupt-rate R  share of corrupt documents, 0..1 (default 0.032)
-  --db PATH         the SQLite journal (default .baton/legal-demo.db; each run starts a new batch)
+  --db PATH         the SQLite journal (default .baton/legal-demo.db); a run starts a new batch there,
+                    or resumes the one a crashed run left unfinished
   --memory          no journal: accepted tasks live in memory only
   --crash-at P      kill this process with SIGKILL once P of the documents are stored (40% or a count);
                     run the same command again and it resumes the batch from the journal
   --json            print only the summary, as one JSON object on stdout
   --quiet           no live progress
-exit code: 0 if every check passes, 1 if one fails, 2 on bad flags`;
+exit code: 0 if every check passes, 1 if one fails, 2 on bad flags or a journal holding another batch`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -57,9 +60,11 @@ const tty = process.stdout.isTTY === true;
 
 if (args.memory === true && args.db !== undefined) fail('--memory and --db exclude each other.');
 const db = args.memory === true ? false : (args.db ?? DEFAULT_DB);
-if (db === false) {
-  if (!json) process.stdout.write(`${MEMORY_NOTE}\n`);
-  else if (args.quiet !== true) process.stderr.write(`${MEMORY_NOTE}\n`);
+const quietFlag = args.quiet === true;
+/** Where the run stands before it starts; with --json on stderr (stdout holds only the summary). */
+function showStart(s: StartInfo): void {
+  if (!json) process.stdout.write(`${startLine(s)}\n`);
+  else if (!quietFlag) process.stderr.write(`${startLine(s)}\n`);
 }
 
 let drawn = 0;
@@ -86,7 +91,15 @@ if (crashRaw !== undefined) {
   if (!Number.isInteger(crashAt) || crashAt < 1 || crashAt > docs) fail(`--crash-at must be a share such as 40% or a count between 1 and ${docs}; got '${crashRaw}'.`);
 }
 
-const summary = await runDemo({ docs, seed, corruptRate, db, ...(crashAt === undefined ? {} : { crashAt }), ...(quiet ? {} : { onProgress: showProgress }) });
+let summary;
+try {
+  summary = await runDemo({ docs, seed, corruptRate, db, onStart: showStart, ...(crashAt === undefined ? {} : { crashAt }), ...(quiet ? {} : { onProgress: showProgress }) });
+} catch (err) {
+  // Another batch's unfinished journal, or a file at --db that is not a Baton journal (left untouched).
+  if (!(err instanceof BatchMismatchError || isBatonError(err))) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(2);
+}
 if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
 else process.stdout.write(`\n${formatSummary(summary)}\n`);
 process.exitCode = summary.ok ? 0 : 1;

@@ -1,4 +1,4 @@
-import type { Progress, Summary } from './run.js';
+import type { Progress, StartInfo, Summary } from './summary.js';
 
 /** Renders progress and the summary for a terminal. Pure: strings in, strings out. */
 
@@ -34,6 +34,19 @@ export function progressLine(p: Progress): string {
   return `${headline(p)}  waiting: ${stages.join(', ')}`;
 }
 
+/** The line printed before the batch starts. */
+export function startLine(s: StartInfo): string {
+  if (s.journal === 'memory') return MEMORY_NOTE;
+  const r = s.resuming;
+  if (r !== undefined) {
+    return (
+      `resuming the batch a crashed run left in ${s.journalPath}: the journal holds ${n(r.pending)} pending tasks (${n(r.runningAtCrash)} were running at the kill) ` +
+      `and ${n(r.completed + r.dead)} finished (${n(r.completed)} completed, ${n(r.dead)} dead letters)${s.crashIgnored ? '; --crash-at is ignored when resuming' : ''}`
+    );
+  }
+  return `journal: ${s.journalPath} (SQLite, a fresh batch; results in ${s.storePath})${s.crashAt === undefined ? '' : `; this run kills itself with SIGKILL once ${n(s.crashAt)} documents are stored`}`;
+}
+
 export const MEMORY_NOTE = 'note: --memory keeps accepted tasks in memory only: a crash of this process would lose them.';
 
 export function formatSummary(s: Summary): string {
@@ -43,9 +56,16 @@ export function formatSummary(s: Summary): string {
       .join(', ') || 'none';
   const o = s.faults.outage;
   const outage = o.startMs === undefined ? 'storage outage never began' : `storage outage ${secs(o.startMs)}-${secs(o.endMs!)} after ${n(o.afterRows)} rows (${n(o.rejected)} writes refused)`;
+  const j = s.journalAtStart;
   const lines = [
-    `Baton legal pipeline: ${n(s.docs)} documents, seed ${s.seed}, corrupt rate ${(s.corruptRate * 100).toFixed(1)}%, journal: ${s.journal}${s.journalPath ? ` (${s.journalPath}, ${s.journalBytesPerDoc} B per document)` : ''}`,
-    ...(s.resumed ? [`resumed           a crashed run's batch: ${n(s.recovered)} unfinished tasks recovered from the journal; outcomes it had recorded are read back`] : []),
+    `Baton legal pipeline: ${n(s.docs)} documents, seed ${s.seed}, corrupt rate ${(s.corruptRate * 100).toFixed(1)}%`,
+    s.journal === 'memory'
+      ? 'mode              memory (no journal: a crash would lose the accepted tasks)'
+      : `mode              durable: SQLite journal ${s.journalPath}, ${n(s.journalBytes ?? 0)} bytes at the end (${n(s.journalBytesPerDoc ?? 0)} B per document); results in ${s.storePath}`,
+    ...(s.journal === 'memory' ? [] : [`recovered         ${n(s.recovered)} tasks pending in the journal at start${s.recovered > 0 ? ', resumed where they stood' : ''}`]),
+    ...(j === undefined
+      ? []
+      : [`resumed           a crashed run's batch: the journal held ${n(j.pending)} pending (${n(j.runningAtCrash)} running at the kill) and ${n(j.completed + j.dead)} finished; finished outcomes are read back from it`]),
     '',
     `sent              ${n(s.sent)}`,
     `completed         ${n(s.completed)}`,
@@ -57,8 +77,8 @@ export function formatSummary(s: Summary): string {
     `faults injected   ${n(s.faults.transient)} flaky model calls (extract), ${n(s.faults.crash)} worker crashes (classify), ${n(s.faults.hang)} hangs (validate),`,
     `                  ${outage}`,
     `elapsed           ${(s.elapsedMs / 1000).toFixed(2)} s`,
-    `throughput        ${n(s.throughput)} docs/s`,
-    `latency           p50 ${n(s.latencyMs.p50)} ms, p99 ${n(s.latencyMs.p99)} ms, max ${n(s.latencyMs.max)} ms (send to outcome)`,
+    `throughput        ${n(s.throughput)} docs/s${s.resumed ? ' (outcomes produced by this run)' : ''}`,
+    `latency           p50 ${n(s.latencyMs.p50)} ms, p99 ${n(s.latencyMs.p99)} ms, max ${n(s.latencyMs.max)} ms (send to outcome, ${n(s.latencyMs.samples)} documents sent by this run)`,
     `peak RSS          ${n(s.peakRssMb)} MB`,
     ...(s.failure === undefined ? [] : [`PIPELINE FAILED   ${s.failure}`]),
     '',

@@ -1,13 +1,17 @@
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { createSystem, sqliteJournal, type AgentPolicyOptions, type Outcome, type PipelineStats, type StageStats } from '../../src/index.js';
+import { createSystem, sqliteJournal, type AgentPolicyOptions, type Outcome, type StageStats } from '../../src/index.js';
 import { legalAgents, type StoredDoc } from './agents.js';
-import { Audit, type Check } from './audit.js';
+import { Audit, type AuditInput } from './audit.js';
+import { DEFAULT_DB, journalBytes, openBatch, PIPELINE, storePath } from './batch.js';
 import { DEFAULT_CORRUPT_RATE, docId, docIndex, documents } from './documents.js';
-import { DEFAULT_FAULTS, FaultPlan, OutageStore, type FaultOptions, type OutageReport } from './faults.js';
+import { DEFAULT_FAULTS, FaultPlan, OutageStore, type FaultOptions } from './faults.js';
+import { Latency } from './latency.js';
 import { CallLedger } from './ledger.js';
 import { SqliteStore } from './sqlite-store.js';
 import { MemoryStore, type ResultRow, type ResultStore } from './store.js';
+import type { DeadLetterGroup, Progress, StartInfo, Summary } from './summary.js';
+
+export { DEFAULT_DB, storePath } from './batch.js';
+export type { DeadLetterGroup, Progress, StartInfo, Summary } from './summary.js';
 
 /** Kills the process with SIGKILL once `at` rows are stored: the crash of --crash-at. */
 class CrashAfter implements ResultStore {
@@ -21,6 +25,9 @@ class CrashAfter implements ResultStore {
   }
   count(): number {
     return this.inner.count();
+  }
+  ids(): Iterable<string> {
+    return this.inner.ids();
   }
 }
 
@@ -36,98 +43,21 @@ export interface DemoOptions {
   /** How often `onProgress` is called. Optional; defaults to 250 ms. */
   readonly progressMs?: number;
   readonly onProgress?: (progress: Progress) => void;
-  /** Sees every outcome as it arrives (tests use it to compare ids). Optional. */
+  /** Told once, before the first send: the journal, and whether this run resumes a crashed one. Optional. */
+  readonly onStart?: (start: StartInfo) => void;
+  /** Sees every outcome delivered to this run (tests use it to compare ids). Optional. */
   readonly onOutcome?: (outcome: Outcome<StoredDoc>) => void;
   /**
    * The SQLite journal file (the embedded durable default), or false to keep tasks in memory.
-   * Optional; defaults to '.baton/legal-demo.db'. Each run starts a new batch in a new file.
+   * Optional; defaults to '.baton/legal-demo.db'. A run starts a new batch there (deleting the old
+   * files) unless the journal holds an unfinished one: then it resumes that batch.
    */
   readonly db?: string | false;
   /**
    * Kill this process with SIGKILL once this many documents are stored (a crash in the middle of the
-   * batch). Optional. A later run with the same db resumes the batch from the journal instead.
+   * batch). Optional. Ignored by a run that resumes a crashed batch.
    */
   readonly crashAt?: number;
-}
-
-export const DEFAULT_DB = '.baton/legal-demo.db';
-
-/** Removes the journal file and its WAL companions, so a run starts a fresh batch. */
-function freshJournal(path: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  for (const base of [path, storePath(path)]) for (const f of [base, `${base}-wal`, `${base}-shm`]) rmSync(f, { force: true });
-}
-
-/** The store agent's own SQLite file, next to the journal. */
-export const storePath = (db: string): string => db.replace(/(\.db)?$/, '-store.db');
-
-/** A journal left behind by a crashed run still holds unfinished documents of the batch. */
-function crashedBatch(db: string): boolean {
-  if (!existsSync(db)) return false;
-  const journal = sqliteJournal(db);
-  try {
-    return journal.pipelines().includes('legal') && journal.openPipeline('legal').counts().pending > 0;
-  } finally {
-    journal.close();
-  }
-}
-
-function journalBytes(path: string): number {
-  return [path, `${path}-wal`].reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
-}
-
-export interface Progress {
-  readonly elapsedMs: number;
-  readonly docs: number;
-  readonly sent: number;
-  readonly pipeline: PipelineStats;
-  readonly rssBytes: number;
-}
-
-export interface DeadLetterGroup {
-  readonly stage: string;
-  /** Baton's reason code (ERR_TASK_FAILED, ERR_TIMEOUT, ...). */
-  readonly code: string;
-  /** The code of the error the handler threw (ERR_PDF_CHECKSUM, ...). */
-  readonly cause: string;
-  readonly count: number;
-}
-
-export interface Summary {
-  readonly docs: number;
-  readonly seed: number;
-  readonly corruptRate: number;
-  readonly journal: 'sqlite' | 'memory';
-  /** This run resumed a batch that a crashed run left in the journal. */
-  readonly resumed: boolean;
-  /** Unfinished tasks found in the journal at start. */
-  readonly recovered: number;
-  /** The journal file, when durable. */
-  readonly journalPath?: string;
-  /** Journal file size at the end divided by the documents (completed tasks are kept 24 h). */
-  readonly journalBytesPerDoc?: number;
-  readonly sent: number;
-  readonly completed: number;
-  readonly deadLettered: number;
-  readonly deadLetters: readonly DeadLetterGroup[];
-  readonly retries: number;
-  readonly retriesByStage: Readonly<Record<string, number>>;
-  readonly restartsByStage: Readonly<Record<string, number>>;
-  /** 'breaker-opened' events: outages plus re-openings after failed probes. */
-  readonly breakerOpenings: number;
-  readonly breakerOpeningsByStage: Readonly<Record<string, number>>;
-  /** Openings from closed (each one an outage seen by a stage). */
-  readonly breakerOutages: number;
-  readonly faults: { readonly transient: number; readonly crash: number; readonly hang: number; readonly outage: OutageReport };
-  readonly elapsedMs: number;
-  readonly throughput: number;
-  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
-  readonly peakRssMb: number;
-  readonly stages: readonly StageStats[];
-  /** Set if the pipeline itself failed (a stage escalated past the pipeline's intensity). */
-  readonly failure?: string;
-  readonly checks: readonly Check[];
-  readonly ok: boolean;
 }
 
 /** Policies for every stage; the agents override what their work calls for (see agents.ts). */
@@ -145,8 +75,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   const corruptRate = options.corruptRate ?? DEFAULT_CORRUPT_RATE;
   const faultOptions: FaultOptions = { ...DEFAULT_FAULTS, ...options.faults, seed };
   const db = options.db ?? DEFAULT_DB;
-  const resumed = db !== false && crashedBatch(db);
-  if (db !== false && !resumed) freshJournal(db);
+  // Throws BatchMismatchError if the journal holds another batch's unfinished run.
+  const atStart = db === false ? undefined : openBatch(db, { docs, seed, corruptRate });
+  const resumed = atStart !== undefined;
+  const crashAt = resumed ? undefined : options.crashAt;
+  const journalAtStart = atStart && { pending: atStart.pending, completed: atStart.completed, dead: atStart.dead, runningAtCrash: atStart.runningAtCrash };
+  options.onStart?.({
+    journal: db === false ? 'memory' : 'sqlite',
+    ...(db === false ? {} : { journalPath: db, storePath: storePath(db) }),
+    ...(journalAtStart === undefined ? {} : { resuming: journalAtStart }),
+    ...(crashAt === undefined ? {} : { crashAt }),
+    crashIgnored: resumed && options.crashAt !== undefined,
+  });
+
   const system = createSystem({ logger: false, random: seed, ...(db === false ? {} : { journal: sqliteJournal(db) }) });
   const openings: Record<string, number> = {};
   let outages = 0;
@@ -157,18 +98,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   });
 
   const start = performance.now();
-  const faults = new FaultPlan(faultOptions);
+  const faults = new FaultPlan(faultOptions, docs);
   const rows = db === false ? new MemoryStore() : new SqliteStore(storePath(db));
-  const crashAt = resumed ? undefined : options.crashAt;
   const store = new OutageStore(crashAt === undefined ? rows : new CrashAfter(rows, crashAt), faultOptions.outage, docs, start);
   const ledger = new CallLedger(docs);
-  const audit = new Audit(docs, ledger);
-  const pipe = system.spawnPipeline<string, StoredDoc>({ name: 'legal', stages: legalAgents({ faults, store, ledger }), defaults: PIPELINE_DEFAULTS });
+  const audit = new Audit(docs, ledger, atStart);
+  const latency = new Latency(docs);
+  const pipe = system.spawnPipeline<string, StoredDoc>({ name: PIPELINE, stages: legalAgents({ faults, store, ledger }), defaults: PIPELINE_DEFAULTS });
   const recovered = pipe.stats().pending;
-  if (resumed) audit.resumed = true;
 
-  const sentAt = new Float64Array(docs);
-  const latency = new Float64Array(docs);
   const dead = new Map<string, number>();
   const countDead = (o: Outcome<StoredDoc>): void => {
     if (o.status !== 'dead-lettered') return;
@@ -177,15 +115,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
     const key = `${o.stage}\t${o.error?.code ?? '?'}\t${cause}`;
     dead.set(key, (dead.get(key) ?? 0) + 1);
   };
+  let delivered = 0;
   pipe.onOutcome((o) => {
-    const i = docIndex(o.id);
-    latency[i] = performance.now() - sentAt[i]!;
+    delivered++;
+    latency.finished(docIndex(o.id));
     audit.observe(o);
     countDead(o);
     options.onOutcome?.(o);
   });
 
   let sent = 0;
+  let duplicateSends = 0;
   let peakRss = process.memoryUsage.rss();
   const sample = (): void => {
     const rss = process.memoryUsage.rss();
@@ -197,12 +137,18 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   try {
     // Sends go out in windows of 512: with a journal each send resolves once its group commit is
     // on disk, and awaiting them one by one would allow one document per event-loop turn.
+    // Each document is sent with its id, so a re-run's sends of documents the journal already
+    // holds (pending or finished) come back 'duplicate' and cost nothing.
     let window: Promise<unknown>[] = [];
     for (const doc of documents(seed, docs, corruptRate)) {
       audit.expect(doc);
-      sentAt[doc.index] = performance.now();
-      // 'duplicate': the journal already holds this document from the crashed run; it counts as sent.
-      window.push(pipe.send(doc.pdf, { id: doc.id }).then((r) => (r === 'accepted' || r === 'duplicate') && sent++));
+      if (!audit.wasRecovered(doc.index)) latency.sent(doc.index);
+      window.push(
+        pipe.send(doc.pdf, { id: doc.id }).then((r) => {
+          if (r === 'accepted' || r === 'duplicate') sent++;
+          if (r === 'duplicate') duplicateSends++;
+        }),
+      );
       if (window.length >= 512) {
         await Promise.all(window);
         window = [];
@@ -217,38 +163,42 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   }
   const elapsedMs = performance.now() - start;
   sample();
-  // Documents finished by the crashed run are not delivered again: read their outcomes from the journal.
-  if (resumed) {
+
+  // The accounting comes from the journal's records: every document's outcome is read back (those
+  // finished before a crash are not delivered again), and the journal's own counts and dead letters.
+  let journal: AuditInput['journal'];
+  if (system.journal !== undefined) {
     for (let i = 0; i < docs; i++) {
-      if (audit.hasOutcome(i)) continue;
-      const earlier = pipe.outcome(docId(i));
-      audit.observeEarlier(earlier);
-      if (earlier !== undefined) countDead(earlier);
+      const before = audit.deadLettered;
+      const o = pipe.outcome(docId(i));
+      audit.recorded(i, o);
+      if (o !== undefined && audit.deadLettered > before) countDead(o);
     }
+    const deadIds: string[] = [];
+    for (let page; (page = pipe.deadLetters({ limit: 1_000, offset: deadIds.length })).length > 0; ) for (const o of page) deadIds.push(o.id);
+    journal = { ...system.journal.openPipeline(PIPELINE).counts(), deadIds };
   }
   const stats = pipe.stats();
   await system.shutdown({ drainMs: 0 });
 
-  const checks = audit.checks(sent, stats, rows.count());
+  const checks = audit.checks({ sent, duplicateSends, stats, journal, store: { count: rows.count(), ids: rows.ids(), repeated: rows instanceof SqliteStore ? rows.repeated : 0 } });
   if (rows instanceof SqliteStore) rows.close();
   if (failure !== undefined) checks.unshift({ name: 'the pipeline ran to the end', pass: false, detail: failure });
   const byStage = (f: (s: StageStats) => number): Record<string, number> => Object.fromEntries(stats.stages.map((s) => [s.name, f(s)]));
-  const sorted = latency.slice(0, sent).sort();
+  const bytes = db === false ? 0 : journalBytes(db);
   return {
     docs,
     seed,
     corruptRate,
     journal: db === false ? 'memory' : 'sqlite',
     resumed,
+    ...(journalAtStart === undefined ? {} : { journalAtStart }),
     recovered,
-    ...(db === false ? {} : { journalPath: db, journalBytesPerDoc: Math.round(journalBytes(db) / docs) }),
+    ...(db === false ? {} : { journalPath: db, storePath: storePath(db), journalBytes: bytes, journalBytesPerDoc: Math.round(bytes / docs) }),
     sent,
     completed: audit.completed,
     deadLettered: audit.deadLettered,
-    deadLetters: [...dead].map(([key, count]) => {
-      const [stage, code, cause] = key.split('\t') as [string, string, string];
-      return { stage, code, cause, count };
-    }).sort((a, b) => b.count - a.count),
+    deadLetters: groups(dead),
     retries: stats.stages.reduce((n, s) => n + s.retried, 0),
     retriesByStage: byStage((s) => s.retried),
     restartsByStage: byStage((s) => s.restarts),
@@ -257,8 +207,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
     breakerOutages: outages,
     faults: { ...faults.injected, outage: store.report() },
     elapsedMs: Math.round(elapsedMs),
-    throughput: Math.round((sent / elapsedMs) * 1000),
-    latencyMs: { p50: round1(percentile(sorted, 0.5)), p99: round1(percentile(sorted, 0.99)), max: round1(sorted[sorted.length - 1] ?? 0) },
+    throughput: Math.round((delivered / elapsedMs) * 1000),
+    latencyMs: { ...latency.summary(), samples: latency.count },
     peakRssMb: Math.round(peakRss / 1048576),
     stages: stats.stages,
     ...(failure === undefined ? {} : { failure }),
@@ -267,11 +217,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   };
 }
 
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function round1(n: number): number {
-  return Math.round(n * 10) / 10;
+function groups(dead: Map<string, number>): DeadLetterGroup[] {
+  return [...dead]
+    .map(([key, count]) => {
+      const [stage, code, cause] = key.split('\t') as [string, string, string];
+      return { stage, code, cause, count };
+    })
+    .sort((a, b) => b.count - a.count);
 }

@@ -11,12 +11,13 @@ export interface ResultRow {
 
 /**
  * Where the store agent writes. `put` is idempotent by document id: writing the same id twice
- * leaves one row. The in-memory store is the only one today; a SQLite store will implement
- * the same two methods.
+ * leaves one row. MemoryStore (--memory) and SqliteStore (the durable default) implement it.
  */
 export interface ResultStore {
   put(id: string, row: ResultRow): void;
   count(): number;
+  /** The stored document ids, for the audit. */
+  ids(): Iterable<string>;
 }
 
 /**
@@ -32,6 +33,10 @@ export class MemoryStore implements ResultStore {
 
   count(): number {
     return this.rows.size;
+  }
+
+  ids(): Iterable<string> {
+    return this.rows.keys();
   }
 
   get(id: string): ResultRow | undefined {
