@@ -14,6 +14,8 @@ export interface FanOut {
   open: number;
   readonly outputs: { stage: string; output: unknown }[];
   dead: Envelope | undefined;
+  /** The dead-letter code of the first branch that was dead-lettered. */
+  deadCode?: string;
 }
 
 /**

@@ -353,7 +353,10 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
   deadLetter(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo, attempts: number, stageName = stage.name): void {
     const fan = env.fan;
     if (fan !== undefined) {
-      fan.dead ??= env;
+      if (fan.dead === undefined) {
+        fan.dead = env;
+        fan.deadCode = code;
+      }
       if (--fan.open > 0) return;
     }
     const info = { ...error, code };
@@ -392,8 +395,9 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
   private finishFanOut(env: Envelope, stage: AgentSupervisor, attempts: number): void {
     const dead = env.fan!.dead!;
     const last = dead.errors?.[dead.errors.length - 1];
+    const code = env.fan!.deadCode ?? 'ERR_TASK_FAILED';
     env.fan = { ...env.fan!, open: 1 };
-    this.deadLetter(env, stage, last?.error.code ?? 'ERR_TASK_FAILED', last?.error ?? { name: 'Error', message: 'a branch was dead-lettered' }, attempts);
+    this.deadLetter(env, stage, code, last?.error ?? { name: 'Error', message: 'a branch was dead-lettered' }, attempts);
   }
 
   // ---- the journal, for operators -----------------------------------------------------------

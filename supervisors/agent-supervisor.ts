@@ -2,7 +2,7 @@ import type { Agent, RouteResult } from '../actors/agent.js';
 import type { DurableLog } from '../actors/durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
-import { BatonError, toErrorInfo, type ErrorInfo } from '../src/errors.js';
+import { BatonError, describe, toErrorInfo, type ErrorInfo } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
 import { Mailbox } from '../src/mailbox.js';
@@ -356,7 +356,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       env.suspect = true; // it may well kill the process again: keep running it alone
       const error = { name: 'BatonError', code: 'ERR_PROCESS_DIED', message: `the process ended while task ${this.taskId(env)} was running at stage '${this.path}'` };
       (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: true, error });
-      this.charge(env, now, new BatonError('ERR_PROCESS_DIED', error.message));
+      this.charge(env, now, 'ERR_PROCESS_DIED');
       if (env.attempts < this.policy.maxAttempts) this.durable!.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable!.encodeErrors(env.errors) });
       return;
     }
@@ -447,7 +447,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       try {
         env.bytes = this.durable.encode(output, `the output of stage '${this.path}' for task ${this.taskId(env)}`);
       } catch (err) {
-        this.failed(run ?? new TaskRun(this, env, this.state, probe), err); // an output the journal cannot hold is this stage's failure
+        // An output the journal cannot hold is this stage's failure (ERR_INVALID_INPUT from the codec).
+        this.failed(run ?? new TaskRun(this, env, this.state, probe), err, err instanceof BatonError ? err.code : 'ERR_TASK_FAILED');
         return;
       }
     }
@@ -455,6 +456,13 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     if (this.route !== undefined) {
       try {
         dest = this.route(output, run!);
+        if (dest !== null && dest !== undefined && typeof dest !== 'string' && !isNameList(dest)) {
+          throw new BatonError(
+            'ERR_INVALID_OPTION',
+            `the route of stage '${this.path}' returned ${describe(dest)} for task ${this.taskId(env)}; return a stage name, an array of stage names, or null to complete the task.`,
+            { stage: this.path },
+          );
+        }
       } catch (err) {
         // A throwing router is the stage's code failing on this task: a task failure like any other.
         this.failed(run!, err);
@@ -553,7 +561,12 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     if (this.window.length > 0) this.window = NO_WINDOW;
   }
 
-  private failed(run: TaskRun, thrown: unknown): void {
+  /**
+   * A run failed. `code` is the dead-letter code if this failure is the task's last: ERR_TASK_FAILED
+   * for anything the handler threw (even a BatonError from elsewhere, whose own code stays in the
+   * attempt's error), Baton's own code for failures Baton decided (ERR_TIMEOUT, ERR_INVALID_INPUT).
+   */
+  private failed(run: TaskRun, thrown: unknown, code = 'ERR_TASK_FAILED'): void {
     this.troubled = true;
     const env = run.env;
     const now = this.host.clock.now();
@@ -588,7 +601,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: charge, error });
     this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId: this.taskId(env) });
 
-    if (charge) this.charge(env, now, thrown);
+    if (charge) this.charge(env, now, code);
     else if (run.probe) this.inbox.push(env); // a failed probe goes behind the other waiting tasks
     else this.ready.unshift(env);
     if (this.durable !== undefined && !(charge && env.attempts >= this.policy.maxAttempts)) {
@@ -603,12 +616,11 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.restartWorker();
   }
 
-  private charge(env: Envelope, now: number, thrown: unknown): void {
+  private charge(env: Envelope, now: number, code: string): void {
     env.attempts++;
     if (env.attempts >= this.policy.maxAttempts) {
       this.deadLettered++;
       this.keys?.release(env, this.ready);
-      const code = thrown instanceof BatonError ? thrown.code : 'ERR_TASK_FAILED';
       this.host.deadLetter(env, this, code, env.errors![env.errors!.length - 1]!.error, env.attempts);
       return;
     }
@@ -783,7 +795,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     let at = this.delayed.length > 0 ? this.delayed[0]!.dueAt : Infinity;
     const oldest = this.running.head; // the oldest run has the earliest deadline
     if (oldest !== undefined && oldest.deadline < at) at = oldest.deadline;
-    if (this.breaker.status === 'open' && this.breaker.probeAt < at) at = this.breaker.probeAt;
+    // A probe already due needs no timer: the run loop takes it (hasWork) as soon as a task waits.
+    // Arming one for a past instant would fire at once, find nothing to probe, and re-arm forever.
+    if (this.breaker.status === 'open' && this.breaker.probeAt < at && this.breaker.probeAt > this.host.clock.now()) at = this.breaker.probeAt;
     if (at === this.timerAt) return;
     this.cancelTimer();
     if (at === Infinity || this.status === 'terminated') return;
@@ -817,9 +831,13 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       if (this.isolatedRun === run) this.isolatedRun = undefined;
       this.inFlight--;
       const err = run.abort('ERR_TIMEOUT', `stage '${this.path}' timed out task ${run.taskId} after ${this.policy.timeoutMs} ms (timeoutMs); the handler's late result will be discarded.`);
-      this.failed(run, err);
+      this.failed(run, err, 'ERR_TIMEOUT');
     }
     this.armTimer();
     if (this.status === 'running') this.host.scheduler.schedule(this);
   }
+}
+
+function isNameList(value: unknown): value is readonly string[] {
+  return Array.isArray(value) && value.every((name) => typeof name === 'string');
 }

@@ -1,0 +1,247 @@
+import { describe, expect, it } from 'vitest';
+import { agent, BatonError, createSystem, isBatonError } from '../../src/index.js';
+import { fixed, inFlightMeter, ofType, range, sleep } from '../support/agent-kit.js';
+import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
+
+const never = <T>() => new Promise<T>(() => undefined);
+
+describe('a run that outlives timeoutMs', () => {
+  it('has its ctx.signal aborted with a BatonError ERR_TIMEOUT exactly when timeoutMs has passed', async () => {
+    const { system, clock } = testSystem();
+    const signals: AbortSignal[] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'a', timeoutMs: 500, retry: { maxAttempts: 1 }, handle: (_x: number, ctx) => (signals.push(ctx.signal), never<number>()) })],
+    });
+    await pipe.send(1, { id: 't' });
+    await settle();
+    await clock.advance(499);
+    expect(signals[0]!.aborted).toBe(false);
+    await clock.advance(1);
+    expect(signals[0]!.aborted).toBe(true);
+    const reason: unknown = signals[0]!.reason;
+    expect(reason).toBeInstanceOf(BatonError);
+    expect(isBatonError(reason, 'ERR_TIMEOUT')).toBe(true);
+    expect((reason as BatonError).message).toContain('timeoutMs');
+  });
+
+  it('is retried, and its late result is discarded: the task ends once, with the retry output, and goes downstream once', async () => {
+    const { system, clock } = testSystem();
+    const resolvers: ((v: string) => void)[] = [];
+    const downstream: string[] = [];
+    const pipe = system.spawnPipeline<number, string>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'slow',
+          timeoutMs: 100,
+          retry: { backoff: fixed(10) },
+          handle: (_x: number, ctx) => (ctx.attempt === 1 ? new Promise<string>((r) => resolvers.push(r)) : Promise.resolve('fresh')),
+        }),
+        agent({ name: 'next', handle: (s: string) => (downstream.push(s), s) }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.send(1);
+    await drainOn(clock, pipe);
+    resolvers[0]!('late');
+    await settle();
+    await clock.advance(1_000);
+    expect(outcomes).toHaveLength(1);
+    expect(outcomes[0]).toMatchObject({ status: 'completed', output: 'fresh', attempts: 1 });
+    expect(outcomes[0]!.errors.map((e) => [e.stage, e.error.code])).toEqual([['slow', 'ERR_TIMEOUT']]);
+    expect(downstream).toEqual(['fresh']);
+    expect(pipe.stats().stages[1]!.received).toBe(1);
+  });
+
+  it('does not count a late rejection as a second failure', async () => {
+    const { system, clock, events } = testSystem();
+    const rejecters: ((e: Error) => void)[] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'a',
+          timeoutMs: 100,
+          retry: { backoff: fixed(10) },
+          handle: (x: number, ctx) => (ctx.attempt === 1 ? new Promise<number>((_r, rej) => rejecters.push(rej)) : x),
+        }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.send(7);
+    await drainOn(clock, pipe);
+    rejecters[0]!(new Error('late failure'));
+    await settle();
+    expect(outcomes).toMatchObject([{ status: 'completed', output: 7 }]);
+    expect(pipe.stats().stages[0]).toMatchObject({ failed: 1, completed: 1 });
+    expect(ofType(events, 'crashed')).toHaveLength(1);
+  });
+
+  it('is dead-lettered with ERR_TIMEOUT when every attempt times out', async () => {
+    const { system, clock } = testSystem();
+    let runs = 0;
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'a', timeoutMs: 200, retry: { backoff: fixed(10) }, handle: () => (runs++, never<number>()) })],
+    });
+    const outcomes = collect(pipe);
+    await pipe.send(1);
+    await drainOn(clock, pipe);
+    expect(runs).toBe(3);
+    expect(outcomes).toMatchObject([{ status: 'dead-lettered', attempts: 3, error: { code: 'ERR_TIMEOUT' } }]);
+    expect(outcomes[0]!.errors.map((e) => e.error.code)).toEqual(['ERR_TIMEOUT', 'ERR_TIMEOUT', 'ERR_TIMEOUT']);
+    expect(outcomes[0]!.errors.map((e) => e.at)).toEqual([200, 410, 620]);
+  });
+
+  it('produces one outcome when the handler honours the signal and rejects with its reason', async () => {
+    const { system, clock } = testSystem();
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'a',
+          timeoutMs: 50,
+          retry: { maxAttempts: 1 },
+          handle: (_x: number, ctx) => new Promise<number>((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+        }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.send(1);
+    await drainOn(clock, pipe);
+    await settle();
+    expect(outcomes).toMatchObject([{ status: 'dead-lettered', error: { code: 'ERR_TIMEOUT' } }]);
+    expect(pipe.stats().stages[0]!.failed).toBe(1);
+  });
+
+  it('restarts the worker with a fresh state from init', async () => {
+    const { system, clock } = testSystem();
+    let inits = 0;
+    const gens: number[] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'a',
+          timeoutMs: 100,
+          retry: { backoff: fixed(1) },
+          init: () => ({ gen: ++inits }),
+          handle: (x: number, ctx) => (gens.push(ctx.state.gen), ctx.attempt === 1 ? never<number>() : x),
+        }),
+      ],
+    });
+    await pipe.send(1);
+    await drainOn(clock, pipe);
+    expect(gens).toEqual([1, 2]);
+  });
+
+  it('does not hold up the other runs of a concurrent stage', async () => {
+    const { system, clock } = testSystem();
+    const done: number[] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'a',
+          concurrency: 2,
+          timeoutMs: 10_000,
+          retry: { maxAttempts: 1 },
+          handle: async (x: number) => {
+            if (x === 0) return never<number>();
+            await sleep(clock, 10);
+            done.push(x);
+            return x;
+          },
+        }),
+      ],
+    });
+    await pipe.sendMany(range(6));
+    await settle();
+    await clock.advance(100);
+    expect(done).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('the timeout clock', () => {
+  it('gives each run its own timeoutMs from when that run started', async () => {
+    const { system, clock } = testSystem();
+    const meter = inFlightMeter();
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'a',
+          concurrency: 2,
+          timeoutMs: 500,
+          retry: { maxAttempts: 1 },
+          handle: async (x: number) => {
+            meter.enter();
+            await sleep(clock, 300 + 30 * x);
+            meter.leave();
+            return x;
+          },
+        }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.sendMany(range(6));
+    await drainOn(clock, pipe, 60_000, 10);
+    expect(outcomes.map((o) => o.status)).toEqual(Array(6).fill('completed'));
+    expect(clock.now()).toBeGreaterThan(1_000);
+    expect(meter.max).toBe(2);
+  });
+
+  it('is 60 s by default', async () => {
+    const { system, clock } = testSystem();
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'a', retry: { backoff: fixed(1) }, handle: async (x: number, ctx) => (await sleep(clock, ctx.attempt === 1 ? 61_000 : 59_000), x) })],
+    });
+    const outcomes = collect(pipe);
+    await pipe.send(1);
+    await drainOn(clock, pipe, 600_000, 1_000);
+    expect(outcomes).toMatchObject([{ status: 'completed', attempts: 2 }]);
+    expect(outcomes[0]!.errors).toMatchObject([{ at: 60_000, error: { code: 'ERR_TIMEOUT' } }]);
+  });
+
+  it('never fires when timeoutMs is Infinity', async () => {
+    const { system, clock } = testSystem();
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'a', timeoutMs: Infinity, handle: async (x: number) => (await sleep(clock, 10 * 3600_000), x) })],
+    });
+    const outcomes = collect(pipe);
+    await pipe.send(1);
+    await settle();
+    await clock.advance(10 * 3600_000);
+    await settle();
+    expect(outcomes).toMatchObject([{ status: 'completed', output: 1, errors: [] }]);
+  });
+
+  it('never times out a synchronous handler, however long it runs', async () => {
+    const system = createSystem({ logger: false });
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'busy',
+          timeoutMs: 5,
+          retry: { maxAttempts: 1 },
+          handle: (x: number) => {
+            const until = Date.now() + 30;
+            while (Date.now() < until) {
+              // a long synchronous computation
+            }
+            return x;
+          },
+        }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.sendMany([1, 2]);
+    await pipe.drain();
+    expect(outcomes.map((o) => o.status)).toEqual(['completed', 'completed']);
+    await system.shutdown();
+  });
+});
