@@ -107,7 +107,7 @@ export class DurableLog {
   }
 
   /** Loads up to `room` pending tasks of `stage` from disk, in accepted order. */
-  page(stage: string, room: number): { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] {
+  page(stage: string, room: number, keyOrdered = false): { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] {
     const b = this.backlogs.get(stage);
     if (b === undefined || room <= 0) return [];
     const rows = this.journal.pendingAt(stage, b.after, b.upTo, room);
@@ -118,8 +118,9 @@ export class DurableLog {
     if (rows.length > 0) b.after = rows[rows.length - 1]!.seq;
     const out: { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] = [];
     const crashed = this.crashed.get(stage);
-    // Fresh tasks first, then those that failed here before (see AgentSupervisor.adopt).
-    rows.sort((x, y) => Number(x.attempts > 0) - Number(y.attempts > 0) || x.seq - y.seq);
+    // Fresh tasks first, then those that failed here before (see AgentSupervisor.adopt); a stage
+    // that keeps per-key order takes them in accepted order, which that order is made of.
+    if (!keyOrdered) rows.sort((x, y) => Number(x.attempts > 0) - Number(y.attempts > 0) || x.seq - y.seq);
     for (const row of rows) {
       if (this.live.has(row.id)) continue;
       this.live.add(row.id);

@@ -56,19 +56,36 @@ export class Mailbox<T> extends RingBuffer<T> {
 
   override shift(): T | undefined {
     const item = super.shift();
-    if (item !== undefined && this.waitersBuf !== undefined && this.waitersBuf.length > 0) this.waitersBuf.shift()!();
+    if (item !== undefined && (this.waitersBuf !== undefined || this.producers !== undefined)) this.roomMade();
     return item;
   }
 
   override removeFirst(pred: (item: T) => boolean): T | undefined {
     const item = super.removeFirst(pred);
-    if (item !== undefined && this.waitersBuf !== undefined && this.waitersBuf.length > 0) this.waitersBuf.shift()!();
+    if (item !== undefined && (this.waitersBuf !== undefined || this.producers !== undefined)) this.roomMade();
     return item;
   }
 
-  /** Calls `wake` once, when an item next leaves (or at `wakeAll`). */
+  /**
+   * Calls `wake` once, when an item next leaves (or at `wakeAll`). For producers that are few and
+   * re-check (upstream stages): registering twice is one registration, and every one of them is
+   * woken when room is made. Waking one per item instead loses wake-ups: a stage registered twice
+   * (a second time while its first wake was pending) spends the second wake on nothing, and the
+   * other stage waiting on this inbox never hears of the room (found by the testkit's fan-out runs).
+   */
   onRoom(wake: () => void): void {
-    this.waiters.push(wake);
+    (this.producers ??= new Set()).add(wake);
+  }
+
+  private producers: Set<() => void> | undefined = undefined;
+
+  private roomMade(): void {
+    if (this.waitersBuf !== undefined && this.waitersBuf.length > 0) this.waitersBuf.shift()!();
+    const producers = this.producers;
+    if (producers !== undefined && producers.size > 0) {
+      this.producers = undefined;
+      for (const wake of producers) wake();
+    }
   }
 
   waitForRoom(): Promise<void> {
@@ -78,5 +95,8 @@ export class Mailbox<T> extends RingBuffer<T> {
   /** Wakes every waiter (the owner stopped: senders re-check and see it). */
   wakeAll(): void {
     if (this.waitersBuf !== undefined) for (const w of this.waitersBuf.clear()) w();
+    const producers = this.producers;
+    this.producers = undefined;
+    if (producers !== undefined) for (const wake of producers) wake();
   }
 }

@@ -12,6 +12,8 @@ export interface SimulatedClock extends Clock {
   runAll(limitMs?: number): Promise<void>;
   /** Number of timers waiting to fire. */
   pending(): number;
+  /** When the next timer is due, or undefined if none waits: lets a test jump straight to it. */
+  nextAt(): number | undefined;
 }
 
 interface SimTimer {
@@ -74,5 +76,6 @@ export function simulatedClock(start = 0): SimulatedClock {
       }
     },
     pending: () => timers.filter((t) => !t.cancelled).length,
+    nextAt: () => nextDue()?.at,
   };
 }

@@ -52,6 +52,10 @@ export interface StageStats {
   readonly deadLettered: number;
   /** Tasks waiting here: the inbox, retries waiting out their backoff, tasks held for their key. */
   readonly inbox: number;
+  /** Of those, the ones in the inbox proper: never more than `capacity` (senders wait, or the overflow policy applies). */
+  readonly queued: number;
+  /** The inbox's bound (mailbox.capacity). */
+  readonly capacity: number;
   readonly inFlight: number;
   readonly breaker: BreakerState['status'];
   readonly status: 'starting' | 'running' | 'suspended' | 'terminated';
@@ -183,6 +187,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       restarts: this.restarts,
       deadLettered: this.deadLettered,
       inbox: this.inbox.length + this.ready.length + this.delayed.length + (this.keys?.parked ?? 0),
+      queued: this.inbox.length,
+      capacity: this.inbox.capacity,
       inFlight: this.inFlight,
       breaker: this.breaker.status,
       status: this.status,
@@ -332,9 +338,11 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   /** Pages the stage's backlog in from the journal while its inbox is at most half full. */
   private refill(durable: DurableLog): void {
     if (!durable.hasBacklog(this.name)) return;
-    const room = this.inbox.capacity - this.inbox.length - this.ready.length;
+    // Ordered stages hold fresh arrivals in the inbox until the backlog is in (see take), so only
+    // `ready` counts against the page: at most twice the inbox bound in memory, and never stuck.
+    const room = this.inbox.capacity - (this.keys === undefined ? this.inbox.length : 0) - this.ready.length;
     if (room < this.inbox.capacity / 2) return;
-    for (const { env, running } of durable.page(this.name, room)) this.adopt(env, running);
+    for (const { env, running } of durable.page(this.name, room, this.keys !== undefined)) this.adopt(env, running);
   }
 
   /**
@@ -347,6 +355,12 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
   adopt(env: Envelope, running: 'no' | 'suspect' | 'isolated'): void {
     this.received++;
     const now = this.host.clock.now();
+    // Pages come in accepted order, so claiming keys here keeps per-key order across the restart,
+    // also for a task that goes straight to a retry below; a parked task comes back through `ready`.
+    if (this.keys !== undefined && !this.keys.claim(env)) {
+      if (running !== 'no') env.suspect = true;
+      return;
+    }
     if (running === 'suspect') {
       env.suspect = true;
       this.ready.push(env);
@@ -362,14 +376,24 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     }
     // A task that failed here before goes behind the fresh ones of its page: if the agent is still
     // down, the fresh tasks open the breaker before this retry can be charged again for the outage.
-    this.inbox.push(env);
+    // At an ordered stage the backlog runs first, in accepted order (see take).
+    if (this.keys !== undefined) this.ready.push(env);
+    else this.inbox.push(env);
   }
 
-  /** The next task to run: due retries and returned tasks first, then the inbox; the probe prefers fresh tasks. */
+  /**
+   * The next task to run: due retries and returned tasks first, then the inbox. A probe prefers fresh
+   * tasks, the inbox first: a failed probe waits at the end of `ready` (not in the inbox, which
+   * would break its bound), so probes rotate through the waiting tasks instead of retrying one.
+   */
   private take(preferFresh: boolean): Envelope | undefined {
     for (;;) {
       let env: Envelope | undefined;
-      if (preferFresh) env = this.ready.removeFirst((e) => e.attempts === 0) ?? this.inbox.shift() ?? this.ready.shift();
+      if (this.keys !== undefined && this.durable?.hasBacklog(this.name)) {
+        // Per-key order across a restart: tasks recovered from the journal were accepted before
+        // anything arriving now, so a fresh arrival waits until the whole backlog has been paged in.
+        env = preferFresh ? (this.ready.removeFirst((e) => e.attempts === 0) ?? this.ready.shift()) : this.ready.shift();
+      } else if (preferFresh) env = this.inbox.shift() ?? this.ready.removeFirst((e) => e.attempts === 0) ?? this.ready.shift();
       else env = this.ready.shift() ?? this.inbox.shift();
       if (env === undefined || this.keys === undefined || this.keys.claim(env)) return env;
       // Parked behind an earlier task with its key; KeyOrder hands it back to `ready` in turn.
@@ -471,7 +495,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     }
     this.completed++;
     const attempts = env.attempts + 1;
-    if (this.troubled) this.recovered();
+    // While the breaker is open only its probe speaks for the agent: a run that started before the
+    // outage and ends well says nothing about now (closing on it re-ran held tasks into the outage).
+    if (this.troubled && (probe || this.breaker.status === 'closed')) this.recovered();
     env.attempts = 0;
     env.payload = output;
     if (this.keys !== undefined) this.keys.release(env, this.ready);
@@ -602,7 +628,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
     this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId: this.taskId(env) });
 
     if (charge) this.charge(env, now, code);
-    else if (run.probe) this.inbox.push(env); // a failed probe goes behind the other waiting tasks
+    else if (run.probe) this.ready.push(env); // behind the others: the next probe takes the inbox first (see take)
     else this.ready.unshift(env);
     if (this.durable !== undefined && !(charge && env.attempts >= this.policy.maxAttempts)) {
       this.durable.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable.encodeErrors(env.errors) });

@@ -1,0 +1,9 @@
+// baton/testkit: fault-test a Baton pipeline with fast-check. Needs fast-check (a peer dependency).
+export { faults, apply, callLog, InjectedFault, type Fault, type FaultKind, type FaultPlan, type HandlerCall, type CallLog, type ApplyOptions } from './faults.js';
+export { runScenario, type ScenarioOptions, type Recording, type StagePeak } from './scenario.js';
+export { invariants, check, assertAll, INVARIANTS, InvariantViolation, type InvariantName, type InvariantReport, type Violation, type CheckOptions } from './invariants.js';
+export { arbitraries, buildPipeline, type PipelineShape, type StageShape, type WorkItem, type FaultPlanConstraints, type ShapeConstraints, type WorkloadConstraints } from './arbitraries.js';
+export { killableJournal, type KillableJournal } from './killable-journal.js';
+export { checkProperty, propertyParameters, type PropertyRunOptions } from './property.js';
+export { simulatedClock, type SimulatedClock } from '../simulated-clock.js';
+export { seededRandom, type Random } from '../random.js';

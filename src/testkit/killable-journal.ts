@@ -1,0 +1,46 @@
+import type { Journal, PipelineJournal } from '../journal/journal.js';
+
+/**
+ * A journal as one process sees it, for simulating that process's death in-process: until `kill()`
+ * every call goes through; after it, writes vanish (commits, releases, prunes, close), as they do
+ * when a process is killed between two transactions. The journal underneath stays open for the
+ * next incarnation, which gets a fresh view.
+ */
+export interface KillableJournal extends Journal {
+  kill(): void;
+  readonly killed: boolean;
+}
+
+export function killableJournal(inner: Journal): KillableJournal {
+  let killed = false;
+  const pipeline = (p: PipelineJournal): PipelineJournal => ({
+    name: p.name,
+    lastSeq: () => p.lastSeq(),
+    status: (id) => p.status(id),
+    task: (id) => p.task(id),
+    pendingAt: (stage, afterSeq, upToSeq, limit) => p.pendingAt(stage, afterSeq, upToSeq, limit),
+    pendingStages: () => p.pendingStages(),
+    commit: (ops) => void (killed || p.commit(ops)),
+    recovered: () => void (killed || p.recovered()),
+    runningAtCrash: () => p.runningAtCrash(),
+    releaseRunning: () => void (killed || p.releaseRunning()),
+    outcome: (id) => p.outcome(id),
+    deadLetters: (limit, offset) => p.deadLetters(limit, offset),
+    pruneCompleted: (before) => (killed ? 0 : p.pruneCompleted(before)),
+    counts: () => p.counts(),
+  });
+  return {
+    kind: inner.kind,
+    get durable() {
+      return inner.durable;
+    },
+    now: () => inner.now(),
+    openPipeline: (name) => pipeline(inner.openPipeline(name)),
+    pipelines: () => inner.pipelines(),
+    close: () => undefined, // the harness closes the journal underneath when the scenario ends
+    kill: () => void (killed = true),
+    get killed() {
+      return killed;
+    },
+  };
+}

@@ -1,0 +1,220 @@
+import type { Agent } from '../../actors/agent.js';
+import type { Outcome } from '../../actors/outcomes.js';
+import type { Pipeline } from '../../actors/pipeline.js';
+import type { PipelineOptions, SendResult } from '../../actors/pipeline-types.js';
+import { BatonError } from '../errors.js';
+import type { BatonEvent } from '../events.js';
+import type { Journal } from '../journal/journal.js';
+import { memoryJournal } from '../journal/memory.js';
+import { simulatedClock, type SimulatedClock } from '../simulated-clock.js';
+import { createSystem, type ActorSystem } from '../system.js';
+import { apply, callLog, type FaultPlan, type HandlerCall } from './faults.js';
+import { killableJournal, type KillableJournal } from './killable-journal.js';
+
+/**
+ * One scenario: a pipeline on simulated time, a workload sent with back-pressure, a fault plan
+ * applied, kills carried out; everything observable is recorded for the invariants.
+ */
+export interface ScenarioOptions<I> {
+  /** The pipeline's agents, unwrapped: the plan is applied here. */
+  readonly stages: readonly Agent[];
+  readonly inputs: readonly I[];
+  /** Optional; defaults to no faults. */
+  readonly plan?: FaultPlan;
+  /** Everything a pipeline takes besides its name and stages. Optional. */
+  readonly pipeline?: Omit<PipelineOptions, 'name' | 'stages'>;
+  /** Optional; defaults to no key. */
+  readonly keyOf?: (input: I, index: number) => string | undefined;
+  /** Optional; defaults to `t<index>`. */
+  readonly idOf?: (input: I, index: number) => string;
+  /** See ApplyOptions.taskIdOf: keeps one-parameter handlers on Baton's fast lane. Optional. */
+  readonly taskIdOf?: (input: unknown) => string | undefined;
+  /** A journal to run on. Optional; defaults to none, or to a memory journal when the plan has kills. */
+  readonly journal?: Journal;
+  /** Seeds the system's random source (backoff jitter). Optional; defaults to the plan's seed, else 1. */
+  readonly seed?: number;
+  /** Simulated time to let pass while sends wait and no timer is due. Optional; defaults to 10 ms. */
+  readonly stepMs?: number;
+  /** Simulated time after which the scenario gives up (and the report says what was still pending). Optional; defaults to one hour. */
+  readonly limitMs?: number;
+}
+
+export interface StagePeak {
+  readonly capacity: number;
+  /** The most tasks ever seen waiting in the stage's inbox proper (not counting retries or key-held tasks). */
+  peak: number;
+}
+
+/** What a scenario did: the input to `invariants.check`. */
+export interface Recording {
+  readonly stages: readonly string[];
+  readonly plan: FaultPlan;
+  /** Stages run in list order with no route (so a task's calls move forward only). */
+  readonly linear: boolean;
+  readonly orderByKey: ReadonlySet<string>;
+  /** Ids whose send was acknowledged (accepted, duplicate of a pending one, or dropped), in order. */
+  readonly accepted: string[];
+  readonly sendResults: Map<string, SendResult>;
+  readonly keys: Map<string, string | undefined>;
+  readonly outcomes: Outcome[];
+  readonly calls: readonly HandlerCall[];
+  readonly events: BatonEvent[];
+  readonly peaks: Map<string, StagePeak>;
+  kills: number;
+  /** For each kill, how many events had been recorded by then (a new incarnation starts with fresh breakers). */
+  readonly killedAtEvent: number[];
+  /** False when the limit passed with tasks still pending. */
+  drained: boolean;
+  /** The pipeline's own failure (ERR_PIPELINE_FAILED), if it failed. */
+  failure: BatonError | undefined;
+  /** Simulated time at the end. */
+  endedAt: number;
+}
+
+const turn = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
+export async function runScenario<I>(options: ScenarioOptions<I>): Promise<Recording> {
+  const plan: FaultPlan = options.plan ?? { seed: options.seed ?? 1, stages: {} };
+  const kills = [...(plan.kills ?? [])].sort((a, b) => a - b);
+  const underlying = options.journal ?? (kills.length > 0 ? memoryJournal() : undefined);
+  const clock: SimulatedClock = simulatedClock();
+  const stepMs = options.stepMs ?? 10;
+  const limitMs = options.limitMs ?? 3_600_000;
+  const stages = apply(plan, options.stages, { clock, ...(options.taskIdOf ? { taskIdOf: options.taskIdOf } : {}) });
+  const log = callLog(stages);
+  const calls = log.calls;
+  const defaults = options.pipeline?.defaults;
+  const orderByKey = new Set(options.stages.filter((s) => (s.orderByKey ?? defaults?.orderByKey) === true).map((s) => s.name));
+  const rec: Recording = {
+    stages: options.stages.map((s) => s.name),
+    plan,
+    linear: options.stages.every((s) => s.route === undefined),
+    orderByKey,
+    accepted: [],
+    sendResults: new Map(),
+    keys: new Map(),
+    outcomes: [],
+    calls,
+    events: [],
+    peaks: new Map(),
+    kills: 0,
+    killedAtEvent: [],
+    drained: false,
+    failure: undefined,
+    endedAt: 0,
+  };
+
+  let epoch = 0;
+  let system!: ActorSystem;
+  let pipe!: Pipeline<I, unknown>;
+  let journal: KillableJournal | undefined;
+  const sample = (): void => {
+    for (const s of pipe.stats().stages) {
+      let peak = rec.peaks.get(s.name);
+      if (peak === undefined) rec.peaks.set(s.name, (peak = { capacity: s.capacity, peak: 0 }));
+      if (peak !== undefined && s.queued > peak.peak) peak.peak = s.queued;
+    }
+  };
+  const spawn = (): void => {
+    const mine = ++epoch;
+    journal = underlying === undefined ? undefined : killableJournal(underlying);
+    system = createSystem({ logger: false, clock, random: options.seed ?? plan.seed, ...(journal ? { journal } : {}) });
+    system.events.on((e) => {
+      if (mine === epoch) rec.events.push(e);
+    });
+    pipe = system.spawnPipeline<I, unknown>({ ...options.pipeline, name: 'scenario', stages });
+    pipe.onOutcome((o) => {
+      if (mine === epoch) rec.outcomes.push(o);
+    });
+  };
+  spawn();
+
+  let killDue = false;
+  log.onCall = () => {
+    if (!killDue && kills.length > 0 && calls.length >= kills[0]!) {
+      kills.shift();
+      killDue = true;
+    }
+    sample();
+  };
+  const kill = async (): Promise<void> => {
+    killDue = false;
+    rec.kills++;
+    rec.killedAtEvent.push(rec.events.length);
+    journal!.kill();
+    // The new incarnation first (spawn moves the epoch on: from here the old one's outcomes and
+    // events are a dead process's), so a sender woken by the old one's end finds the new one.
+    const dead = system;
+    spawn();
+    await dead.shutdown({ drainMs: 0 }).catch(() => undefined);
+  };
+
+  // The producer: sends in order, waiting for room; an acknowledgement from an incarnation that was
+  // killed before it answered is void, so the same id is sent again (a client retrying after a crash).
+  let sent = false;
+  const producer = (async () => {
+    for (let i = 0; i < options.inputs.length; i++) {
+      const input = options.inputs[i]!;
+      const id = options.idOf?.(input, i) ?? `t${i}`;
+      const key = options.keyOf?.(input, i);
+      rec.keys.set(id, key);
+      for (;;) {
+        const mine = epoch;
+        let result: SendResult | undefined;
+        try {
+          result = await pipe.send(input, { id, ...(key === undefined ? {} : { key }) });
+        } catch (err) {
+          if (mine === epoch && !(err instanceof BatonError && err.code === 'ERR_STOPPED')) throw err;
+          if (mine === epoch) return; // the pipeline failed or stopped for good: nothing more is accepted
+        }
+        if (mine !== epoch) continue;
+        if (result !== undefined) {
+          rec.sendResults.set(id, result);
+          if (result !== 'rejected' && !rec.accepted.includes(id)) rec.accepted.push(id);
+        }
+        sample();
+        break;
+      }
+    }
+  })().finally(() => (sent = true));
+  let producerError: unknown;
+  producer.catch((err: unknown) => (producerError = err));
+
+  const pending = (): number => pipe.stats().pending;
+  for (;;) {
+    // Let the runtime finish what it can at this instant before time moves: until a few turns pass
+    // with no handler call, outcome or event (at most 50), as real ready work would before a timer.
+    for (let quiet = 0, i = 0; quiet < 3 && i < 50; i++) {
+      const before = calls.length + rec.outcomes.length + rec.events.length;
+      await turn();
+      quiet = calls.length + rec.outcomes.length + rec.events.length === before ? quiet + 1 : 0;
+      if (killDue) break;
+    }
+    if (killDue) {
+      await kill();
+      continue;
+    }
+    if ((sent && pending() === 0) || pipe.stats().status === 'failed' || clock.now() >= limitMs) break;
+    sample();
+    // Jump to the next timer (a backoff, a deadline, a probe, a delay): time lands exactly on the
+    // boundaries the runtime set. With no timer and all sent, nothing can happen any more.
+    const next = clock.nextAt();
+    if (next === undefined && sent) break;
+    await clock.advance(next === undefined ? stepMs : Math.max(0, next - clock.now()));
+  }
+  if (producerError !== undefined) throw producerError;
+  rec.drained = sent && pending() === 0;
+  rec.endedAt = clock.now();
+  try {
+    if (rec.drained || pipe.stats().status === 'failed') {
+      await pipe.drain().catch((err: unknown) => {
+        if (err instanceof BatonError) rec.failure = err;
+      });
+    }
+  } finally {
+    epoch++; // what the final shutdown does to unfinished tasks (ERR_STOPPED) is not the scenario's outcome
+    await system.shutdown({ drainMs: 0 }).catch(() => undefined);
+    if (options.journal === undefined) underlying?.close();
+  }
+  return rec;
+}
