@@ -7,7 +7,8 @@ import type { ErrorInfo } from './errors.js';
  */
 export type BatonEvent =
   | { readonly type: 'started'; readonly path: string; readonly at: number }
-  | { readonly type: 'crashed'; readonly path: string; readonly at: number; readonly error: ErrorInfo; readonly taskId?: string }
+  /** A run (or an actor's receive, or `init`) failed. `charged`: for a task run, whether it cost the task an attempt (false when the breaker took it on the agent). */
+  | { readonly type: 'crashed'; readonly path: string; readonly at: number; readonly error: ErrorInfo; readonly taskId?: string; readonly charged?: boolean }
   | { readonly type: 'restarted'; readonly path: string; readonly at: number; readonly restarts: number }
   | { readonly type: 'retried'; readonly path: string; readonly at: number; readonly taskId: string; readonly attempt: number; readonly delayMs: number }
   | { readonly type: 'dead-lettered'; readonly path: string; readonly at: number; readonly taskId: string; readonly error: ErrorInfo }

@@ -625,7 +625,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild {
       charge = true; // failed again on a retry: evidence against the task, not fed to the breaker
     }
     (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: charge, error });
-    this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId: this.taskId(env) });
+    this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId: this.taskId(env), charged: charge });
 
     if (charge) this.charge(env, now, code);
     else if (run.probe) this.ready.push(env); // behind the others: the next probe takes the inbox first (see take)

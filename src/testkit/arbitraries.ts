@@ -41,7 +41,11 @@ export function fault(c: Omit<FaultPlanConstraints, 'stages'> = {}): fc.Arbitrar
     hang: fc.integer({ min: 1, max: calls }).map((call) => ({ kind: 'hang', call })),
     delay: fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 150 })).map(([minMs, extra]) => ({ kind: 'delay', minMs, maxMs: minMs + extra })),
     'init-fails': fc.integer({ min: 1, max: 3 }).map((times) => ({ kind: 'init-fails', times })),
-    outage: fc.tuple(fc.integer({ min: 0, max: horizon }), fc.integer({ min: 1, max: horizon })).map(([fromMs, len]) => ({ kind: 'outage', fromMs, toMs: fromMs + len })),
+    // Mostly early and short enough to end: most generated work is done within a few hundred ms,
+    // and an outage that starts after it finds nothing to break.
+    outage: fc
+      .tuple(fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 300 }) }, fc.integer({ min: 0, max: horizon })), fc.integer({ min: 1, max: horizon }))
+      .map(([fromMs, len]) => ({ kind: 'outage', fromMs, toMs: fromMs + len })),
   };
   return fc.oneof(...(c.kinds ?? ALL_KINDS).map((k) => make[k]));
 }

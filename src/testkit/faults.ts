@@ -24,7 +24,7 @@ export type Fault =
   | { readonly kind: 'delay'; readonly minMs: number; readonly maxMs: number }
   /** `init` throws the first `times` times it runs (an agent without `init` gets one). */
   | { readonly kind: 'init-fails'; readonly times: number }
-  /** Every call that starts in [fromMs, toMs) fails: the agent's database is down. */
+  /** Every call that starts in [fromMs, toMs), or is still waiting out a `delay` then, fails: the agent's database is down. */
   | { readonly kind: 'outage'; readonly fromMs: number; readonly toMs: number };
 
 export type FaultKind = Fault['kind'];
@@ -176,7 +176,15 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
       };
       if (delay === undefined) return go();
       const ms = delay.minMs + Math.floor(random() * (delay.maxMs - delay.minMs + 1));
-      return new Promise<void>((resolve) => options.clock.setTimer(ms, resolve)).then(go);
+      return new Promise<void>((resolve) => options.clock.setTimer(ms, resolve)).then(() => {
+        // A call in flight when an outage begins fails too, as a request does when its database goes down.
+        const now = options.clock.now();
+        if (faults.some((f) => f.kind === 'outage' && now >= f.fromMs && now < f.toMs)) {
+          end('threw', 'outage');
+          throw new InjectedFault('outage', `injected outage at stage '${def.name}', call ${n}, task ${call.taskId ?? '?'} (in flight)`);
+        }
+        return go();
+      });
     };
 
     const initFails = faults.find((f): f is Extract<Fault, { kind: 'init-fails' }> => f.kind === 'init-fails');

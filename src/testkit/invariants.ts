@@ -130,17 +130,21 @@ function noUpstreamReplay(rec: Recording): Violation[] {
   return out;
 }
 
-/** Stages the plan does not touch never crash or restart. */
+/**
+ * Stages the plan does not touch are not hurt by faults elsewhere: they crash only with errors their
+ * own handler threw (a malformed input, say), never with a timeout or another Baton error, an
+ * injected fault, or an escalation. (Generated pipelines' handlers never throw, so there a clean
+ * stage does not crash at all.)
+ */
 function isolation(rec: Recording): Violation[] {
   const out: Violation[] = [];
   const faulted = new Set(Object.entries(rec.plan.stages).filter(([, f]) => f.length > 0).map(([s]) => s));
   for (const e of rec.events) {
     const stage = e.path.slice(e.path.indexOf('/') + 1);
     if (!rec.stages.includes(stage) || faulted.has(stage)) continue;
-    if (e.type === 'crashed' && (e.error as { code?: string }).code !== 'ERR_PROCESS_DIED') {
-      out.push({ invariant: 'isolation', stage, ...(e.taskId ? { taskId: e.taskId } : {}), message: `stage '${stage}' has no injected fault but crashed at ${e.at} ms: ${e.error.message}` });
-    } else if (e.type === 'restarted' && rec.kills === 0) {
-      out.push({ invariant: 'isolation', stage, message: `stage '${stage}' has no injected fault but restarted at ${e.at} ms` });
+    const code = e.type === 'crashed' ? e.error.code : undefined;
+    if (code !== undefined && code !== 'ERR_PROCESS_DIED' && (code.startsWith('ERR_') || code.startsWith('INJECTED_'))) {
+      out.push({ invariant: 'isolation', stage, ...(e.type === 'crashed' && e.taskId ? { taskId: e.taskId } : {}), message: `stage '${stage}' has no injected fault but crashed at ${e.at} ms with ${code}: ${e.type === 'crashed' ? e.error.message : ''}` });
     } else if (e.type === 'escalated') {
       out.push({ invariant: 'isolation', stage, message: `stage '${stage}' has no injected fault but escalated at ${e.at} ms: ${e.reason}` });
     }
@@ -195,6 +199,23 @@ function inboxBounds(rec: Recording): Violation[] {
  */
 function poisonVsOutage(rec: Recording): Violation[] {
   const out: Violation[] = [];
+  // No outage failure is charged to a task while its stage's breaker is open, unless the task had
+  // failed there before (a retried probe is evidence against itself).
+  const open = new Map<string, boolean>();
+  const chargedBefore = new Set<string>();
+  for (const [i, e] of rec.events.entries()) {
+    if (rec.killedAtEvent.includes(i)) open.clear(); // breaker state does not outlive the process
+    const stage = e.path.slice(e.path.indexOf('/') + 1);
+    if (e.type === 'breaker-opened') open.set(stage, true);
+    else if (e.type === 'breaker-closed') open.set(stage, false);
+    else if (e.type === 'crashed' && e.taskId !== undefined && e.charged === true) {
+      const key = `${e.taskId}@${stage}`;
+      if (open.get(stage) === true && e.error.code === 'INJECTED_OUTAGE' && !chargedBefore.has(key)) {
+        out.push({ invariant: 'poisonVsOutage', taskId: e.taskId, stage, message: `task ${e.taskId} was charged an attempt for an outage failure at '${stage}' (${e.at} ms) while the breaker was open, on its first charged failure there` });
+      }
+      chargedBefore.add(key);
+    }
+  }
   for (const o of rec.outcomes) {
     if (o.status !== 'dead-lettered') continue;
     const charged = o.errors.filter((e) => e.stage === o.stage && e.charged);

@@ -22,7 +22,7 @@ describe('pipelines under generated fault plans', () => {
         assertAll(rec);
         expect(rec.accepted.length).toBe(work.length);
       }),
-      { numRuns: 400 },
+      { numRuns: 2_000 },
     );
   }, 170_000);
 
@@ -38,7 +38,7 @@ describe('pipelines under generated fault plans', () => {
         expect(rec.kills).toBeLessThanOrEqual(planned.length);
         if (planned.some((k) => k <= rec.calls.length)) expect(rec.kills).toBeGreaterThanOrEqual(1);
       }),
-      { numRuns: 200 },
+      { numRuns: 1_000 },
     );
   }, 170_000);
 });
