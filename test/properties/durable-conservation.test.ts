@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { agent, createSystem, memoryJournal, simulatedClock, type Outcome } from '../../src/index.js';
+import { checkProperty } from '../../src/testkit/index.js';
 
 /**
  * Conservation under stops and restarts: a pipeline over a memory journal is stopped at random
@@ -24,7 +25,7 @@ async function turns(n: number): Promise<void> {
 
 describe('a durable pipeline stopped and respawned at random moments', () => {
   it('gives every accepted task exactly one outcome (seed and shrunk plan printed on failure)', async () => {
-    await fc.assert(
+    await checkProperty(
       fc.asyncProperty(plan, async (p) => {
         const journal = memoryJournal();
         const clock = simulatedClock();
@@ -85,12 +86,7 @@ describe('a durable pipeline stopped and respawned at random moments', () => {
         expect(new Set(ids), 'every accepted task has an outcome, none invented').toEqual(accepted);
         expect(journal.openPipeline('p').counts().pending).toBe(0);
       }),
-      {
-        numRuns: Number(process.env['BATON_PROPERTY_RUNS'] ?? 60),
-        verbose: 1,
-        // Replay a failure: BATON_PROPERTY_SEED=<seed> BATON_PROPERTY_PATH=<path> npx vitest run test/properties
-        ...(process.env['BATON_PROPERTY_SEED'] ? { seed: Number(process.env['BATON_PROPERTY_SEED']), path: process.env['BATON_PROPERTY_PATH'] } : {}),
-      },
+      { numRuns: 60 },
     );
   }, 120_000);
 });
