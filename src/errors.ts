@@ -16,7 +16,8 @@ export type BatonErrorCode =
   | 'ERR_PIPELINE_FAILED' // a pipeline went past its own intensity and stopped
   | 'ERR_PROCESS_DIED' // the process ended while a task was running (recorded on recovery)
   | 'ERR_JOURNAL_VERSION' // the journal file was written by another schema version
-  | 'ERR_JOURNAL_FOREIGN'; // the file is not a Baton journal (or not SQLite at all)
+  | 'ERR_JOURNAL_FOREIGN' // the file is not a Baton journal (or not SQLite at all)
+  | 'ERR_CIRCUIT_OPEN'; // supervise(): the breaker is open, the call did not run
 
 export class BatonError extends Error {
   readonly code: BatonErrorCode;

@@ -1,0 +1,88 @@
+import { Command } from '@langchain/langgraph';
+import { describe, expect, it } from 'vitest';
+import { CircuitOpenError, type SupervisedDeadLetter } from 'baton';
+import { buildGraph, type Doc, type Model } from './graph.js';
+
+const documents = new Map([
+  ['d1', 'The parties agree to the terms.'],
+  ['d2', 'POISON: a scanned page the model chokes on.'],
+  ['d3', 'A brief in support of the motion.'],
+]);
+
+/** A scripted model: `fail(text, call)` decides whether its nth call throws. */
+function scripted(fail: (text: string, call: number) => boolean) {
+  let calls = 0;
+  let clients = 0;
+  const model = (): Model => {
+    clients++;
+    return {
+      summarise: async (text) => {
+        calls++;
+        if (fail(text, calls)) throw new Error(`model error on call ${calls}`);
+        return text.slice(0, 12);
+      },
+    };
+  };
+  return { model, calls: () => calls, clients: () => clients };
+}
+
+const run = (graph: ReturnType<typeof buildGraph>, docId: string, thread = docId) => graph.invoke({ docId }, { configurable: { thread_id: thread } });
+
+describe('a LangGraph graph with a supervised node', () => {
+  it('retries transient model failures, with a fresh client each time, and finishes the run', async () => {
+    const m = scripted((_t, call) => call <= 2);
+    const store = new Map<string, string>();
+    const out = await run(buildGraph({ documents, model: m.model, store }), 'd1');
+    expect(out).toMatchObject({ docId: 'd1', summary: 'The parties ', stored: true });
+    expect(m.calls()).toBe(3);
+    expect(m.clients()).toBe(3);
+    expect(store.get('d1')).toBe('The parties ');
+  });
+
+  it('dead-letters a poison input while the graph finishes, and the next input still runs', async () => {
+    const m = scripted((text) => text.startsWith('POISON'));
+    const store = new Map<string, string>();
+    const dead: SupervisedDeadLetter<Doc>[] = [];
+    const graph = buildGraph({ documents, model: m.model, store, supervision: { onDeadLetter: (d) => dead.push(d) } });
+    const out = await run(graph, 'd2');
+    expect(out).toMatchObject({ docId: 'd2', deadLettered: true });
+    expect(out.stored).toBeUndefined();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ name: 'summarise', attempts: 3, input: { docId: 'd2' } });
+    await expect(run(graph, 'd3')).resolves.toMatchObject({ stored: true });
+    expect([...store.keys()]).toEqual(['d3']);
+  });
+
+  it('lets interrupt() pause the run untouched and resumes it with Command({ resume })', async () => {
+    const m = scripted(() => false);
+    const store = new Map<string, string>();
+    const graph = buildGraph({ documents, model: m.model, store, needsApproval: (d) => d.docId === 'd3' });
+    const paused = await run(graph, 'd3');
+    expect(paused.stored).toBeUndefined();
+    const snapshot = await graph.getState({ configurable: { thread_id: 'd3' } });
+    expect(snapshot.next).toEqual(['summarise']);
+    expect(snapshot.tasks[0]!.interrupts[0]!.value).toMatchObject({ docId: 'd3' });
+    expect(m.calls(), 'the interrupt was not retried').toBe(1);
+    const done = await graph.invoke(new Command({ resume: 'approve' }), { configurable: { thread_id: 'd3' } });
+    expect(done).toMatchObject({ stored: true, summary: 'A brief in s' });
+  });
+
+  it('stops runs at their checkpoint during an outage (CircuitOpenError) and resumes them once it is over', async () => {
+    let down = true;
+    const m = scripted(() => down);
+    const store = new Map<string, string>();
+    const graph = buildGraph({ documents, model: m.model, store, supervision: { breaker: { threshold: 2, backoff: { minMs: 20, maxMs: 20, jitter: 0 } }, retry: { maxAttempts: 5, backoff: { minMs: 1, maxMs: 1 } } } });
+    const first = await Promise.allSettled([run(graph, 'd1'), run(graph, 'd3')]);
+    expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    for (const r of first) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(CircuitOpenError);
+    const held = await graph.getState({ configurable: { thread_id: 'd1' } });
+    expect(held.next, 'the checkpoint holds the run before the failed node').toEqual(['summarise']);
+    expect(store.size).toBe(0);
+
+    down = false;
+    await new Promise((r) => setTimeout(r, 30)); // the breaker's probe time (20 ms)
+    const resumed = await graph.invoke(null, { configurable: { thread_id: 'd1' } });
+    expect(resumed).toMatchObject({ stored: true, docId: 'd1', text: documents.get('d1') });
+    expect([...store.keys()]).toEqual(['d1']);
+  });
+});
