@@ -168,6 +168,21 @@ describe('supervise', () => {
     await expect(f(6)).resolves.toBe(6);
   });
 
+  it('does not charge the failure that opens the breaker: with one attempt, the first input is dead-lettered, the one that opened it is held', async () => {
+    const clock = simulatedClock();
+    const dead: number[] = [];
+    const f = supervise(
+      async (_x: number) => {
+        throw new Error('database down');
+      },
+      { clock, logger: false, retry: { maxAttempts: 1 }, breaker: { threshold: 2 }, onDeadLetter: (d) => dead.push(d.input) },
+    );
+    await expect(f(1)).rejects.toMatchObject({ code: 'ERR_TASK_FAILED' });
+    await expect(f(2)).rejects.toBeInstanceOf(CircuitOpenError);
+    await expect(f(3)).rejects.toBeInstanceOf(CircuitOpenError);
+    expect(dead).toEqual([1]);
+  });
+
   it("keeps the caller's AsyncLocalStorage context across retries", async () => {
     const clock = simulatedClock();
     const als = new AsyncLocalStorage<string>();
