@@ -22,7 +22,7 @@ describe('pipelines under generated fault plans', () => {
         assertAll(rec);
         expect(rec.accepted.length).toBe(work.length);
       }),
-      { numRuns: 2_000 },
+      { numRuns: 3_000 },
     );
   }, 170_000);
 

@@ -174,6 +174,6 @@ describe('a supervisor against its model', () => {
         await fc.asyncModelRun(() => ({ model, real }), cmds);
         await real.system.shutdown();
       }),
-      { numRuns: 400 },
+      { numRuns: 1_000 },
     ));
 });
