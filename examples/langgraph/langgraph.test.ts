@@ -1,6 +1,6 @@
 import { Command } from '@langchain/langgraph';
 import { describe, expect, it } from 'vitest';
-import { CircuitOpenError, type SupervisedDeadLetter } from 'baton';
+import { CircuitOpenError, simulatedClock, type SimulatedClock, type SupervisedDeadLetter } from 'baton';
 import { buildGraph, type Doc, type Model } from './graph.js';
 
 const documents = new Map([
@@ -24,6 +24,14 @@ function scripted(fail: (text: string, call: number) => boolean) {
     };
   };
   return { model, calls: () => calls, clients: () => clients };
+}
+
+/** Moves simulated time in small steps until `p` settles (retries wait on this clock). */
+async function driven<T>(clock: SimulatedClock, p: Promise<T>): Promise<T> {
+  let done = false;
+  void p.finally(() => (done = true));
+  for (let i = 0; i < 1_000 && !done; i++) await clock.advance(5);
+  return p;
 }
 
 const run = (graph: ReturnType<typeof buildGraph>, docId: string, thread = docId) => graph.invoke({ docId }, { configurable: { thread_id: thread } });
@@ -71,16 +79,19 @@ describe('a LangGraph graph with a supervised node', () => {
     let down = true;
     const m = scripted(() => down);
     const store = new Map<string, string>();
-    const graph = buildGraph({ documents, model: m.model, store, supervision: { breaker: { threshold: 2, backoff: { minMs: 20, maxMs: 20, jitter: 0 } }, retry: { maxAttempts: 5, backoff: { minMs: 1, maxMs: 1 } } } });
-    const first = await Promise.allSettled([run(graph, 'd1'), run(graph, 'd3')]);
+    // Simulated time for the supervisor, so the breaker's probe time is exact on a loaded machine.
+    const clock = simulatedClock();
+    const graph = buildGraph({ documents, model: m.model, store, supervision: { clock, breaker: { threshold: 2, backoff: { minMs: 1_000, maxMs: 1_000, jitter: 0 } }, retry: { maxAttempts: 5, backoff: { minMs: 10, maxMs: 10, jitter: 0 } } } });
+    const first = await driven(clock, Promise.allSettled([run(graph, 'd1'), run(graph, 'd3')]));
     expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     for (const r of first) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(CircuitOpenError);
     const held = await graph.getState({ configurable: { thread_id: 'd1' } });
     expect(held.next, 'the checkpoint holds the run before the failed node').toEqual(['summarise']);
     expect(store.size).toBe(0);
+    await expect(run(graph, 'd2', 'later'), 'a new run meets the open breaker too').rejects.toBeInstanceOf(CircuitOpenError);
 
     down = false;
-    await new Promise((r) => setTimeout(r, 30)); // the breaker's probe time (20 ms)
+    await clock.advance(1_000); // the breaker's probe time
     const resumed = await graph.invoke(null, { configurable: { thread_id: 'd1' } });
     expect(resumed).toMatchObject({ stored: true, docId: 'd1', text: documents.get('d1') });
     expect([...store.keys()]).toEqual(['d1']);
