@@ -14,7 +14,7 @@ const packr = new Packr({ useRecords: false, moreTypes: true });
 export function encode(value: unknown, what: string): Uint8Array {
   const problem = findUnserialisable(value, '$', 0);
   if (problem !== undefined) {
-    throw new BatonError('ERR_INVALID_INPUT', `${what} cannot be stored in the journal: ${problem}. Durable pipelines accept plain data (objects, arrays, strings, numbers, booleans, null, Date, bigint, Uint8Array, Set).`, { what });
+    throw new BatonError('ERR_INVALID_INPUT', `${what} cannot be stored in the journal: ${problem}. Durable pipelines accept plain data (plain objects, arrays, well-formed strings, numbers, booleans, null, Date, bigint, Uint8Array, Set).`, { what });
   }
   // Copy out of msgpackr's shared pool: the bytes wait for the next group commit.
   return Buffer.from(packr.pack(value));
@@ -24,9 +24,14 @@ export function decode<T = unknown>(bytes: Uint8Array): T {
   return packr.unpack(bytes) as T;
 }
 
+/** A UTF-16 surrogate without its pair: msgpack stores UTF-8, so it would come back as U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function findUnserialisable(v: unknown, path: string, depth: number): string | undefined {
   if (depth > 64) return `${path} is nested more than 64 levels deep (a cycle?)`;
   switch (typeof v) {
+    case 'string':
+      return LONE_SURROGATE.test(v) ? `${path} is a string with an unpaired UTF-16 surrogate (it would come back as U+FFFD)` : undefined;
     case 'function':
       return `${path} is a function`;
     case 'symbol':
@@ -41,6 +46,10 @@ function findUnserialisable(v: unknown, path: string, depth: number): string | u
           if (p !== undefined) return p;
         }
         return undefined;
+      }
+      const proto = Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null;
+      if (proto !== Object.prototype && proto !== null) {
+        return `${path} is a ${proto.constructor?.name || 'non-plain'} object (it would come back as a plain object or {}); convert it to plain data`;
       }
       for (const key of Object.keys(v)) {
         if (key === '__proto__') return `${path} has a key named "__proto__" (msgpackr renames it); rename the key`;
