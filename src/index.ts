@@ -27,5 +27,5 @@ export { intensity, recordRestart, type IntensityPolicy, type RestartWindow } fr
 export { breakerPolicy, onFreshFailure, onProbeFailure, onSuccess, startProbe, chargesProbe, type BreakerPolicy, type BreakerOptions, type BreakerState } from '../supervisors/breaker.js';
 export type { AgentPolicyOptions, RetryOptions, RestartOptions } from '../supervisors/agent-policy.js';
 export type { StageStats } from '../supervisors/agent-supervisor.js';
-export { supervise, CircuitOpenError, type SuperviseOptions, type SupervisedTask, type SupervisedContext, type SupervisedDeadLetter, type TaskFn } from '../supervisors/supervise.js';
+export { supervise, CircuitOpenError, type SuperviseOptions, type SupervisedTask, type SupervisedContext, type SupervisedDeadLetter, type Supervised, type FailureVerdict, type TaskFn } from '../supervisors/supervise.js';
 export { isControlFlow, isAbort } from '../supervisors/control-flow.js';

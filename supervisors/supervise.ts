@@ -1,218 +1,222 @@
 import type { AttemptError } from '../actors/envelope.js';
-import { systemClock, type Clock } from '../src/clock.js';
-import { BatonError, describe, invalidOption, toErrorInfo } from '../src/errors.js';
-import { createLogger, type LoggerOption } from '../src/logging.js';
-import { seededRandom, type Random } from '../src/random.js';
-import { AGENT_INTENSITY, type RetryOptions } from './agent-policy.js';
-import { backoff, calculateDelay, RETRY_BACKOFF } from './backoff.js';
-import { breakerPolicy, CLOSED, NO_BREAKER, onFreshFailure, onProbeFailure, onSuccess, startProbe, type BreakerOptions, type BreakerState } from './breaker.js';
+import { BatonError, describe, toErrorInfo } from '../src/errors.js';
+import { runAttempt, sleep, untilAborted } from './attempt.js';
+import { calculateDelay } from './backoff.js';
+import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, startProbe, type BreakerState } from './breaker.js';
 import { isAbort, isControlFlow } from './control-flow.js';
-import { intensity, recordRestart, type RestartWindow } from './intensity.js';
+import { recordRestart, type RestartWindow } from './intensity.js';
+import { settings, type FailureVerdict, type SupervisedContext, type SupervisedTask, type Supervised, type SuperviseOptions, type TaskFn } from './supervise-options.js';
+
+export type { FailureVerdict, SupervisedContext, SupervisedDeadLetter, SupervisedTask, Supervised, SuperviseOptions, TaskFn } from './supervise-options.js';
 
 /**
  * One agent supervisor's policies around any async function, for code whose graph belongs to a
  * framework (LangGraph, Mastra, an SDK's agent loop): retries with backoff, a fresh instance after
- * a failure, a per-attempt timeout, the poison/outage breaker and dead letters. The decisions are
- * the same pure functions the agent supervisor uses (calculateDelay, onFreshFailure, recordRestart...).
+ * a failure, a per-attempt timeout, the poison/outage breaker and dead letters. The policy is the
+ * agent's own (agentPolicy: same defaults, same validation) and every decision is one of the pure
+ * functions the agent supervisor calls (calculateDelay, onFreshFailure, onProbeFailure, chargesProbe,
+ * onSuccess, recordRestart). The difference: a call is one input's whole life, so "back to the
+ * inbox, uncharged" becomes "throw CircuitOpenError" and the framework's checkpoint holds the input.
  */
 
-/** What the task gets as its second argument: the caller's own context, with a `signal` that also fires on timeout. */
-export type SupervisedContext<C> = (C extends object ? C : object) & { readonly signal: AbortSignal };
-
-export type TaskFn<I, O, C> = (input: I, ctx: SupervisedContext<C>) => O | PromiseLike<O>;
-
-/** A task, or a factory whose instance is rebuilt after every failure (fresh state, like an agent's init). */
-export type SupervisedTask<I, O, C> = TaskFn<I, O, C> | { create(): TaskFn<I, O, C> | PromiseLike<TaskFn<I, O, C>> };
-
-export interface SupervisedDeadLetter<I> {
-  readonly name: string;
-  readonly input: I;
-  readonly error: BatonError;
-  readonly attempts: number;
-  readonly errors: readonly AttemptError[];
-}
-
-export interface SuperviseOptions<I, O> {
-  /** Names the task in errors and logs. Optional; defaults to the function's name, else 'task'. */
-  readonly name?: string;
-  /** Optional; defaults to 3 attempts, 100 ms x2 up to 30 s, ±20% jitter (as agents). */
-  readonly retry?: RetryOptions;
-  /** Optional; defaults to threshold 5, probes after 1 s x2 up to 60 s. `false`: no breaker. */
-  readonly breaker?: BreakerOptions | false;
-  /** Rebuilds of a `{ create }` task after fresh failures. Optional; defaults to 10 within 60,000 ms; past it calls fail with ERR_ESCALATED until a success. */
-  readonly restart?: { readonly maxRestarts?: number; readonly withinMs?: number };
-  /** Per attempt. Optional; defaults to 60,000 ms. Infinity: none. */
-  readonly timeoutMs?: number;
-  /** Decides what a failure is. Optional; defaults to 'retry' for everything but control flow and aborts (always rethrown). */
-  readonly classify?: (error: unknown) => 'retry' | 'fail' | 'rethrow';
-  /** Told about every dead letter. Optional. A sink that throws is logged, never rethrown. */
-  readonly onDeadLetter?: (deadLetter: SupervisedDeadLetter<I>) => void;
-  /** Returned in place of a dead-lettered input (e.g. a LangGraph Command). Optional; without it the call rejects with ERR_TASK_FAILED. */
-  readonly deadLetterValue?: (input: I, error: BatonError) => O | PromiseLike<O>;
-  /** Optional; defaults to the real clock. */
-  readonly clock?: Clock;
-  /** A seed or a source for jitter. Optional; defaults to Math.random. */
-  readonly random?: number | Random;
-  /** pino logger, or false. Optional; defaults to Baton's stderr logger. */
-  readonly logger?: LoggerOption;
-}
-
-/** The breaker is open: the call did not run. Let the framework's checkpoint hold the run and try later. */
+/** The breaker is open: the framework's checkpoint should hold the run; call again after `retryInMs`. */
 export class CircuitOpenError extends BatonError {
-  constructor(
-    name: string,
-    readonly retryInMs: number,
-  ) {
-    super('ERR_CIRCUIT_OPEN', `'${name}' is failing on every input (its breaker is open); the call did not run. Retry in ${Math.max(0, Math.round(retryInMs))} ms or later.`, { task: name, retryInMs });
+  readonly retryInMs: number;
+  /** `cause`: the failure that met the outage (this call ran and was not charged); none: the call did not run. */
+  constructor(task: string, retryInMs: number, cause?: unknown) {
+    const ms = Math.max(0, Math.round(retryInMs));
+    const what = cause === undefined ? 'the call did not run' : `this call's failure (${toErrorInfo(cause).message}) counts against the outage, not the input`;
+    super('ERR_CIRCUIT_OPEN', `'${task}' is failing on every input, so its breaker is open and ${what}. Let the checkpoint hold the run and call again in ${ms} ms or later.`, { task, retryInMs: ms }, cause);
     this.name = 'CircuitOpenError';
+    this.retryInMs = ms;
   }
 }
 
-export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: SupervisedTask<I, O, C>, options: SuperviseOptions<I, O> = {}): (input: I, ctx?: C) => Promise<O> {
-  const isFactory = typeof task === 'object' && task !== null && typeof (task as { create?: unknown }).create === 'function';
-  if (typeof task !== 'function' && !isFactory) {
-    throw new BatonError('ERR_INVALID_OPTION', `supervise(task) needs a function (input, ctx) => output or { create() }; got ${describe(task)}.`, { option: 'task' });
+export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: SupervisedTask<I, O, C>, options: SuperviseOptions<I, O> = {}): Supervised<I, O, C> {
+  const factory = typeof task === 'object' && task !== null && typeof (task as { create?: unknown }).create === 'function' ? task : undefined;
+  if (typeof task !== 'function' && factory === undefined) {
+    throw new BatonError('ERR_INVALID_OPTION', `supervise(task) needs a function (input, ctx) => output or { create() } returning one; got ${describe(task)}.`, { option: 'task', value: task });
   }
-  const name = options.name ?? (typeof task === 'function' && task.name ? task.name : 'task');
-  const maxAttempts = options.retry?.maxAttempts ?? 3;
-  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw invalidOption(`${name}.retry.maxAttempts`, maxAttempts, 'an integer >= 1');
-  const retryBackoff = backoff(options.retry?.backoff, RETRY_BACKOFF, `${name}.retry.backoff`);
-  const breaker = options.breaker === false ? NO_BREAKER : breakerPolicy(options.breaker ?? {}, `${name}.breaker`);
-  const limits = intensity(options.restart ?? {}, AGENT_INTENSITY, `${name}.restart`);
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  if (!(typeof timeoutMs === 'number' && timeoutMs > 0)) throw invalidOption(`${name}.timeoutMs`, timeoutMs, 'a number of milliseconds > 0 (or Infinity)');
-  for (const fn of ['classify', 'onDeadLetter', 'deadLetterValue'] as const) {
-    if (options[fn] !== undefined && typeof options[fn] !== 'function') throw invalidOption(`${name}.${fn}`, options[fn], 'a function');
-  }
-  const clock = options.clock ?? systemClock;
-  const random: Random = typeof options.random === 'number' ? seededRandom(options.random) : (options.random ?? Math.random);
-  const log = createLogger(options.logger).child({ task: name });
+  const { name, policy, clock, random, log } = settings(task, options as SuperviseOptions<never, unknown>);
 
   let state: BreakerState = CLOSED;
-  let window: RestartWindow = [];
-  let instance: TaskFn<I, O, C> | undefined = isFactory ? undefined : (task as TaskFn<I, O, C>);
-  let stale = isFactory; // a factory's instance is built on first use and after every failure
+  let window: RestartWindow = []; // counted restarts since the last success (agent: this.window)
+  let instance: TaskFn<I, O, C> | undefined = factory === undefined ? (task as TaskFn<I, O, C>) : undefined;
+  let building: Promise<TaskFn<I, O, C>> | undefined; // one create() at a time, shared by concurrent calls
 
-  const current = async (): Promise<TaskFn<I, O, C>> => {
-    if (!stale) return instance!;
-    instance = await (task as { create(): TaskFn<I, O, C> | PromiseLike<TaskFn<I, O, C>> }).create();
-    stale = false;
-    return instance;
+  const escalated = (err: unknown): BatonError => {
+    const { maxRestarts, withinMs } = policy.intensity;
+    log.error({ error: toErrorInfo(err) }, 'escalated');
+    return new BatonError(
+      'ERR_ESCALATED',
+      `'${name}' escalated: more than ${maxRestarts} restarts within ${withinMs} ms with no success between, so it looks unable to run at all; last error: ${toErrorInfo(err).message}. Fix what it depends on (or raise restart.maxRestarts); the next call tries again.`,
+      { task: name },
+      err,
+    );
   };
 
-  /** One attempt, with its own timeout; resolves or rejects as the task does, or with ERR_TIMEOUT. */
-  const attempt = async (fn: TaskFn<I, O, C>, input: I, ctx: C | undefined, caller: AbortSignal | undefined): Promise<O> => {
-    const controller = new AbortController();
-    const onCallerAbort = (): void => controller.abort(caller!.reason);
-    caller?.addEventListener('abort', onCallerAbort, { once: true });
-    let timer: ReturnType<Clock['setTimer']> | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      if (timeoutMs === Infinity) return;
-      timer = clock.setTimer(timeoutMs, () => {
-        const err = new BatonError('ERR_TIMEOUT', `'${name}' took longer than ${timeoutMs} ms (timeoutMs); its late result will be discarded.`, { task: name });
-        controller.abort(err);
-        reject(err);
-      });
-    });
-    const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
-    try {
-      const taskCtx = { ...(ctx as object | undefined), signal: controller.signal } as SupervisedContext<C>;
-      return await Promise.race([Promise.resolve(fn(input, taskCtx)), timedOut, aborted]);
-    } finally {
-      timer?.cancel();
-      caller?.removeEventListener('abort', onCallerAbort);
+  /** create() throwing is an agent's init throwing: counted toward intensity, run again after the restart backoff (100, 200, 400 ms...). */
+  const build = async (make: () => TaskFn<I, O, C> | PromiseLike<TaskFn<I, O, C>>): Promise<TaskFn<I, O, C>> => {
+    for (let failures = 1; ; failures++) {
+      let made: unknown;
+      try {
+        made = await make();
+      } catch (err) {
+        const decision = recordRestart(policy.intensity, window, clock.now());
+        window = decision.window;
+        if (!decision.restart) throw escalated(err);
+        const delayMs = calculateDelay(policy.restartBackoff, failures, random);
+        log.warn({ error: toErrorInfo(err), retryInMs: delayMs }, 'create() threw; building again after a backoff');
+        await sleep(clock, delayMs, undefined);
+        continue;
+      }
+      if (typeof made === 'function') return made as TaskFn<I, O, C>;
+      throw new BatonError('ERR_INVALID_OPTION', `'${name}': create() returned ${describe(made)}; return the task function (input, ctx) => output, or a promise of one.`, { option: `${name}.create`, value: made });
     }
   };
 
-  const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const onAbort = (): void => {
-        timer.cancel();
-        reject(signal!.reason);
-      };
-      const timer = clock.setTimer(ms, () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+  const instanceFor = (caller: AbortSignal | undefined): TaskFn<I, O, C> | Promise<TaskFn<I, O, C>> => {
+    if (instance !== undefined) return instance;
+    building ??= build(() => factory!.create()).then(
+      (fn) => ((building = undefined), (instance = fn)),
+      (err: unknown) => {
+        building = undefined;
+        throw err;
+      },
+    );
+    return untilAborted(building, caller);
+  };
 
-  const deadLetter = async (input: I, errors: AttemptError[], attempts: number, why: string): Promise<O> => {
-    const last = errors[errors.length - 1]!;
-    const error = new BatonError('ERR_TASK_FAILED', `'${name}' ${why} after ${attempts} attempt(s); last error: ${last.error.message}`, { task: name, attempts, errors });
-    log.warn({ attempts, error: last.error }, 'dead-lettered');
+  /** false: run; true: run as the breaker's probe; throws CircuitOpenError while it holds. */
+  const admit = (): boolean => {
+    if (state.status === 'closed') return false;
+    const now = clock.now();
+    if (state.status === 'open' && now >= state.probeAt) {
+      state = startProbe(state);
+      return true;
+    }
+    throw new CircuitOpenError(name, retryIn(now));
+  };
+
+  /** For CircuitOpenError.retryInMs: the probe time; while a probe runs nobody knows more, so the first probe wait (1 s by default). */
+  const retryIn = (now: number): number => (state.status === 'open' ? state.probeAt - now : policy.breaker.backoff.minMs);
+
+  /** The probe ended with no verdict on the task (or one against its input): probe again at once, as the agent supervisor does after a charged probe. */
+  const probeAgainNow = (): void => {
+    if (state.status === 'probing') state = { status: 'open', probes: state.probes, openedAt: state.openedAt, probeAt: clock.now() };
+  };
+
+  const opened = (now: number): void => {
+    if (state.status === 'open') log.warn({ probeInMs: state.probeAt - now, probes: state.probes }, 'breaker opened');
+  };
+
+  const succeeded = (probe: boolean): void => {
+    // While the breaker is open only its probe speaks for the task: a call that started before the
+    // outage and ends well says nothing about now (the agent supervisor makes the same check).
+    if (!probe && state.status !== 'closed') return;
+    if (state.status !== 'closed') log.info({ heldMs: clock.now() - state.openedAt }, 'breaker closed');
+    state = onSuccess(state);
+    window = [];
+  };
+
+  /** Control flow and aborts pass; otherwise classify's verdict ('retry' without it). A broken classify is the caller's bug: ERR_INVALID_OPTION. */
+  const sort = (err: unknown, caller: AbortSignal | undefined): FailureVerdict => {
+    if (isControlFlow(err) || isAbort(err, caller)) return 'rethrow';
+    if (options.classify === undefined) return 'retry';
+    let verdict: unknown;
     try {
-      options.onDeadLetter?.({ name, input, error, attempts, errors });
+      verdict = options.classify(err);
+    } catch (thrown) {
+      throw new BatonError('ERR_INVALID_OPTION', `${name}.classify threw (${toErrorInfo(thrown).message}) while sorting "${toErrorInfo(err).message}"; it must return 'retry', 'fail' or 'rethrow'.`, { option: `${name}.classify` }, err);
+    }
+    if (verdict === 'retry' || verdict === 'fail' || verdict === 'rethrow') return verdict;
+    throw new BatonError('ERR_INVALID_OPTION', `${name}.classify returned ${describe(verdict)} for "${toErrorInfo(err).message}"; return 'retry', 'fail' or 'rethrow'.`, { option: `${name}.classify`, value: verdict }, err);
+  };
+
+  const deadLetter = async (input: I, errors: AttemptError[], classified: boolean): Promise<O> => {
+    const attempts = errors.length;
+    const last = errors[attempts - 1]!.error;
+    const why = classified ? `classify called attempt ${attempts}'s error 'fail'` : `every one of ${attempts} attempt(s) failed`;
+    const error = new BatonError(
+      'ERR_TASK_FAILED',
+      `'${name}' gave up on input ${describe(input)}: ${why}; last error: ${last.message}. It is a dead letter: fix the input (or the task) and call again; details.errors has every attempt.`,
+      { task: name, input, attempts, errors },
+    );
+    log.warn({ attempts, error: last }, 'dead-lettered');
+    try {
+      const r = options.onDeadLetter?.({ name, input, error, attempts, errors }) as unknown;
+      if (r !== null && typeof r === 'object' && typeof (r as PromiseLike<unknown>).then === 'function') (r as PromiseLike<unknown>).then(undefined, (err: unknown) => log.error({ error: toErrorInfo(err) }, 'onDeadLetter rejected; ignored'));
     } catch (err) {
-      log.error({ err }, 'onDeadLetter threw; ignored');
+      log.error({ error: toErrorInfo(err) }, 'onDeadLetter threw; ignored');
     }
     if (options.deadLetterValue !== undefined) return options.deadLetterValue(input, error);
     throw error;
   };
 
   return async (input: I, ctx?: C): Promise<O> => {
-    const caller = (ctx as { signal?: AbortSignal } | undefined)?.signal;
-    const errors: AttemptError[] = [];
-    let charged = 0;
+    const caller = (ctx as { signal?: AbortSignal } | null | undefined)?.signal;
+    const errors: AttemptError[] = []; // charged attempts only: an uncharged failure ends the call
     for (let run = 1; ; run++) {
-      // The breaker: closed runs; open refuses until its probe time, when this call becomes the probe.
-      let probe = false;
-      if (state.status !== 'closed') {
-        const now = clock.now();
-        if (state.status === 'probing' || now < state.probeAt) throw new CircuitOpenError(name, state.status === 'open' ? state.probeAt - now : breaker.backoff.minMs);
-        state = startProbe(state);
-        probe = true;
-      }
+      if (caller?.aborted) throw caller.reason; // nothing runs for a caller that has left
+      const probe = admit();
       let fn: TaskFn<I, O, C>;
       try {
-        fn = await current();
+        const got = instanceFor(caller);
+        fn = typeof got === 'function' ? got : await got;
       } catch (err) {
-        if (probe) state = onProbeFailure(breaker, state, clock.now(), random);
-        throw new BatonError('ERR_TASK_FAILED', `'${name}': create() threw: ${toErrorInfo(err).message}`, { task: name }, err);
+        if (probe) probeAgainNow();
+        throw err;
       }
       try {
-        const out = await attempt(fn, input, ctx, caller);
-        state = onSuccess(state);
-        window = [];
+        const out = await runAttempt((signal) => fn(input, { ...(ctx as object | undefined), signal } as SupervisedContext<C>), { name, timeoutMs: policy.timeoutMs, clock, caller });
+        succeeded(probe);
         return out;
       } catch (err) {
-        if (isControlFlow(err) || isAbort(err, caller)) {
-          if (probe) state = { status: 'open', probes: state.status === 'probing' ? state.probes : 0, openedAt: clock.now(), probeAt: clock.now() }; // not evidence either way: probe again at once
-          throw err;
+        let verdict: FailureVerdict;
+        try {
+          verdict = sort(err, caller);
+        } catch (bad) {
+          if (probe) probeAgainNow();
+          throw bad;
         }
-        const verdict = options.classify?.(err) ?? 'retry';
         if (verdict === 'rethrow') {
-          if (probe) state = onSuccess(state); // the task answered: the agent is up
+          if (probe) probeAgainNow(); // not evidence either way: no breaker effect
           throw err;
         }
         const now = clock.now();
-        stale = isFactory; // a fresh instance for the next attempt, as an agent restarts its worker
-        const fresh = charged === 0;
+        if (instance === fn && factory !== undefined) instance = undefined; // a fresh instance next, as an agent's worker restarts
+        // Sorted as the agent supervisor sorts a run's failure (the table in docs/architecture.md).
+        const fresh = errors.length === 0;
         let charge = true;
-        if (probe) {
-          // As in the agent supervisor: a fresh probe failure is the agent's; a retried one, the input's.
-          if (fresh) {
-            state = onProbeFailure(breaker, state, now, random);
+        let againstAgent = false;
+        if (verdict === 'fail') {
+          if (probe) probeAgainNow(); // the caller says the input is bad: charged, no breaker effect
+        } else if (probe) {
+          // A probe that failed before, or one past maxHoldMs, is charged and the next probe runs at once.
+          if (!fresh || chargesProbe(policy.breaker, state, now)) probeAgainNow();
+          else {
             charge = false;
+            state = onProbeFailure(policy.breaker, state, now, random);
+            opened(now);
           }
         } else if (state.status !== 'closed') {
-          charge = false; // the breaker opened while this attempt ran: not this input's fault
+          charge = false; // the breaker opened while this attempt ran: the outage's fault, not this input's
         } else if (fresh) {
-          state = onFreshFailure(breaker, state, now, random);
-          if (state.status !== 'closed') charge = false; // this failure opened it: an outage, not poison
-          const decision = recordRestart(limits, window, now);
-          window = decision.window;
-          if (!decision.restart) {
-            throw new BatonError('ERR_ESCALATED', `'${name}' failed on more than ${limits.maxRestarts} fresh inputs within ${limits.withinMs} ms with no success between; last error: ${toErrorInfo(err).message}`, { task: name }, err);
-          }
+          againstAgent = true;
+          state = onFreshFailure(policy.breaker, state, now, random);
+          charge = state.status === 'closed'; // the failure that opens the breaker is not charged
+          opened(now);
         }
-        errors.push({ stage: name, attempt: run, at: now, charged: charge, error: toErrorInfo(err) });
-        if (!charge) throw new CircuitOpenError(name, state.status === 'open' ? state.probeAt - now : 0);
-        charged++;
-        if (verdict === 'fail') return deadLetter(input, errors, charged, 'failed (classified as fail)');
-        if (charged >= maxAttempts) return deadLetter(input, errors, charged, 'failed on every attempt');
-        await sleep(calculateDelay(retryBackoff, charged, random), caller);
+        if (againstAgent) {
+          const decision = recordRestart(policy.intensity, window, now);
+          window = decision.window;
+          if (!decision.restart) throw escalated(err);
+        }
+        if (!charge) throw new CircuitOpenError(name, retryIn(now), err);
+        errors.push({ stage: name, attempt: run, at: now, charged: true, error: toErrorInfo(err) });
+        if (verdict === 'fail' || errors.length >= policy.maxAttempts) return deadLetter(input, errors, verdict === 'fail');
+        // Retry default: 100 ms before attempt 2, 200 ms before attempt 3 (each ±20%).
+        await sleep(clock, calculateDelay(policy.retryBackoff, errors.length, random), caller);
       }
     }
   };

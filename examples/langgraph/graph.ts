@@ -1,4 +1,4 @@
-import { Annotation, END, interrupt, MemorySaver, START, StateGraph } from '@langchain/langgraph';
+import { Annotation, END, interrupt, MemorySaver, START, StateGraph, type LangGraphRunnableConfig } from '@langchain/langgraph';
 import { supervise, type SuperviseOptions } from 'baton';
 
 /**
@@ -32,7 +32,7 @@ export interface GraphDeps {
 }
 
 export function buildGraph(deps: GraphDeps) {
-  const summarise = supervise<Doc, Partial<Doc>, { signal?: AbortSignal }>(
+  const summarise = supervise<Doc, Partial<Doc>, LangGraphRunnableConfig>(
     {
       create: () => {
         const model = deps.model();
@@ -59,7 +59,7 @@ export function buildGraph(deps: GraphDeps) {
 
   return new StateGraph(DocState)
     .addNode('fetch', (doc: Doc) => ({ text: deps.documents.get(doc.docId) ?? '' }))
-    .addNode('summarise', (doc: Doc, config) => summarise(doc, { signal: config?.signal }))
+    .addNode('summarise', (doc: Doc, config) => summarise(doc, config)) // the node's own signature: (state, config)
     .addNode('store', (doc: Doc) => {
       deps.store.set(doc.docId, doc.summary);
       return { stored: true };

@@ -1,6 +1,6 @@
-import { Command } from '@langchain/langgraph';
+import { Command, GraphDrained, GraphInterrupt, isGraphBubbleUp, NodeInterrupt, ParentCommand } from '@langchain/langgraph';
 import { describe, expect, it } from 'vitest';
-import { CircuitOpenError, simulatedClock, type SimulatedClock, type SupervisedDeadLetter } from 'baton';
+import { CircuitOpenError, simulatedClock, supervise, type SimulatedClock, type SupervisedDeadLetter } from 'baton';
 import { buildGraph, type Doc, type Model } from './graph.js';
 
 const documents = new Map([
@@ -71,8 +71,28 @@ describe('a LangGraph graph with a supervised node', () => {
     expect(snapshot.next).toEqual(['summarise']);
     expect(snapshot.tasks[0]!.interrupts[0]!.value).toMatchObject({ docId: 'd3' });
     expect(m.calls(), 'the interrupt was not retried').toBe(1);
+    expect(m.clients(), 'nor taken for a failure: no fresh client').toBe(1);
     const done = await graph.invoke(new Command({ resume: 'approve' }), { configurable: { thread_id: 'd3' } });
     expect(done).toMatchObject({ stored: true, summary: 'A brief in s' });
+    expect(m.calls(), 'LangGraph re-runs the node on resume; interrupt() then returns the answer').toBe(2);
+  });
+
+  it("passes LangGraph's own control-flow errors through unchanged, whichever class they are", async () => {
+    const signals = [new GraphInterrupt([]), new NodeInterrupt('needs a human'), new ParentCommand(new Command({ goto: 'store' })), new GraphDrained('shutdown')];
+    for (const signal of signals) {
+      expect(isGraphBubbleUp(signal), `${signal.name} is control flow to LangGraph`).toBe(true);
+      let calls = 0;
+      const node = supervise(
+        async () => {
+          calls++;
+          throw signal;
+        },
+        { logger: false, breaker: { threshold: 1 } },
+      );
+      await expect(node({})).rejects.toBe(signal);
+      await expect(node({}), 'a threshold of 1 did not open').rejects.toBe(signal);
+      expect(calls, signal.name).toBe(2);
+    }
   });
 
   it('stops runs at their checkpoint during an outage (CircuitOpenError) and resumes them once it is over', async () => {
@@ -81,19 +101,26 @@ describe('a LangGraph graph with a supervised node', () => {
     const store = new Map<string, string>();
     // Simulated time for the supervisor, so the breaker's probe time is exact on a loaded machine.
     const clock = simulatedClock();
-    const graph = buildGraph({ documents, model: m.model, store, supervision: { clock, breaker: { threshold: 2, backoff: { minMs: 1_000, maxMs: 1_000, jitter: 0 } }, retry: { maxAttempts: 5, backoff: { minMs: 10, maxMs: 10, jitter: 0 } } } });
+    let fetches = 0;
+    const counted = new Map(documents);
+    const get = counted.get.bind(counted);
+    counted.get = (id: string) => (fetches++, get(id));
+    const graph = buildGraph({ documents: counted, model: m.model, store, supervision: { clock, breaker: { threshold: 2, backoff: { minMs: 1_000, maxMs: 1_000, jitter: 0 } }, retry: { maxAttempts: 5, backoff: { minMs: 10, maxMs: 10, jitter: 0 } } } });
     const first = await driven(clock, Promise.allSettled([run(graph, 'd1'), run(graph, 'd3')]));
     expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     for (const r of first) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(CircuitOpenError);
     const held = await graph.getState({ configurable: { thread_id: 'd1' } });
     expect(held.next, 'the checkpoint holds the run before the failed node').toEqual(['summarise']);
     expect(store.size).toBe(0);
+    const modelCalls = m.calls();
     await expect(run(graph, 'd2', 'later'), 'a new run meets the open breaker too').rejects.toBeInstanceOf(CircuitOpenError);
+    expect(m.calls(), 'without calling the model').toBe(modelCalls);
 
     down = false;
     await clock.advance(1_000); // the breaker's probe time
     const resumed = await graph.invoke(null, { configurable: { thread_id: 'd1' } });
     expect(resumed).toMatchObject({ stored: true, docId: 'd1', text: documents.get('d1') });
     expect([...store.keys()]).toEqual(['d1']);
+    expect(fetches, 'fetch ran once per run (d1, d3, later), not again on resume: the run went on from its checkpoint').toBe(3);
   });
 });

@@ -7,11 +7,13 @@ const documents = new Map([
   ['brief-3', 'A brief in support of the motion to dismiss.'],
 ]);
 let calls = 0;
+let flaky = 0;
 const model = (): Model => ({
-  // Every third call fails (a flaky API); the poison document fails every time.
+  // Calls 2, 5, 8... fail (a flaky API); the poison document fails every time.
   summarise: async (text) => {
     calls++;
-    if (text.startsWith('POISON') || calls % 3 === 0) throw new Error('model API error');
+    if (text.startsWith('POISON')) throw new Error('model API error: unreadable input');
+    if (calls % 3 === 2) throw new Error(`model API error (flaky, ${++flaky})`);
     return text.slice(0, 24) + '...';
   },
 });
@@ -22,4 +24,4 @@ for (const docId of documents.keys()) {
   const out = await graph.invoke({ docId }, { configurable: { thread_id: docId } });
   process.stdout.write(`${docId}: ${out.deadLettered ? 'dead-lettered, graph finished' : `stored "${out.summary}"`}\n`);
 }
-process.stdout.write(`model calls: ${calls}; stored: ${store.size}; dead letters: ${dead.join('; ') || 'none'}\n`);
+process.stdout.write(`model calls: ${calls} (${flaky} flaky failure(s) retried); stored: ${store.size}; dead letters: ${dead.join('; ') || 'none'}\n`);
