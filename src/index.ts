@@ -24,7 +24,7 @@ export type { AttemptError } from '../actors/envelope.js';
 export { oneForOne, oneForAll, restForOne, shouldRestart, restartSet, type SupervisorStrategy, type StrategyOptions, type RestartType, type ExitKind, type StrategyKind } from '../supervisors/strategy.js';
 export { backoff, calculateDelay, type BackoffPolicy, type BackoffOptions } from '../supervisors/backoff.js';
 export { intensity, recordRestart, type IntensityPolicy, type RestartWindow } from '../supervisors/intensity.js';
-export { breakerPolicy, onFreshFailure, onProbeFailure, onSuccess, startProbe, chargesProbe, type BreakerPolicy, type BreakerOptions, type BreakerState } from '../supervisors/breaker.js';
+export { breakerPolicy, onFreshFailure, onProbeFailure, onSuccess, startProbe, chargesProbe, probeAgainNow, type BreakerPolicy, type BreakerOptions, type BreakerState } from '../supervisors/breaker.js';
 export type { AgentPolicyOptions, RetryOptions, RestartOptions } from '../supervisors/agent-policy.js';
 export type { StageStats } from '../supervisors/agent-supervisor.js';
 export { supervise, CircuitOpenError, type SuperviseOptions, type SupervisedTask, type SupervisedContext, type SupervisedDeadLetter, type Supervised, type FailureVerdict, type TaskFn } from '../supervisors/supervise.js';

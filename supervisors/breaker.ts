@@ -73,6 +73,12 @@ export function onProbeFailure(policy: BreakerPolicy, state: BreakerState, now: 
   return { status: 'open', probes, openedAt: state.openedAt, probeAt: now + calculateDelay(policy.backoff, probes + 1, random) };
 }
 
+/** The probe failed on a task that had failed before (evidence against the task, which is charged): probe again at once with another. */
+export function probeAgainNow(state: BreakerState, now: number): BreakerState {
+  if (state.status !== 'probing') return state;
+  return { status: 'open', probes: state.probes, openedAt: state.openedAt, probeAt: now };
+}
+
 /** Whether a failed probe is charged to its task: only once the breaker has held past maxHoldMs. */
 export function chargesProbe(policy: BreakerPolicy, state: BreakerState, now: number): boolean {
   return state.status !== 'closed' && now - state.openedAt >= policy.maxHoldMs;

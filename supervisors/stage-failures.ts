@@ -1,7 +1,7 @@
 import type { Envelope } from '../actors/envelope.js';
 import { toErrorInfo } from '../src/errors.js';
 import { calculateDelay } from './backoff.js';
-import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess } from './breaker.js';
+import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow } from './breaker.js';
 import { recordRestart } from './intensity.js';
 import { StageBase } from './stage-base.js';
 import { NONE, NO_WINDOW } from './stage-host.js';
@@ -40,7 +40,7 @@ export abstract class StageFailures extends StageBase {
       // A probe that failed before is evidence against itself: charge it and probe again at once.
       if (env.attempts > 0 || chargesProbe(this.policy.breaker, this.breaker, now)) {
         charge = true;
-        if (this.breaker.status === 'probing') this.breaker = { status: 'open', probes: this.breaker.probes, openedAt: this.breaker.openedAt, probeAt: now };
+        this.breaker = probeAgainNow(this.breaker, now);
       } else {
         charge = false;
         this.breaker = onProbeFailure(this.policy.breaker, this.breaker, now, this.host.random);

@@ -2,7 +2,7 @@ import type { AttemptError } from '../actors/envelope.js';
 import { BatonError, describe, toErrorInfo } from '../src/errors.js';
 import { runAttempt, sleep, untilAborted } from './attempt.js';
 import { calculateDelay } from './backoff.js';
-import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, startProbe, type BreakerState } from './breaker.js';
+import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow, startProbe, type BreakerState } from './breaker.js';
 import { isAbort, isControlFlow } from './control-flow.js';
 import { recordRestart, type RestartWindow } from './intensity.js';
 import { settings, type FailureVerdict, type SupervisedContext, type SupervisedTask, type Supervised, type SuperviseOptions, type TaskFn } from './supervise-options.js';
@@ -102,8 +102,8 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
   const retryIn = (now: number): number => (state.status === 'open' ? state.probeAt - now : policy.breaker.backoff.minMs);
 
   /** The probe ended with no verdict on the task (or one against its input): probe again at once, as the agent supervisor does after a charged probe. */
-  const probeAgainNow = (): void => {
-    if (state.status === 'probing') state = { status: 'open', probes: state.probes, openedAt: state.openedAt, probeAt: clock.now() };
+  const probeNow = (): void => {
+    state = probeAgainNow(state, clock.now());
   };
 
   const opened = (now: number): void => {
@@ -164,7 +164,7 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
         const got = instanceFor(caller);
         fn = typeof got === 'function' ? got : await got;
       } catch (err) {
-        if (probe) probeAgainNow();
+        if (probe) probeNow();
         throw err;
       }
       try {
@@ -176,11 +176,11 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
         try {
           verdict = sort(err, caller);
         } catch (bad) {
-          if (probe) probeAgainNow();
+          if (probe) probeNow();
           throw bad;
         }
         if (verdict === 'rethrow') {
-          if (probe) probeAgainNow(); // not evidence either way: no breaker effect
+          if (probe) probeNow(); // not evidence either way: no breaker effect
           throw err;
         }
         const now = clock.now();
@@ -190,10 +190,10 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
         let charge = true;
         let againstAgent = false;
         if (verdict === 'fail') {
-          if (probe) probeAgainNow(); // the caller says the input is bad: charged, no breaker effect
+          if (probe) probeNow(); // the caller says the input is bad: charged, no breaker effect
         } else if (probe) {
           // A probe that failed before, or one past maxHoldMs, is charged and the next probe runs at once.
-          if (!fresh || chargesProbe(policy.breaker, state, now)) probeAgainNow();
+          if (!fresh || chargesProbe(policy.breaker, state, now)) probeNow();
           else {
             charge = false;
             state = onProbeFailure(policy.breaker, state, now, random);
