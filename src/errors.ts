@@ -47,13 +47,21 @@ export interface ErrorInfo {
   readonly code?: string;
 }
 
+/** Unpaired UTF-16 surrogates (text cut inside an emoji, say): the journal stores UTF-8, which cannot hold them. */
+const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Error text is for people: an unpaired surrogate becomes U+FFFD here, so a history can always be journaled. */
+function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATES, '\uFFFD');
+}
+
 export function toErrorInfo(thrown: unknown): ErrorInfo {
   if (thrown instanceof Error) {
     const code = (thrown as { code?: unknown }).code;
     return {
-      name: thrown.name,
-      message: thrown.message,
-      ...(typeof code === 'string' ? { code } : {}),
+      name: wellFormed(String(thrown.name)),
+      message: wellFormed(String(thrown.message)),
+      ...(typeof code === 'string' ? { code: wellFormed(code) } : {}),
     };
   }
   let message: string;
@@ -62,7 +70,7 @@ export function toErrorInfo(thrown: unknown): ErrorInfo {
   } catch {
     message = String(thrown);
   }
-  return { name: 'NonError', message: `non-Error value thrown: ${message}` };
+  return { name: 'NonError', message: wellFormed(`non-Error value thrown: ${message}`) };
 }
 
 /** Describes a bad value for an error message without dumping huge objects. */

@@ -32,7 +32,12 @@ export class Supervisor implements SupervisedChild, ChildParent {
   private step = 0;
   private lastRestartAt = -Infinity;
   private status: 'running' | 'suspended' | 'terminated' = 'running';
-  private pending: TimerHandle | undefined = undefined;
+  /**
+   * Restarts decided but waiting out their backoff, oldest first. A child in a later decision's set
+   * is taken over by it: it comes back once, with that set, at that decision's time (so a child
+   * never restarts before a sibling that the same decision restarts ahead of it).
+   */
+  private pending: { entries: Entry[]; timer: TimerHandle }[] = [];
   /**
    * Called when this supervisor gives up and has no parent to escalate to, before its children
    * are terminated; may return the error their unfinished work is dead-lettered with.
@@ -84,13 +89,27 @@ export class Supervisor implements SupervisedChild, ChildParent {
     // Stop siblings in reverse start order, restart all in start order (as OTP does).
     for (const e of [...set].reverse()) if (e.child !== child) e.child.suspend();
     const delay = calculateDelay(this.strategy.backoff, this.step, this.deps.random);
-    const restartAll = (): void => {
-      this.pending = undefined;
-      if (this.status !== 'running') return;
+    for (const p of this.pending) {
+      p.entries = p.entries.filter((e) => !set.includes(e));
+      if (p.entries.length === 0) p.timer.cancel();
+    }
+    this.pending = this.pending.filter((p) => p.entries.length > 0);
+    if (delay <= 0) {
       for (const e of set) if (e.alive) e.child.restart();
-    };
-    if (delay <= 0) restartAll();
-    else this.pending = this.deps.clock.setTimer(delay, restartAll);
+      return;
+    }
+    const waiting = { entries: set, timer: undefined as unknown as TimerHandle };
+    waiting.timer = this.deps.clock.setTimer(delay, () => {
+      this.pending = this.pending.filter((p) => p !== waiting);
+      if (this.status !== 'running') return;
+      for (const e of waiting.entries) if (e.alive) e.child.restart();
+    });
+    this.pending.push(waiting);
+  }
+
+  private cancelPending(): void {
+    for (const p of this.pending) p.timer.cancel();
+    this.pending = [];
   }
 
   private escalate(child: SupervisedChild, cause: unknown): void {
@@ -109,7 +128,7 @@ export class Supervisor implements SupervisedChild, ChildParent {
   suspend(): void {
     if (this.status !== 'running') return;
     this.status = 'suspended';
-    this.pending?.cancel();
+    this.cancelPending();
     for (const e of [...this.entries].reverse()) if (e.alive) e.child.suspend();
   }
 
@@ -123,7 +142,7 @@ export class Supervisor implements SupervisedChild, ChildParent {
 
   terminate(reason: string, error?: unknown): void {
     if (this.status === 'terminated') return;
-    this.pending?.cancel();
+    this.cancelPending();
     this.status = 'terminated';
     for (const e of [...this.entries].reverse()) {
       e.alive = false;

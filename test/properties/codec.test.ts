@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { DurableLog, envelopeOf } from '../../actors/durable-log.js';
+import type { AttemptError } from '../../actors/envelope.js';
 import { decode, encode } from '../../src/codec.js';
-import { BatonError } from '../../src/errors.js';
+import { BatonError, toErrorInfo, type BatonErrorCode } from '../../src/errors.js';
+import type { PipelineJournal } from '../../src/journal/journal.js';
 import { checkProperty } from '../../src/testkit/property.js';
 import { expectBatonError } from '../support/assertions.js';
 
@@ -222,5 +225,68 @@ describe('the journal codec', () => {
   it('gives a null-prototype object back as a plain object with the same keys', () => {
     const o = Object.assign(Object.create(null) as object, { a: 1 });
     expect(decode(encode(o, 'x'))).toStrictEqual({ a: 1 });
+  });
+
+});
+
+// ---- error histories --------------------------------------------------------------------------
+
+/**
+ * What a handler throws reaches the journal as an attempt history: `toErrorInfo(thrown)` per failed
+ * attempt, stored by `DurableLog.encodeErrors` on every `fail` and `dead`, read back by `envelopeOf`
+ * when a pipeline recovers. A handler can throw anything, with any message: text cut off in the
+ * middle of an emoji (an unpaired surrogate) is an ordinary message for a model's output. The
+ * history is diagnostics, so the property asks for it back as the well-formed string JavaScript's
+ * `toWellFormed` gives (each unpaired surrogate as U+FFFD, which is also what msgpack's UTF-8 makes
+ * of it), and everything else exactly as it was.
+ */
+const codeUnitText = fc.string({ unit: fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0xd800, max: 0xdfff })).map((c) => String.fromCharCode(c)), maxLength: 12 });
+const message = fc.oneof(text, codeUnitText, fc.string({ unit: 'grapheme', maxLength: 6 }).map((t) => t.slice(0, Math.max(0, t.length - 1))));
+const BATON_CODES: readonly BatonErrorCode[] = ['ERR_TIMEOUT', 'ERR_INVALID_INPUT', 'ERR_TASK_FAILED', 'ERR_ESCALATED'];
+
+/** Anything a handler may throw: Errors (with a name, a code), BatonErrors, strings, numbers, plain objects, bigint, undefined, a cycle. */
+const thrownValue: fc.Arbitrary<unknown> = fc.oneof(
+  message.map((m) => new Error(m)),
+  fc.tuple(message, fc.constantFrom('TypeError', 'RangeError', 'AbortError', 'ModelError')).map(([m, name]) => Object.assign(new Error(m), { name })),
+  fc.tuple(message, message).map(([m, code]) => Object.assign(new Error(m), { code })),
+  fc.tuple(fc.constantFrom(...BATON_CODES), message).map(([code, m]) => new BatonError(code, m)),
+  message,
+  fc.oneof(fc.double(), fc.bigInt(), fc.constant(undefined), fc.constant(null)),
+  fc.dictionary(key, json, { maxKeys: 3 }),
+  fc.constant(undefined).map(() => {
+    const cycle: Record<string, unknown> = { reason: 'cycle' };
+    cycle['self'] = cycle;
+    return cycle;
+  }),
+);
+
+const attemptError: fc.Arbitrary<AttemptError> = fc.record({
+  stage: fc.string({ minLength: 1, maxLength: 8 }),
+  attempt: fc.integer({ min: 1, max: 20 }),
+  at: fc.oneof(fc.nat(), fc.double({ min: 0, max: 1e12, noNaN: true })),
+  charged: fc.boolean(),
+  error: thrownValue.map(toErrorInfo),
+});
+
+const UNPAIRED = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const wellFormed = (v: unknown): unknown =>
+  typeof v === 'string' ? v.replace(UNPAIRED, '\uFFFD') : Array.isArray(v) ? v.map(wellFormed) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, wellFormed(x)])) : v;
+
+describe("the journal's error histories", () => {
+  const log = new DurableLog({} as PipelineJournal, () => 0, 0, {} as never, () => undefined);
+
+  it('stores the attempt history of any failure, whatever was thrown, and a recovered task reads it back', async () => {
+    await checkProperty(
+      fc.property(fc.array(attemptError, { maxLength: 6 }), (history) => {
+        const bytes = log.encodeErrors(history);
+        const env = envelopeOf({ id: 't', seq: 1, key: undefined, stage: 's', payload: encode(null, 'x'), attempts: history.length, errors: bytes });
+        expect(env.errors).toStrictEqual(wellFormed(history));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('stores a missing history as an empty one', () => {
+    expect(decode(log.encodeErrors(undefined))).toStrictEqual([]);
   });
 });

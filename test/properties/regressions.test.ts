@@ -1,4 +1,6 @@
 import { describe, it } from 'vitest';
+import { expect } from 'vitest';
+import { agent, memoryJournal } from '../../src/index.js';
 import { assertAll, buildPipeline, runScenario, type FaultPlan, type PipelineShape, type WorkItem } from '../../src/testkit/index.js';
 
 /**
@@ -49,4 +51,15 @@ describe('fixed counterexamples', () => {
       items(19, 2),
       { seed: 0, stages: { s0: [{ kind: 'flaky', p: 0.1 }] }, kills: [3] },
     ));
+
+  it('journals the history of a handler that throws text cut inside an emoji (an unpaired surrogate) and dead-letters its task', async () => {
+    const stages = [agent({ name: 'cut', retry: { maxAttempts: 2, backoff: { minMs: 1, maxMs: 1 } }, handle: (x: number) => {
+      if (x === 1) throw new Error('truncated \uD83D');
+      return x;
+    } })];
+    const rec = await runScenario({ stages, inputs: [0, 1, 2], journal: memoryJournal() });
+    assertAll(rec);
+    const dead = rec.outcomes.find((o) => o.status === 'dead-lettered');
+    expect(dead?.errors.map((e) => e.error.message)).toEqual(['truncated \uFFFD', 'truncated \uFFFD']);
+  });
 });
