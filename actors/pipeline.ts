@@ -1,20 +1,19 @@
-import { assertName } from '../src/address.js';
 import type { Clock } from '../src/clock.js';
-import { BatonError, describe, type ErrorInfo } from '../src/errors.js';
+import { BatonError, type ErrorInfo } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
-import { agentPolicy } from '../supervisors/agent-policy.js';
 import { AgentSupervisor, type StageHost } from '../supervisors/agent-supervisor.js';
 import { oneForOne } from '../supervisors/strategy.js';
 import { Supervisor } from '../supervisors/supervisor.js';
-import type { Agent } from './agent.js';
-import { DurableLog, envelopeOf } from './durable-log.js';
+import { DurableLog } from './durable-log.js';
 import { Envelope } from './envelope.js';
 import { OutcomeFeed, type Outcome, type OutcomesOptions } from './outcomes.js';
 import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
-import { outcomeOf } from './stored-outcome.js';
+import { needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
+import { recoverPending } from './pipeline-recovery.js';
+import { buildStages, checkPipelineOptions, checkSendOptions } from './pipeline-stages.js';
 
 export type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
 
@@ -53,14 +52,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
   private drainers: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(options: PipelineOptions, deps: PipelineDeps) {
-    if (options === null || typeof options !== 'object') {
-      throw new BatonError('ERR_INVALID_OPTION', `spawnPipeline(options) needs { name, stages }; got ${describe(options)}.`, { option: 'pipeline' });
-    }
-    assertName(options.name, 'pipeline name');
-    this.name = options.name;
-    if (!Array.isArray(options.stages) || options.stages.length === 0) {
-      throw new BatonError('ERR_INVALID_OPTION', `pipeline '${this.name}': stages must be a non-empty array of agent(...) definitions; got ${describe(options.stages)}.`, { option: `${this.name}.stages` });
-    }
+    this.name = checkPipelineOptions(options);
     ({ scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events } = deps);
     this.log = deps.log.child({ pipeline: this.name });
     this.feed = new OutcomeFeed(this.log);
@@ -74,21 +66,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       this.log,
       (err) => this.failed(new BatonError('ERR_PIPELINE_FAILED', `the journal could not record pipeline '${this.name}': ${err.message}`, { pipeline: this.name }, err)),
     );
-    const defaults = options.defaults ?? {};
-    // Validated even if every stage overrides them; shared by every stage with no policy of its own.
-    const shared = agentPolicy({}, defaults, `pipeline '${this.name}' defaults`);
-    this.stageList = options.stages.map((def, i) => {
-      if (def === null || typeof def !== 'object' || (def as Agent).kind !== 'agent') {
-        throw new BatonError('ERR_INVALID_OPTION', `pipeline '${this.name}': stages[${i}] must be made with agent({...}); got ${describe(def)}.`, { option: `${this.name}.stages[${i}]` });
-      }
-      if (this.byName.has(def.name)) {
-        throw new BatonError('ERR_DUPLICATE_NAME', `pipeline '${this.name}' has two stages named '${def.name}'; give each stage a unique name.`, { pipeline: this.name, stage: def.name });
-      }
-      const policy = hasOwnPolicy(def) ? agentPolicy(def, defaults, `stage '${this.name}/${def.name}'`) : shared;
-      const stage = new AgentSupervisor(this, def, policy, this.name, this.log);
-      this.byName.set(def.name, stage);
-      return stage;
-    });
+    this.stageList = buildStages(this.name, options, this, this.log, this.byName);
     this.stageList.forEach((s, i) => {
       s.next = this.stageList[i + 1] ?? null;
       this.supervisor.add(s, 'permanent');
@@ -103,37 +81,16 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     return this;
   }
 
-  /**
-   * Resumes the tasks a previous run of this pipeline left pending: each stage pages its own
-   * backlog in from the journal as its inbox has room. Tasks at a stage that no longer exists are
-   * dead-lettered with ERR_UNKNOWN_ADDRESS.
-   */
+  /** See recoverPending (pipeline-recovery.ts). */
   private recover(durable: DurableLog): void {
-    const journal = durable.journal;
-    this.seq = journal.lastSeq();
-    durable.noteCrashedRuns();
-    for (const [name, { count, maxSeq }] of journal.pendingStages()) {
-      this.pending += count;
-      this.recovered += count;
-      const stage = this.byName.get(name);
-      if (stage !== undefined) {
-        durable.addBacklog(name, maxSeq);
-        continue;
-      }
-      for (let after = 0; ; ) {
-        const rows = journal.pendingAt(name, after, maxSeq, 1000);
-        if (rows.length === 0) break;
-        after = rows[rows.length - 1]!.seq;
-        for (const row of rows) {
-          const env = envelopeOf(row);
-          durable.live.add(row.id);
-          const message = `task ${row.id} was pending at stage '${name}', which pipeline '${this.name}' no longer has; add the stage back and replay it.`;
-          this.deadLetter(env, this.first, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, row.attempts, name);
-        }
-      }
-    }
-    if (!durable.hasAnyBacklog()) journal.recovered();
-    if (this.recovered > 0) this.log.info({ recovered: this.recovered }, 'recovered pending tasks from the journal');
+    this.seq = durable.journal.lastSeq();
+    this.recovered += recoverPending(durable, {
+      name: this.name,
+      log: this.log,
+      hasStage: (name) => this.byName.has(name),
+      countPending: (count) => void (this.pending += count),
+      stageGone: (env, name, attempts, message) => this.deadLetter(env, this.first, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, attempts, name),
+    });
   }
 
   // ---- producers ----------------------------------------------------------------------------
@@ -145,7 +102,7 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
   send(input: I, options?: SendOptions): Promise<SendResult> {
     if (this.status !== 'running') return Promise.reject(this.stoppedError());
     if (options !== undefined) {
-      const bad = this.checkSendOptions(options);
+      const bad = checkSendOptions(this.name, options);
       if (bad !== undefined) return Promise.reject(bad);
       if (options.id !== undefined && this.isDuplicate(options.id)) return DUPLICATE;
     }
@@ -243,17 +200,6 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     this.accepted++;
     if (enqueue) this.first.enqueue(env);
     return env;
-  }
-
-  private checkSendOptions(o: SendOptions): BatonError | undefined {
-    if (typeof o !== 'object' || o === null) return new BatonError('ERR_INVALID_OPTION', `send options must be an object { key?, id? }; got ${describe(o)}.`, { option: 'send' });
-    for (const k of ['key', 'id'] as const) {
-      const v = o[k];
-      if (v !== undefined && (typeof v !== 'string' || v.length === 0)) {
-        return new BatonError('ERR_INVALID_OPTION', `pipeline '${this.name}': send option ${k} must be a non-empty string; got ${describe(v)}.`, { option: k, value: v });
-      }
-    }
-    return undefined;
   }
 
   private stoppedError(): BatonError {
@@ -404,13 +350,12 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
 
   /** Recorded dead letters, oldest first (needs a journal). */
   deadLetters(options: { readonly limit?: number; readonly offset?: number } = {}): Outcome<O>[] {
-    return this.needJournal('deadLetters').deadLetters(options.limit ?? 100, options.offset ?? 0).map((r) => outcomeOf<O>(r));
+    return readDeadLetters<O>(needJournal(this.durable, this.name, 'deadLetters'), options);
   }
 
   /** The recorded outcome of a task, or undefined while it is pending or unknown (needs a journal). */
   outcome(id: string): Outcome<O> | undefined {
-    const r = this.needJournal('outcome').outcome(id);
-    return r === undefined ? undefined : outcomeOf<O>(r);
+    return readOutcome<O>(needJournal(this.durable, this.name, 'outcome'), id);
   }
 
   /**
@@ -418,33 +363,14 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
    * is deployed). Ids that are not dead letters here are skipped. Returns how many were replayed.
    */
   replay(ids: readonly string[]): number {
-    const journal = this.needJournal('replay');
+    needJournal(this.durable, this.name, 'replay');
     if (this.status !== 'running') throw this.stoppedError();
-    let n = 0;
-    for (const id of ids) {
-      const rec = journal.outcome(id);
-      const stage = rec && this.byName.get(rec.stage);
-      if (rec?.status !== 'dead' || stage === undefined) continue;
-      journal.commit([{ op: 'replay', id }]);
-      const row = journal.task(id);
-      if (row === undefined) continue;
-      const env = envelopeOf(row);
-      this.durable!.live.add(id);
+    return replayDeadLetters(this.durable!, ids, (name) => this.byName.get(name), (stage, env) => {
       this.pending++;
       stage.adopt(env, 'no');
       this.scheduler.schedule(stage);
-      n++;
-    }
-    return n;
+    });
   }
-
-  private needJournal(what: string) {
-    if (this.durable === undefined) {
-      throw new BatonError('ERR_INVALID_OPTION', `pipeline '${this.name}'.${what}() reads the journal, and this system has none; create it with createSystem({ journal: sqliteJournal(path) }) or memoryJournal().`, { pipeline: this.name });
-    }
-    return this.durable.journal;
-  }
-
 
   private drained(): void {
     const waiting = this.drainers;
@@ -465,6 +391,3 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     return this.failure;
   }
 }
-
-const POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState'] as const;
-const hasOwnPolicy = (def: Agent): boolean => POLICY_KEYS.some((k) => def[k] !== undefined);

@@ -1,0 +1,57 @@
+import { assertName } from '../src/address.js';
+import { BatonError, describe } from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import { agentPolicy } from '../supervisors/agent-policy.js';
+import { AgentSupervisor, type StageHost } from '../supervisors/agent-supervisor.js';
+import type { Agent } from './agent.js';
+import type { PipelineOptions, SendOptions } from './pipeline-types.js';
+
+// What a pipeline is made from, checked: its options, its stages (one AgentSupervisor per agent), and
+// the options of each send.
+
+/** Checks `spawnPipeline`'s options; returns the pipeline's name. */
+export function checkPipelineOptions(options: PipelineOptions): string {
+  if (options === null || typeof options !== 'object') {
+    throw new BatonError('ERR_INVALID_OPTION', `spawnPipeline(options) needs { name, stages }; got ${describe(options)}.`, { option: 'pipeline' });
+  }
+  assertName(options.name, 'pipeline name');
+  const name = options.name;
+  if (!Array.isArray(options.stages) || options.stages.length === 0) {
+    throw new BatonError('ERR_INVALID_OPTION', `pipeline '${name}': stages must be a non-empty array of agent(...) definitions; got ${describe(options.stages)}.`, { option: `${name}.stages` });
+  }
+  return name;
+}
+
+/** One AgentSupervisor per agent, in order, registered in `byName` (not yet wired or started). */
+export function buildStages(name: string, options: PipelineOptions, host: StageHost, log: Logger, byName: Map<string, AgentSupervisor>): AgentSupervisor[] {
+  const defaults = options.defaults ?? {};
+  // Validated even if every stage overrides them; shared by every stage with no policy of its own.
+  const shared = agentPolicy({}, defaults, `pipeline '${name}' defaults`);
+  return options.stages.map((def, i) => {
+    if (def === null || typeof def !== 'object' || (def as Agent).kind !== 'agent') {
+      throw new BatonError('ERR_INVALID_OPTION', `pipeline '${name}': stages[${i}] must be made with agent({...}); got ${describe(def)}.`, { option: `${name}.stages[${i}]` });
+    }
+    if (byName.has(def.name)) {
+      throw new BatonError('ERR_DUPLICATE_NAME', `pipeline '${name}' has two stages named '${def.name}'; give each stage a unique name.`, { pipeline: name, stage: def.name });
+    }
+    const policy = hasOwnPolicy(def) ? agentPolicy(def, defaults, `stage '${name}/${def.name}'`) : shared;
+    const stage = new AgentSupervisor(host, def, policy, name, log);
+    byName.set(def.name, stage);
+    return stage;
+  });
+}
+
+/** The error for bad `send` options, or undefined if they are fine. */
+export function checkSendOptions(pipeline: string, o: SendOptions): BatonError | undefined {
+  if (typeof o !== 'object' || o === null) return new BatonError('ERR_INVALID_OPTION', `send options must be an object { key?, id? }; got ${describe(o)}.`, { option: 'send' });
+  for (const k of ['key', 'id'] as const) {
+    const v = o[k];
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0)) {
+      return new BatonError('ERR_INVALID_OPTION', `pipeline '${pipeline}': send option ${k} must be a non-empty string; got ${describe(v)}.`, { option: k, value: v });
+    }
+  }
+  return undefined;
+}
+
+const POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState'] as const;
+const hasOwnPolicy = (def: Agent): boolean => POLICY_KEYS.some((k) => def[k] !== undefined);
