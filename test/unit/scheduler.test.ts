@@ -2,14 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { agent, createSystem } from '../../src/index.js';
 import { Scheduler, type Runnable } from '../../src/scheduler.js';
 
-/** A runnable that, every run, settles a promise whose continuation schedules it again: an endless async hop. */
-function pingPong(scheduler: Scheduler): Runnable & { runs: number; stop: boolean } {
+/**
+ * A runnable that, every run, settles a promise whose continuation schedules it again: an endless
+ * async hop. It gives up by itself after `capMs` (`capped` is then set), so a scheduler that starves
+ * the event loop fails the test below instead of hanging the whole run.
+ */
+function pingPong(scheduler: Scheduler, capMs = 2_000): Runnable & { runs: number; stop: boolean; capped: boolean } {
+  const started = performance.now();
   const r = {
     scheduled: false,
     runs: 0,
     stop: false,
+    capped: false,
     run() {
       r.runs++;
+      if ((r.runs & 1023) === 0 && performance.now() - started > capMs) r.capped = r.stop = true;
       if (!r.stop) void Promise.resolve().then(() => scheduler.schedule(r));
       return 1;
     },
@@ -38,9 +45,11 @@ describe('the scheduler', () => {
     const r = pingPong(scheduler);
     scheduler.schedule(r);
     const started = performance.now();
-    const timer = await new Promise<number>((done) => setTimeout(() => done(performance.now() - started), 0));
+    let cappedAtTimer = true;
+    const timer = await new Promise<number>((done) => setTimeout(() => ((cappedAtTimer = r.capped), done(performance.now() - started)), 0));
     const immediate = await new Promise<number>((done) => setImmediate(() => done(performance.now() - started)));
     r.stop = true;
+    expect(cappedAtTimer, 'the timer fired while the ping-pong was still running, not after it gave up').toBe(false);
     expect(r.runs, 'the ping-pong kept running').toBeGreaterThan(100);
     expect(timer, 'a 0 ms timer fired within a few slices').toBeLessThan(200);
     expect(immediate).toBeLessThan(400);
