@@ -1,10 +1,10 @@
 import type { Clock } from '../src/clock.js';
-import { BatonError, type ErrorInfo } from '../src/errors.js';
+import { BatonError } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
-import { AgentSupervisor, type StageHost } from '../supervisors/agent-supervisor.js';
+import type { AgentSupervisor } from '../supervisors/agent-supervisor.js';
 import { oneForOne } from '../supervisors/strategy.js';
 import { Supervisor } from '../supervisors/supervisor.js';
 import { DurableLog } from './durable-log.js';
@@ -12,6 +12,7 @@ import { Envelope } from './envelope.js';
 import { OutcomeFeed, type Outcome, type OutcomesOptions } from './outcomes.js';
 import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
 import { needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
+import { PipelineHost } from './pipeline-host.js';
 import { recoverPending } from './pipeline-recovery.js';
 import { buildStages, checkPipelineOptions, checkSendOptions } from './pipeline-stages.js';
 
@@ -25,33 +26,27 @@ const DUPLICATE: Promise<SendResult> = Promise.resolve('duplicate');
  * restarts stages that escalate; it never routes messages. It counts tasks in and outcomes out,
  * so `drain` knows when every accepted task has its outcome.
  */
-export class Pipeline<I = unknown, O = unknown> implements StageHost {
+export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
   readonly name: string;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly random: Random;
   readonly events: EventStream;
   readonly durable: DurableLog | undefined;
-  private readonly log: Logger;
+  protected readonly log: Logger;
+  protected readonly feed: OutcomeFeed;
+  protected readonly journalClock: () => number;
   private readonly stageList: AgentSupervisor[];
-  private readonly byName = new Map<string, AgentSupervisor>();
   private readonly supervisor: Supervisor;
-  private readonly feed: OutcomeFeed;
   private readonly first: AgentSupervisor;
-  private readonly pendingIds = new Set<string>();
   private status: PipelineStats['status'] = 'running';
-  private failure: BatonError | undefined = undefined;
   private seq = 0;
   private recovered = 0;
-  private readonly journalClock: () => number;
   private waitingSenders = 0;
-  private pending = 0;
   private accepted = 0;
-  private completed = 0;
-  private deadLettered = 0;
-  private drainers: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(options: PipelineOptions, deps: PipelineDeps) {
+    super();
     this.name = checkPipelineOptions(options);
     ({ scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events } = deps);
     this.log = deps.log.child({ pipeline: this.name });
@@ -219,13 +214,6 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     return this.feed.iterate(() => this.status === 'stopped' || this.status === 'failed' || (options.untilDrained === true && this.pending === 0)) as AsyncIterableIterator<Outcome<O>>;
   }
 
-  /** Resolves when every accepted task has its outcome; rejects if the pipeline failed. */
-  drain(): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.pending === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => this.drainers.push({ resolve, reject }));
-  }
-
   stats(): PipelineStats {
     return {
       name: this.name,
@@ -236,11 +224,6 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       deadLettered: this.deadLettered,
       stages: this.stageList.map((s) => s.stats()),
     };
-  }
-
-  /** The stage with this name, for tests and tools. */
-  stage(name: string): AgentSupervisor | undefined {
-    return this.byName.get(name);
   }
 
   /**
@@ -270,82 +253,6 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
     this.feed.endAll();
   }
 
-  // ---- StageHost ----------------------------------------------------------------------------
-
-  taskId(env: Envelope): string {
-    return (env.id ??= `${this.name}-${env.seq}`);
-  }
-
-  stageNamed(name: string): AgentSupervisor | undefined {
-    return this.byName.get(name);
-  }
-
-  complete(env: Envelope, output: unknown, stage: AgentSupervisor, attempts: number): void {
-    const fan = env.fan;
-    if (fan !== undefined) {
-      fan.outputs.push({ stage: stage.name, output });
-      if (--fan.open > 0) return;
-      if (fan.dead !== undefined) return this.finishFanOut(env, stage, attempts);
-      output = fan.outputs;
-    }
-    const durable = this.durable;
-    if (durable === undefined) return this.finish(env, 'completed', output, undefined, stage.name, attempts);
-    durable.push({ op: 'complete', id: this.taskId(env), stage: stage.name, attempts, output: env.bytes!, at: this.wall() });
-    env.bytes = undefined;
-    // The outcome is delivered once it is durable, so a task redone after a crash is reported once.
-    durable.afterCommit((err) => err === undefined && this.finish(env, 'completed', output, undefined, stage.name, attempts));
-  }
-
-  deadLetter(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo, attempts: number, stageName = stage.name): void {
-    const fan = env.fan;
-    if (fan !== undefined) {
-      if (fan.dead === undefined) {
-        fan.dead = env;
-        fan.deadCode = code;
-      }
-      if (--fan.open > 0) return;
-    }
-    const info = { ...error, code };
-    this.events.emit({ type: 'dead-lettered', path: `${this.name}/${stageName}`, at: this.clock.now(), taskId: this.taskId(env), error: info });
-    const durable = this.durable;
-    if (durable === undefined) return this.finish(env, 'dead-lettered', fan?.outputs, info, stageName, attempts);
-    durable.push({ op: 'dead', id: this.taskId(env), stage: stageName, attempts, code, errors: durable.encodeErrors(env.errors), at: this.wall() });
-    durable.afterCommit((err) => err === undefined && this.finish(env, 'dead-lettered', undefined, info, stageName, attempts));
-  }
-
-  abandon(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo): void {
-    if (this.durable === undefined) return this.deadLetter(env, stage, code, error, env.attempts);
-    this.durable.live.delete(this.taskId(env)); // it stays pending in the journal for the next start
-  }
-
-  private wall(): number {
-    return this.journalClock();
-  }
-
-  private finish(env: Envelope, status: Outcome['status'], output: unknown, error: (ErrorInfo & { code: string }) | undefined, stage: string, attempts: number): void {
-    this.pending--;
-    if (status === 'completed') this.completed++;
-    else this.deadLettered++;
-    if (env.id !== undefined) {
-      this.pendingIds.delete(env.id);
-      this.durable?.live.delete(env.id);
-    }
-    if (this.feed.listening) {
-      const errors = env.fan?.dead?.errors ?? env.errors ?? [];
-      this.feed.emit({ id: this.taskId(env), key: env.key, status, ...(output !== undefined ? { output: output as O } : {}), ...(error ? { error } : {}), errors, stage, attempts });
-    }
-    if (this.pending === 0) this.drained();
-  }
-
-  /** The last branch of a fanned-out task completed, but an earlier branch was dead-lettered. */
-  private finishFanOut(env: Envelope, stage: AgentSupervisor, attempts: number): void {
-    const dead = env.fan!.dead!;
-    const last = dead.errors?.[dead.errors.length - 1];
-    const code = env.fan!.deadCode ?? 'ERR_TASK_FAILED';
-    env.fan = { ...env.fan!, open: 1 };
-    this.deadLetter(env, stage, code, last?.error ?? { name: 'Error', message: 'a branch was dead-lettered' }, attempts);
-  }
-
   // ---- the journal, for operators -----------------------------------------------------------
 
   /** Recorded dead letters, oldest first (needs a journal). */
@@ -370,12 +277,6 @@ export class Pipeline<I = unknown, O = unknown> implements StageHost {
       stage.adopt(env, 'no');
       this.scheduler.schedule(stage);
     });
-  }
-
-  private drained(): void {
-    const waiting = this.drainers;
-    this.drainers = [];
-    for (const d of waiting) d.resolve();
   }
 
   private failed(error: BatonError): BatonError {
