@@ -10,6 +10,8 @@ export interface Runnable {
   hasWork(): boolean;
 }
 
+const RESOLVED = Promise.resolve();
+
 export interface SchedulerOptions {
   /** Messages one actor may process before the next ready actor gets a turn. Optional; defaults to 64 (measured: small batches keep a handoff's envelopes in cache; 64 ran a 5-stage chain ~1.5x faster than 256). */
   readonly throughput?: number;
@@ -52,7 +54,9 @@ export class Scheduler {
       // this microtask checkpoint rather than a macrotask later, which halves the cost of an async
       // hop; but only within sliceMs of the last turn that came from the event loop, so a chain of
       // promise-driven turns still yields to I/O and timers at least every sliceMs.
-      if (performance.now() - this.yieldedAt < this.sliceMs) queueMicrotask(this.tick);
+      // (A reaction on a settled promise, not queueMicrotask: Node wraps every queueMicrotask
+      // callback in an AsyncResource, measured ~70 ns against ~25 ns here.)
+      if (performance.now() - this.yieldedAt < this.sliceMs) void RESOLVED.then(this.tick);
       else setImmediate(this.macroTick);
     }
   }

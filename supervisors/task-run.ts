@@ -25,9 +25,16 @@ export class TaskRun<S = unknown> implements TaskContext<S> {
   private controller: AbortController | undefined = undefined;
   private logger: Logger | undefined = undefined;
 
+  /**
+   * Set on runs of the bare async lane (one-parameter handler, no route): nobody outside the stage
+   * ever holds them, so once one settles well it is kept for the next run instead of allocated anew.
+   */
+  pooled = false;
+
   constructor(
     readonly owner: RunOwner,
-    readonly env: Envelope,
+    // Writable only for reuse (see `pooled`); a handler's ctx never changes under it.
+    public env: Envelope,
     readonly state: S,
     /** The breaker's probe: its failure is judged differently. */
     readonly probe: boolean,

@@ -245,3 +245,84 @@ describe('the timeout clock', () => {
     await system.shutdown();
   });
 });
+
+// A one-parameter async handler runs on the bare lane, where run records are reused once they
+// settle well: a run that timed out or was taken back must never speak again through a reused record.
+describe('a one-parameter async handler (the bare lane, whose run records are reused)', () => {
+  it('discards the late result of a timed-out run while later runs reuse records: every task ends once, with its own output', async () => {
+    const { system, clock } = testSystem();
+    let release!: (v: number) => void;
+    const calls = new Map<number, number>();
+    const downstream: number[] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'bare',
+          timeoutMs: 100,
+          concurrency: 2,
+          retry: { backoff: fixed(10) },
+          handle: (x: number) => {
+            calls.set(x, (calls.get(x) ?? 0) + 1);
+            if (x === 3 && calls.get(x) === 1) return new Promise<number>((r) => (release = r));
+            return Promise.resolve(x * 10);
+          },
+        }),
+        agent({ name: 'next', handle: (y: number) => (downstream.push(y), y) }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.sendMany(range(8));
+    await drainOn(clock, pipe);
+    release(-1); // the first run of task 3, long timed out
+    await settle();
+    await pipe.sendMany([8, 9]); // runs on records freed by the others
+    await drainOn(clock, pipe);
+    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual(range(10).map((x) => x * 10));
+    expect(downstream.sort((a, b) => a - b)).toEqual(range(10).map((x) => x * 10));
+    const three = outcomes.find((o) => o.output === 30)!;
+    expect(three.errors.map((e) => e.error.code)).toEqual(['ERR_TIMEOUT']);
+    expect(pipe.stats().stages[1]!.received).toBe(10);
+  });
+
+  it('discards the late result of a run taken back by a restart of its stage: the task runs again and ends once', async () => {
+    const { system, clock } = testSystem();
+    let release!: (v: string) => void;
+    let firstA = true;
+    const downstream: string[] = [];
+    const pipe = system.spawnPipeline<string, string>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'bare',
+          concurrency: 2,
+          breaker: false,
+          retry: { maxAttempts: 1 },
+          restart: { maxRestarts: 0 }, // the first failure escalates: the pipeline restarts the stage
+          handle: (x: string) => {
+            if (x === 'bad') return Promise.reject(new Error('poison'));
+            if (x === 'a' && firstA) {
+              firstA = false;
+              return new Promise<string>((r) => (release = r));
+            }
+            return Promise.resolve(`${x}!`);
+          },
+        }),
+        agent({ name: 'next', handle: (s: string) => (downstream.push(s), s) }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.send('a');
+    await settle();
+    await pipe.send('bad');
+    await drainOn(clock, pipe);
+    release('stale');
+    await settle();
+    await clock.advance(1_000);
+    expect(pipe.stats().stages[0]!.restarts).toBeGreaterThanOrEqual(1);
+    expect(outcomes.filter((o) => o.id.endsWith('-1'))).toMatchObject([{ status: 'completed', output: 'a!' }]);
+    expect(outcomes.filter((o) => o.status === 'dead-lettered')).toHaveLength(1);
+    expect(outcomes).toHaveLength(2);
+    expect(downstream).toEqual(['a!']);
+  });
+});
