@@ -185,22 +185,23 @@ export class AgentSupervisor extends DurableStage {
     run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.runNow + this.policy.timeoutMs;
     this.running.add(run);
     if (run.deadline < this.timerAt) this.armTimer();
-    if (run.pooled) void this.awaitBare(run, promise);
-    else void this.await(run, promise);
+    // A thenable that is not a native promise may call back twice: `await` guards against that.
+    if (!run.pooled || !(promise instanceof Promise)) return void this.await(run, promise);
+    // A pooled run keeps its two callbacks, so then() costs no closure: measured ~1.25x the async
+    // tasks/s of an async frame per run (which wins only when then() needs two new closures).
+    try {
+      promise.then((run.onValue ??= (value) => this.bareSettled(run, value)), (run.onError ??= (err) => this.settled(run, false, err)));
+    } catch (err) {
+      // A Promise subclass whose then() throws: a rejection, as `await` would have made it.
+      queueMicrotask(() => this.settled(run, false, err));
+    }
   }
 
   /**
-   * The bare lane's await: a success on an untroubled stage goes straight on, as in runBare (no
+   * A bare-lane run's promise fulfilled: a success on an untroubled stage goes straight on, as in runBare (no
    * route, key order or journal to consult). Anything else takes the general path.
    */
-  private async awaitBare(run: TaskRun, promise: PromiseLike<unknown>): Promise<void> {
-    let value: unknown;
-    try {
-      value = await promise;
-    } catch (err) {
-      this.settled(run, false, err);
-      return;
-    }
+  private bareSettled(run: TaskRun, value: unknown): void {
     if (run.done || this.troubled) return this.settled(run, true, value);
     run.done = true;
     this.running.delete(run);

@@ -30,6 +30,9 @@ export class TaskRun<S = unknown> implements TaskContext<S> {
    * ever holds them, so once one settles well it is kept for the next run instead of allocated anew.
    */
   pooled = false;
+  /** A pooled run's callbacks for its promise's then(), made once and kept with it (see AgentSupervisor.awaitRun). */
+  onValue: ((value: unknown) => void) | undefined = undefined;
+  onError: ((error: unknown) => void) | undefined = undefined;
 
   constructor(
     readonly owner: RunOwner,

@@ -325,4 +325,59 @@ describe('a one-parameter async handler (the bare lane, whose run records are re
     expect(outcomes).toHaveLength(2);
     expect(downstream).toEqual(['a!']);
   });
+
+  it('takes a non-native thenable that calls back twice as one result, also when its run record was reused in between', async () => {
+    const { system, clock } = testSystem();
+    const late: (() => void)[] = [];
+    // Calls back at once, and again later (a broken thenable): the second call must not reach the task now on that record.
+    const twice = (x: number): PromiseLike<number> => ({
+      then(ok?: ((v: number) => unknown) | null) {
+        queueMicrotask(() => ok?.(x + 1));
+        late.push(() => ok?.(x + 100));
+        return this as unknown as PromiseLike<never>;
+      },
+    });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const downstream: number[] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [
+        agent({ name: 'bare', concurrency: 4, handle: (x: number) => (x < 6 ? twice(x) : gate.then(() => x + 1)) }),
+        agent({ name: 'next', handle: (y: number) => (downstream.push(y), y) }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.sendMany(range(6));
+    await drainOn(clock, pipe);
+    await pipe.sendMany([6, 7, 8, 9]); // running on the records the first six left
+    await settle();
+    for (const call of late) call();
+    await settle();
+    open();
+    await drainOn(clock, pipe);
+    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual(range(10).map((x) => x + 1));
+    expect(downstream.sort((a, b) => a - b)).toEqual(range(10).map((x) => x + 1));
+  });
+
+  it('fails the run, and keeps the runtime up, when a Promise subclass throws from then()', async () => {
+    const { system, clock } = testSystem();
+    class Broken<T> extends Promise<T> {
+      override then(): never {
+        throw new Error('then() is broken');
+      }
+    }
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'bare', retry: { maxAttempts: 1 }, breaker: false, handle: (x: number) => (x === 1 ? new Broken<number>(() => undefined) : Promise.resolve(x)) })],
+    });
+    const outcomes = collect(pipe);
+    await pipe.sendMany([0, 1, 2]);
+    await drainOn(clock, pipe);
+    expect(outcomes.map((o) => [o.status, o.output ?? o.error?.message])).toEqual([
+      ['completed', 0],
+      ['dead-lettered', 'then() is broken'],
+      ['completed', 2],
+    ]);
+  });
 });
