@@ -207,6 +207,9 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
 
   restart(): void {
     if (this.status === 'terminated') return;
+    // Supervisors suspend before they restart; a restart of a running cell does the same, so an
+    // async receive of the old instance takes back its message and cannot write into the new one.
+    if (this.status === 'running') this.suspend();
     this.deps.events.emit({ type: 'restarted', path: this.path, at: this.deps.clock.now(), restarts: ++this.restarts });
     this.begin();
   }

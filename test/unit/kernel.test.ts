@@ -224,6 +224,39 @@ describe('containment of observers', () => {
   });
 });
 
+describe('restarting a running actor', () => {
+  it('takes back the message an async receive is working on, and the old receive cannot write into the new state', async () => {
+    const { system } = testSystem();
+    const seen: string[] = [];
+    let finishOld!: () => void;
+    let starts = 0;
+    const ref = system.spawn<string, { gen: number; log: string[] }>(
+      actor({
+        init: () => ({ gen: ++starts, log: [] }),
+        receive: (state, msg) => {
+          seen.push(`${state.gen}:${msg}`);
+          if (msg === 'slow' && state.gen === 1) return new Promise((r) => (finishOld = () => r({ gen: 99, log: ['stale'] })));
+          return { ...state, log: [...state.log, msg] };
+        },
+      }),
+      { name: 'a' },
+    );
+    ref.tell('slow');
+    ref.tell('next');
+    await settle();
+    expect(seen).toEqual(['1:slow']);
+    (ref as unknown as { restart(): void }).restart(); // internal: what a supervisor calls
+    await settle();
+    finishOld(); // the old instance's receive ends late
+    await settle();
+    ref.tell('probe');
+    await settle();
+    // 'slow' ran again on the new instance, before 'next'; gen 99 (the stale state) never appears.
+    expect(seen).toEqual(['1:slow', '2:slow', '2:next', '2:probe']);
+    await system.shutdown();
+  });
+});
+
 describe('scheduler and randomness', () => {
   it('yields to I/O: a timer and an immediate set during a 200,000-message flood run before it ends', async () => {
     const system = createSystem({ logger: false, clock: simulatedClock(), random: 1 });
