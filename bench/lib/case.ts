@@ -3,21 +3,24 @@
 import { batonBytesPerIdleAgent, batonBytesPerQueued, batonPipeline, batonPipelineIo, batonRestartLatency } from './baton.js';
 import { nactBytesPerIdleActor, nactBytesPerQueued, nactChain, nactRestartLatency } from './nact.js';
 import { naiveCoordinator, naiveCoordinatorIo } from './naive.js';
+import { rawAsyncDispatcher } from './raw-async.js';
 import { rawDispatcher } from './raw.js';
 import { cleanup, durablePipeline, rawGroupedWrites, recovery } from '../durable.js';
 
 const [name, nArg] = process.argv.slice(2);
 const n = Number(nArg);
-// Steady state, for every contender alike: three warm-up runs of a fifth of the work (the JIT has
-// settled after them), then the measured run.
+// Steady state, for every contender alike: three warm-up runs of a fifth of the work, or of 50,000
+// tasks where that is more and the run is as long (the JIT has settled after them; BENCH_QUICK's 20,000-task async runs measured a
+// half-compiled runtime at a fifth of its speed with 4,000-task warm-ups), then the measured run.
 const twice = async (f: (n: number) => Promise<number> | number): Promise<number> => {
-  for (let i = 0; i < 3; i++) await f(Math.max(1, Math.floor(n / 5)));
+  for (let i = 0; i < 3; i++) await f(Math.max(1, Math.floor(n / 5), Math.min(n, 50_000)));
   return f(n);
 };
 const cases: Record<string, () => Promise<unknown> | unknown> = {
   raw: () => twice((k) => rawDispatcher(k)),
   'baton-sync': () => twice((k) => batonPipeline(k, 'sync')),
   'baton-async': () => twice((k) => batonPipeline(k, 'async')),
+  'raw-async': () => twice((k) => rawAsyncDispatcher(k)),
   'naive-1': () => twice((k) => naiveCoordinator(k, 5, 1)),
   'naive-64': () => twice((k) => naiveCoordinator(k, 5, 64)),
   'baton-io': () => batonPipelineIo(n, 1),

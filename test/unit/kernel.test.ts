@@ -230,8 +230,9 @@ describe('restarting a running actor', () => {
     const seen: string[] = [];
     let finishOld!: () => void;
     let starts = 0;
-    const ref = system.spawn<string, { gen: number; log: string[] }>(
-      actor({
+    type State = { gen: number; log: string[] };
+    const ref = system.spawn<string, State>(
+      actor<string, State>({
         init: () => ({ gen: ++starts, log: [] }),
         receive: (state, msg) => {
           seen.push(`${state.gen}:${msg}`);

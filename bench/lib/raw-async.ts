@@ -1,0 +1,68 @@
+// The practical limit for async handlers, as raw.ts is for sync ones: five stages of
+// `async x => x + 1`, one bounded ring queue each, up to `concurrency` runs in flight per stage, one
+// then() per handler promise with callbacks made once per stage, and a microtask turn that starts
+// waiting runs in batches. No supervision, timeouts, retries, outcomes or run records.
+
+class Ring {
+  private items: (number | undefined)[];
+  private head = 0;
+  size = 0;
+  constructor(private readonly mask: number) {
+    this.items = new Array<number | undefined>(mask + 1).fill(undefined);
+  }
+  push(x: number): void {
+    this.items[(this.head + this.size++) & this.mask] = x;
+  }
+  shift(): number {
+    const x = this.items[this.head]!;
+    this.items[this.head] = undefined;
+    this.head = (this.head + 1) & this.mask;
+    this.size--;
+    return x;
+  }
+}
+
+/** Tasks/s through `stages` async handlers; checks the sum of outputs. */
+export function rawAsyncDispatcher(n: number, stages = 5, concurrency = 64, capacity = 1024): Promise<number> {
+  const handle = async (x: number): Promise<number> => x + 1;
+  const queues = Array.from({ length: stages }, () => new Ring(2047));
+  const inFlight = new Array<number>(stages).fill(0);
+  const resolved = Promise.resolve();
+  let sent = 0;
+  let done = 0;
+  let sum = 0;
+  let pending = false;
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const turn = (): void => {
+      pending = false;
+      while (sent < n && queues[0]!.size < capacity) queues[0]!.push(sent++);
+      for (let s = 0; s < stages; s++) {
+        const q = queues[s]!;
+        const next = queues[s + 1];
+        const cb = settled[s]!;
+        // Room downstream is reserved by in-flight runs too, so a queue never passes its bound.
+        while (inFlight[s]! < concurrency && q.size > 0 && (next === undefined || next.size + inFlight[s]! < capacity)) {
+          inFlight[s]!++;
+          void handle(q.shift()).then(cb);
+        }
+      }
+    };
+    const settled = Array.from({ length: stages }, (_, s) => (out: number): void => {
+      inFlight[s]!--;
+      if (s === stages - 1) {
+        sum += out;
+        if (++done === n) {
+          if (sum !== (n * (n - 1)) / 2 + stages * n) reject(new Error('raw async dispatcher lost tasks'));
+          else resolve(n / ((performance.now() - t0) / 1000));
+          return;
+        }
+      } else queues[s + 1]!.push(out);
+      if (!pending) {
+        pending = true;
+        void resolved.then(turn);
+      }
+    });
+    turn();
+  });
+}
