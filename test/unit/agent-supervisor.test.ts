@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, type BatonEvent } from '../../src/index.js';
+import { agent, type BatonError, type BatonEvent } from '../../src/index.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 
 const fast = { backoff: { minMs: 10, maxMs: 10, jitter: 0 } };
@@ -169,6 +169,39 @@ describe('the agent supervisor, restart intensity', () => {
     await drainOn(clock, pipe);
     expect(count(events, 'escalated')).toBe(1);
     expect(outcomes.map((o) => o.output)).toEqual([1, 2, 3]);
+  });
+
+  it('aborts the signal of a run in flight with ERR_ABORTED when its stage restarts, and runs the task again uncharged', async () => {
+    const { system, clock } = testSystem();
+    const signals: AbortSignal[] = [];
+    const pipe = system.spawnPipeline<string, string>({
+      name: 'p',
+      stages: [
+        agent({
+          name: 'a',
+          concurrency: 2,
+          breaker: false,
+          retry: { maxAttempts: 1 },
+          restart: { maxRestarts: 0 }, // the first failure escalates: the pipeline restarts the stage
+          handle: (x: string, ctx) => {
+            if (x === 'bad') throw new Error('poison');
+            signals.push(ctx.signal);
+            return signals.length === 1 ? new Promise<string>(() => undefined) : `${x}:${ctx.attempt}`;
+          },
+        }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await pipe.send('slow');
+    await settle();
+    await pipe.send('bad');
+    await drainOn(clock, pipe);
+    expect(signals[0]!.aborted).toBe(true);
+    const reason = signals[0]!.reason as BatonError;
+    expect([reason.name, reason.code]).toEqual(['BatonError', 'ERR_ABORTED']);
+    expect(reason.message).toContain("stage 'p/a' is restarting");
+    // Taken back uncharged: its second run is still attempt 1, and it completes.
+    expect(outcomes.find((o) => o.status === 'completed')).toMatchObject({ output: 'slow:1', errors: [] });
   });
 
   it('fails the pipeline past its own intensity while another pipeline keeps running', async () => {
