@@ -3,29 +3,12 @@
 // then() per handler promise with callbacks made once per stage, and a microtask turn that starts
 // waiting runs in batches. No supervision, timeouts, retries, outcomes or run records.
 
-class Ring {
-  private items: (number | undefined)[];
-  private head = 0;
-  size = 0;
-  constructor(private readonly mask: number) {
-    this.items = new Array<number | undefined>(mask + 1).fill(undefined);
-  }
-  push(x: number): void {
-    this.items[(this.head + this.size++) & this.mask] = x;
-  }
-  shift(): number {
-    const x = this.items[this.head]!;
-    this.items[this.head] = undefined;
-    this.head = (this.head + 1) & this.mask;
-    this.size--;
-    return x;
-  }
-}
+import { Ring } from './raw.js';
 
 /** Tasks/s through `stages` async handlers; checks the sum of outputs. */
 export function rawAsyncDispatcher(n: number, stages = 5, concurrency = 64, capacity = 1024): Promise<number> {
   const handle = async (x: number): Promise<number> => x + 1;
-  const queues = Array.from({ length: stages }, () => new Ring(2047));
+  const queues = Array.from({ length: stages }, () => new Ring<number>(2047));
   const inFlight = new Array<number>(stages).fill(0);
   const resolved = Promise.resolve();
   let sent = 0;

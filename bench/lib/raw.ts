@@ -8,17 +8,18 @@ interface Message {
   payload: number;
 }
 
-class Ring {
-  private items: (Message | undefined)[];
+/** A bounded power-of-two FIFO with no growth and no checks: the least a queue can cost. */
+export class Ring<T> {
+  private items: (T | undefined)[];
   private head = 0;
   size = 0;
   constructor(private readonly mask: number) {
-    this.items = new Array<Message | undefined>(mask + 1).fill(undefined);
+    this.items = new Array<T | undefined>(mask + 1).fill(undefined);
   }
-  push(x: Message): void {
+  push(x: T): void {
     this.items[(this.head + this.size++) & this.mask] = x;
   }
-  shift(): Message {
+  shift(): T {
     const x = this.items[this.head]!;
     this.items[this.head] = undefined;
     this.head = (this.head + 1) & this.mask;
@@ -29,7 +30,7 @@ class Ring {
 
 /** Tasks/s through `stages` trivial handlers (x => x + 1); checks the sum of outputs. */
 export function rawDispatcher(n: number, stages = 5, capacity = 1024, batch = 64): number {
-  const queues = Array.from({ length: stages }, () => new Ring(2047));
+  const queues = Array.from({ length: stages }, () => new Ring<Message>(2047));
   const handlers = Array.from({ length: stages }, () => (x: number) => x + 1);
   let sent = 0;
   let done = 0;
