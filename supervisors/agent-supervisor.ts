@@ -196,8 +196,8 @@ export class AgentSupervisor extends StageHandoff {
   }
 
   /**
-   * A bare-lane run's promise fulfilled: a success on an untroubled stage goes straight on, as in runBare (no
-   * route, key order or journal to consult). Anything else takes the general path.
+   * A bare-lane run's promise fulfilled: a success on an untroubled stage goes straight on, as in
+   * runBare (no route, key order or journal to consult). Anything else takes the general path.
    */
   private bareSettled(run: TaskRun, value: unknown): void {
     if (run.done || this.troubled) return this.settled(run, true, value);
