@@ -3,29 +3,35 @@
 import { batonBytesPerIdleAgent, batonBytesPerQueued, batonPipeline, batonPipelineIo, batonRestartLatency } from './baton.js';
 import { nactBytesPerIdleActor, nactBytesPerQueued, nactChain, nactRestartLatency } from './nact.js';
 import { naiveCoordinator, naiveCoordinatorIo } from './naive.js';
+import { median } from './stats.js';
 import { rawAsyncDispatcher } from './raw-async.js';
 import { rawDispatcher } from './raw.js';
 import { cleanup, durablePipeline, rawGroupedWrites, recovery } from '../durable.js';
 
 const [name, nArg] = process.argv.slice(2);
 const n = Number(nArg);
-// Steady state, for every contender alike: three warm-up runs of a fifth of the work, or of 50,000
-// tasks where that is more and the run is as long (the JIT has settled after them; BENCH_QUICK's 20,000-task async runs measured a
-// half-compiled runtime at a fifth of its speed with 4,000-task warm-ups), then the measured run.
-const twice = async (f: (n: number) => Promise<number> | number): Promise<number> => {
+// Steady state, for every contender alike: three warm-up runs of a fifth of the work (at least 50,000
+// tasks where the run is that long: BENCH_QUICK's 20,000-task async runs measured a half-compiled
+// runtime after 4,000-task warm-ups) and one of the whole, then the median of three measured runs.
+// (The first full-size run of a process is not steady yet: Baton's sync pipeline ran 4.5-6.7 M
+// tasks/s in it against 7.2-8.3 M in the runs after; the raw dispatcher was steady by then.)
+const steady = async (f: (n: number) => Promise<number> | number): Promise<number> => {
   for (let i = 0; i < 3; i++) await f(Math.max(1, Math.floor(n / 5), Math.min(n, 50_000)));
-  return f(n);
+  await f(n);
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) runs.push(await f(n));
+  return median(runs);
 };
 const cases: Record<string, () => Promise<unknown> | unknown> = {
-  raw: () => twice((k) => rawDispatcher(k)),
-  'baton-sync': () => twice((k) => batonPipeline(k, 'sync')),
-  'baton-async': () => twice((k) => batonPipeline(k, 'async')),
-  'raw-async': () => twice((k) => rawAsyncDispatcher(k)),
-  'naive-1': () => twice((k) => naiveCoordinator(k, 5, 1)),
-  'naive-64': () => twice((k) => naiveCoordinator(k, 5, 64)),
+  raw: () => steady((k) => rawDispatcher(k)),
+  'baton-sync': () => steady((k) => batonPipeline(k, 'sync')),
+  'baton-async': () => steady((k) => batonPipeline(k, 'async')),
+  'raw-async': () => steady((k) => rawAsyncDispatcher(k)),
+  'naive-1': () => steady((k) => naiveCoordinator(k, 5, 1)),
+  'naive-64': () => steady((k) => naiveCoordinator(k, 5, 64)),
   'baton-io': () => batonPipelineIo(n, 1),
   'naive-io': () => naiveCoordinatorIo(n, 1),
-  nact: () => twice((k) => nactChain(k)),
+  nact: () => steady((k) => nactChain(k)),
   'baton-restart': () => batonRestartLatency(n),
   'nact-restart': () => nactRestartLatency(n),
   'baton-queued': () => batonBytesPerQueued(n),

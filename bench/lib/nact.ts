@@ -16,9 +16,9 @@ export async function nactChain(n: number, stages = 5): Promise<number> {
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
   let done = 0;
-  let sum = 0;
+  const sum = new Float64Array(1); // not a captured `let`: see baton.ts
   let next: unknown = nact.spawnStateless(system, (x) => {
-    sum += x as number;
+    sum[0]! += x as number;
     if (++done === n) finish();
   });
   for (let s = 0; s < stages - 1; s++) {
@@ -31,7 +31,7 @@ export async function nactChain(n: number, stages = 5): Promise<number> {
   await finished;
   const secs = (performance.now() - t0) / 1000;
   nact.stop(system);
-  if (sum !== (n * (n - 1)) / 2 + stages * n) throw new Error('nact chain lost tasks');
+  if (sum[0] !== (n * (n - 1)) / 2 + stages * n) throw new Error('nact chain lost tasks');
   return n / secs;
 }
 

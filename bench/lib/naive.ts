@@ -23,18 +23,18 @@ export async function naiveCoordinator(n: number, stages = 5, window = 64): Prom
   let chain: NaiveAgent | undefined;
   for (let s = 0; s < stages; s++) chain = new NaiveAgent(async (x) => x + 1, chain);
   let next = 0;
-  let sum = 0;
+  const sum = new Float64Array(1); // not a captured `let`: see baton.ts
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: window }, async () => {
       while (next < n) {
         const out = await chain!.process(next++);
-        sum += out;
+        sum[0]! += out;
       }
     }),
   );
   const secs = (performance.now() - t0) / 1000;
-  if (sum !== (n * (n - 1)) / 2 + stages * n) throw new Error('naive coordinator lost tasks');
+  if (sum[0] !== (n * (n - 1)) / 2 + stages * n) throw new Error('naive coordinator lost tasks');
   return n / secs;
 }
 

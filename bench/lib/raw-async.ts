@@ -13,7 +13,7 @@ export function rawAsyncDispatcher(n: number, stages = 5, concurrency = 64, capa
   const resolved = Promise.resolve();
   let sent = 0;
   let done = 0;
-  let sum = 0;
+  const sum = new Float64Array(1); // not a captured `let`: see baton.ts
   let pending = false;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -34,9 +34,9 @@ export function rawAsyncDispatcher(n: number, stages = 5, concurrency = 64, capa
     const settled = Array.from({ length: stages }, (_, s) => (out: number): void => {
       inFlight[s]!--;
       if (s === stages - 1) {
-        sum += out;
+        sum[0]! += out;
         if (++done === n) {
-          if (sum !== (n * (n - 1)) / 2 + stages * n) reject(new Error('raw async dispatcher lost tasks'));
+          if (sum[0] !== (n * (n - 1)) / 2 + stages * n) reject(new Error('raw async dispatcher lost tasks'));
           else resolve(n / ((performance.now() - t0) / 1000));
           return;
         }
