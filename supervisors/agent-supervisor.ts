@@ -3,6 +3,9 @@ import { startProbe } from './breaker.js';
 import { StageHandoff } from './stage-handoff.js';
 import { TaskRun } from './task-run.js';
 
+/** Compared with a promise's then(), never called unbound. */
+const NATIVE_THEN = Promise.prototype.then;
+
 /** What a spare run points at: it must not keep a finished task's payload alive. */
 const NO_ENVELOPE = new Envelope(undefined, 0, undefined, undefined);
 
@@ -183,14 +186,16 @@ export class AgentSupervisor extends StageHandoff {
     run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.runNow + this.policy.timeoutMs;
     this.running.add(run);
     if (run.deadline < this.timerAt) this.armTimer();
-    // A thenable that is not a native promise may call back twice: `await` guards against that.
-    if (!run.pooled || !(promise instanceof Promise)) return void this.await(run, promise);
+    // Only the native then() is sure to call back at most once (reused records rely on that): a
+    // thenable, or a Promise subclass overriding then(), may call back twice; `await` guards them.
+    if (!run.pooled || promise.then !== NATIVE_THEN) return void this.await(run, promise);
     // A pooled run keeps its two callbacks, so then() costs no closure: measured ~1.25x the async
     // tasks/s of an async frame per run (which wins only when then() needs two new closures).
     try {
       promise.then((run.onValue ??= (value) => this.bareSettled(run, value)), (run.onError ??= (err) => this.settled(run, false, err)));
     } catch (err) {
-      // A Promise subclass whose then() throws: a rejection, as `await` would have made it.
+      // The native then() throws only if a subclass's species constructor does, before it registers
+      // the callbacks (so the record is not in use elsewhere): a rejection, as `await` would make it.
       queueMicrotask(() => this.settled(run, false, err));
     }
   }

@@ -380,4 +380,61 @@ describe('a one-parameter async handler (the bare lane, whose run records are re
       ['completed', 2],
     ]);
   });
+
+  // The two below were found by a reviewer: the pooled path once trusted every `instanceof Promise`.
+  it('takes a Promise subclass whose then() calls back twice as one result, also when its record was reused in between', async () => {
+    const { system, clock } = testSystem();
+    const late: (() => void)[] = [];
+    class Twice<T> extends Promise<T> {
+      static override get [Symbol.species]() {
+        return Promise;
+      }
+      override then<A = T, B = never>(ok?: ((v: T) => A | PromiseLike<A>) | null, bad?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+        const r = super.then(ok, bad);
+        late.push(() => void ok?.(-1 as T));
+        return r;
+      }
+    }
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'bare', concurrency: 4, handle: (x: number) => (x < 4 ? Twice.resolve(x + 1) : gate.then(() => x + 1)) })],
+    });
+    const outcomes = collect(pipe);
+    await pipe.sendMany(range(4));
+    await drainOn(clock, pipe);
+    await pipe.sendMany([4, 5, 6, 7]); // running on the records the first four left
+    await settle();
+    for (const call of late) call();
+    await settle();
+    open();
+    await drainOn(clock, pipe);
+    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual(range(8).map((x) => x + 1));
+  });
+
+  it('does not charge the next task on a reused record with the error of a then() that called back and then threw', async () => {
+    const { system, clock } = testSystem();
+    class Eager<T> extends Promise<T> {
+      static override get [Symbol.species]() {
+        return Promise;
+      }
+      override then(ok?: ((v: T) => unknown) | null): never {
+        ok?.(100 as T);
+        throw new Error('then() threw after calling back');
+      }
+    }
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'bare', retry: { maxAttempts: 1 }, breaker: false, handle: (x: number) => (x === 0 ? new Eager<number>(() => undefined) : Promise.resolve(x)) })],
+    });
+    const outcomes = collect(pipe);
+    await pipe.sendMany([0, 1]);
+    await drainOn(clock, pipe);
+    // As `await` makes it: the first call back wins for task 0; task 1 is untouched.
+    expect(outcomes.map((o) => [o.status, o.output ?? o.error?.message])).toEqual([
+      ['completed', 100],
+      ['completed', 1],
+    ]);
+  });
 });
