@@ -47,6 +47,11 @@ export interface CellDeps {
   readonly onTerminated: (cell: ActorCell<any, any>, reason: string, error?: unknown) => void;
 }
 
+/** How an `undefined` message waits in a mailbox (where undefined means empty). */
+const UNDEFINED = Symbol('undefined message');
+const box = <M>(message: M): M => (message === undefined ? (UNDEFINED as M) : message);
+const unbox = <M>(item: M): M => (item === (UNDEFINED as unknown) ? (undefined as M) : item);
+
 /**
  * The runtime side of a plain actor. The mailbox belongs to the address, not the incarnation:
  * messages that arrive during a restart wait in it. The message being processed when the actor
@@ -61,8 +66,10 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   private status: 'running' | 'suspended' | 'terminated' = 'suspended';
   private busy = false;
   private restarts = 0;
-  /** The message an async receive is working on: back to the front of the mailbox if the actor is suspended. */
+  /** The message (boxed) an async receive is working on: back to the front of the mailbox if the actor is suspended. */
   private current: M | undefined = undefined;
+  /** start() ran, or a restart did (a one-for-all restart during the tree's start can begin a later sibling first). */
+  private started = false;
   private gen = 0;
   private stopRequested = false;
   private readonly ctx: ActorContext<M>;
@@ -98,7 +105,7 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
       this.deps.deadLetters.publish({ to: this.address, message, reason: 'dropped', at: this.deps.clock.now() });
       return 'dropped';
     }
-    this.mailbox.push(message);
+    this.mailbox.push(box(message));
     if (this.status === 'running' && !this.busy) this.deps.scheduler.schedule(this);
     return 'enqueued';
   }
@@ -111,6 +118,9 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   }
 
   start(): void {
+    // A supervisor that gave up while its tree was starting has terminated the later children.
+    if (this.started || this.status === 'terminated') return;
+    this.started = true;
     this.deps.events.emit({ type: 'started', path: this.path, at: this.deps.clock.now() });
     this.begin();
   }
@@ -118,21 +128,23 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   run(budget: number): number {
     let n = 0;
     while (n < budget && this.status === 'running' && !this.busy) {
-      const message = this.mailbox.shift();
-      if (message === undefined) break;
+      const item = this.mailbox.shift();
+      if (item === undefined) break;
       n++;
       let result: S | void | PromiseLike<S | void>;
       try {
-        result = this.def.receive(this.state as S, message, this.ctx);
+        result = this.def.receive(this.state as S, unbox(item), this.ctx);
       } catch (err) {
-        this.crash(err, message);
+        this.crash(err, item);
         break;
       }
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
         this.busy = true;
-        this.current = message;
+        this.current = item;
         const gen = this.gen;
-        (result as PromiseLike<S | void>).then(
+        // Through Promise.resolve: a thenable may call back twice (the second would free the actor
+        // while its next message runs) or throw from then() (which would unwind the scheduler).
+        Promise.resolve(result as PromiseLike<S | void>).then(
           (next) => {
             if (gen !== this.gen) return;
             this.busy = false;
@@ -144,7 +156,7 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
             if (gen !== this.gen) return;
             this.busy = false;
             this.current = undefined;
-            this.crash(err, message);
+            this.crash(err, item);
           },
         );
         break;
@@ -179,10 +191,11 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
     if (this.hasWork()) this.deps.scheduler.schedule(this);
   }
 
-  private crash(thrown: unknown, message: M | undefined): void {
+  /** `item`: the message it crashed on, boxed; undefined for a crash in init. */
+  private crash(thrown: unknown, item: M | undefined): void {
     const error = toErrorInfo(thrown);
     const at = this.deps.clock.now();
-    if (message !== undefined) this.deps.deadLetters.publish({ to: this.address, message, reason: 'crashed', error, at });
+    if (item !== undefined) this.deps.deadLetters.publish({ to: this.address, message: unbox(item), reason: 'crashed', error, at });
     this.deps.events.emit({ type: 'crashed', path: this.path, at, error });
     this.suspend();
     if (this.parent !== null) this.parent.childExited(this, 'crash', thrown);
@@ -210,6 +223,7 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
     // Supervisors suspend before they restart; a restart of a running cell does the same, so an
     // async receive of the old instance takes back its message and cannot write into the new one.
     if (this.status === 'running') this.suspend();
+    this.started = true;
     this.deps.events.emit({ type: 'restarted', path: this.path, at: this.deps.clock.now(), restarts: ++this.restarts });
     this.begin();
   }
@@ -220,8 +234,8 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
     this.status = 'terminated';
     const at = this.deps.clock.now();
     const info = error === undefined ? undefined : toErrorInfo(error);
-    for (const message of this.mailbox.clear()) {
-      this.deps.deadLetters.publish({ to: this.address, message, reason: 'stopped', at, ...(info ? { error: info } : {}) });
+    for (const item of this.mailbox.clear()) {
+      this.deps.deadLetters.publish({ to: this.address, message: unbox(item), reason: 'stopped', at, ...(info ? { error: info } : {}) });
     }
     this.mailbox.wakeAll();
     this.deps.events.emit({ type: 'stopped', path: this.path, at, reason });

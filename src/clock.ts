@@ -14,9 +14,21 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): TimerHandle;
 }
 
+/** Node's setTimeout fires at once (with a warning) past 2^31 - 1 ms, about 24.8 days. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 class NodeTimer implements TimerHandle {
   // Not unref'd: a task waiting out its backoff is work, and work keeps the process alive.
-  constructor(private readonly handle: NodeJS.Timeout) {}
+  private handle: NodeJS.Timeout;
+  constructor(ms: number, fn: () => void) {
+    this.handle = this.arm(performance.now() + Math.max(0, ms), fn);
+  }
+  /** Longer waits (a backoff with maxMs: Infinity can grow that far) are chained in steps Node accepts. */
+  private arm(due: number, fn: () => void): NodeJS.Timeout {
+    const left = due - performance.now();
+    if (left <= MAX_TIMEOUT_MS) return setTimeout(fn, Math.max(0, left));
+    return setTimeout(() => (this.handle = this.arm(due, fn)), MAX_TIMEOUT_MS);
+  }
   cancel(): void {
     clearTimeout(this.handle);
   }
@@ -24,5 +36,5 @@ class NodeTimer implements TimerHandle {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimer: (ms, fn) => new NodeTimer(setTimeout(fn, Math.max(0, ms))),
+  setTimer: (ms, fn) => new NodeTimer(ms, fn),
 };

@@ -57,20 +57,43 @@ function wellFormed(text: string): string {
 
 export function toErrorInfo(thrown: unknown): ErrorInfo {
   if (thrown instanceof Error) {
-    const code = (thrown as { code?: unknown }).code;
+    const code = field(thrown, 'code');
     return {
-      name: wellFormed(String(thrown.name)),
-      message: wellFormed(String(thrown.message)),
+      name: wellFormed(safeString(field(thrown, 'name'))),
+      message: wellFormed(safeString(field(thrown, 'message'))),
       ...(typeof code === 'string' ? { code: wellFormed(code) } : {}),
     };
   }
   let message: string;
   try {
-    message = typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? String(thrown);
+    message = typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? safeString(thrown);
   } catch {
-    message = String(thrown);
+    message = safeString(thrown);
   }
   return { name: 'NonError', message: wellFormed(`non-Error value thrown: ${message}`) };
+}
+
+// Whatever user code throws, describing it must not throw in turn (from inside a catch block of the
+// runtime): a getter may throw, and String() throws for a null-prototype object or a Symbol.toPrimitive
+// that does.
+function field(o: object, key: string): unknown {
+  try {
+    return (o as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    try {
+      return describe(value);
+    } catch {
+      return 'an unprintable value';
+    }
+  }
 }
 
 /** Describes a bad value for an error message without dumping huge objects. */

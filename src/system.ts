@@ -7,7 +7,7 @@ import { assertName, type Address } from './address.js';
 import { systemClock, type Clock } from './clock.js';
 import { DeadLetters } from './dead-letters.js';
 import { BatonError, describe, invalidOption, toErrorInfo, type ErrorInfo } from './errors.js';
-import { EventStream } from './events.js';
+import { EventStream, type BatonEvent } from './events.js';
 import type { Journal } from './journal/journal.js';
 import { createLogger, type Logger, type LoggerOption } from './logging.js';
 import { mailboxPolicy, type MailboxOptions } from './mailbox.js';
@@ -92,6 +92,7 @@ export class ActorSystem {
     this.clock = clock ?? systemClock;
     this.random = typeof random === 'number' ? seededRandom(random) : (random ?? Math.random);
     this.events = new EventStream(this.log);
+    this.events.on(this.onStopped);
     this.deadLetters = new DeadLetters(this.log);
     this.scheduler = new Scheduler(options.scheduler);
     const journal = options.journal;
@@ -115,7 +116,18 @@ export class ActorSystem {
     this.assertRunning();
     assertName(options?.name, 'supervisor name');
     this.claimName(options.name);
-    const sup = this.buildSupervisor(options.name, options.name, options);
+    const cellsBefore = new Set(this.cells.keys());
+    const supervisorsBefore = new Set(this.supervisors.keys());
+    let sup: Supervisor;
+    try {
+      sup = this.buildSupervisor(options.name, options.name, options);
+    } catch (err) {
+      // A bad child spec anywhere in the tree: nothing of it may stay registered (an address that
+      // takes messages and never starts would swallow them).
+      for (const path of [...this.cells.keys()]) if (!cellsBefore.has(path)) this.cells.delete(path);
+      for (const path of [...this.supervisors.keys()]) if (!supervisorsBefore.has(path)) this.supervisors.delete(path);
+      throw err;
+    }
     sup.onFailed = (err) => {
       this.log.error({ err }, 'supervisor gave up');
       return err;
@@ -157,13 +169,13 @@ export class ActorSystem {
   }
 
   /**
-   * Death watch: `listener` is told once when the actor at `address` ends for good (not when it
-   * restarts). Watching an address with nothing there tells at once, with reason 'unknown'.
-   * Returns a function that stops watching.
+   * Death watch: `listener` is told once when the actor, supervisor, pipeline or stage at `address`
+   * ends for good (not when it restarts). Watching an address with nothing there tells at once,
+   * with reason 'unknown'. Returns a function that stops watching.
    */
   watch(address: string, listener: (t: Terminated) => void): () => void {
     if (typeof listener !== 'function') throw invalidOption('watch listener', listener, 'a function (terminated) => void');
-    if (!this.cells.has(address) && !this.roots.has(address) && !this.supervisors.has(address)) {
+    if (!this.cells.has(address) && !this.roots.has(address) && !this.supervisors.has(address) && !this.livePipelineAddress(address)) {
       queueMicrotask(() => this.callWatcher(listener, { address, reason: 'unknown' }));
       return () => undefined;
     }
@@ -186,6 +198,25 @@ export class ActorSystem {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /** A running pipeline's name, or `pipeline/stage` for one of its stages that has not terminated. */
+  private livePipelineAddress(address: string): boolean {
+    const slash = address.indexOf('/');
+    const pipeline = this.pipelines.get(slash < 0 ? address : address.slice(0, slash));
+    if (pipeline === undefined) return false;
+    const status = pipeline.stats().status;
+    if (status === 'stopped' || status === 'failed') return false;
+    if (slash < 0) return true;
+    const stage = pipeline.stage(address.slice(slash + 1));
+    return stage !== undefined && !stage.terminated;
+  }
+
+  /** Pipelines and their stages end through their supervisors, which say so with a 'stopped' event. */
+  private readonly onStopped = (e: BatonEvent): void => {
+    if (e.type !== 'stopped' || !this.watchers.has(e.path)) return;
+    const slash = e.path.indexOf('/');
+    if (this.pipelines.has(slash < 0 ? e.path : e.path.slice(0, slash))) this.ended(e.path, e.reason);
+  };
 
   private assertRunning(): void {
     if (this.stopped) throw new BatonError('ERR_STOPPED', 'the actor system is shut down; create a new one with createSystem().', {});

@@ -18,6 +18,11 @@ interface Entry {
   readonly restart: RestartType;
   /** false once the child ended for good (temporary, or transient after a normal exit). */
   alive: boolean;
+  /**
+   * The restart decision this child is waiting on. A child that crashes while it is being restarted
+   * makes a newer decision that takes its set over: the older one's loop must skip them.
+   */
+  decision: object | undefined;
 }
 
 /**
@@ -63,7 +68,7 @@ export class Supervisor implements SupervisedChild, ChildParent {
 
   add(child: SupervisedChild, restart: RestartType = 'permanent'): void {
     child.parent = this;
-    this.entries.push({ child, restart, alive: true });
+    this.entries.push({ child, restart, alive: true, decision: undefined });
   }
 
   childExited(child: SupervisedChild, exit: ExitKind, error: unknown): void {
@@ -88,23 +93,31 @@ export class Supervisor implements SupervisedChild, ChildParent {
       .filter((e) => e.alive);
     // Stop siblings in reverse start order, restart all in start order (as OTP does).
     for (const e of [...set].reverse()) if (e.child !== child) e.child.suspend();
+    const token = {};
+    for (const e of set) e.decision = token;
     const delay = calculateDelay(this.strategy.backoff, this.step, this.deps.random);
     for (const p of this.pending) {
       p.entries = p.entries.filter((e) => !set.includes(e));
       if (p.entries.length === 0) p.timer.cancel();
     }
     this.pending = this.pending.filter((p) => p.entries.length > 0);
-    if (delay <= 0) {
-      for (const e of set) if (e.alive) e.child.restart();
-      return;
-    }
+    if (delay <= 0) return this.restartSet(set, token);
     const waiting = { entries: set, timer: undefined as unknown as TimerHandle };
     waiting.timer = this.deps.clock.setTimer(delay, () => {
       this.pending = this.pending.filter((p) => p !== waiting);
       if (this.status !== 'running') return;
-      for (const e of waiting.entries) if (e.alive) e.child.restart();
+      this.restartSet(waiting.entries, token);
     });
     this.pending.push(waiting);
+  }
+
+  /** Restarts, in start order, the children of `set` that are still `decision`'s (see Entry.decision). */
+  private restartSet(set: readonly Entry[], decision: object): void {
+    for (const e of set) {
+      if (!e.alive || e.decision !== decision) continue;
+      e.decision = undefined;
+      e.child.restart();
+    }
   }
 
   private cancelPending(): void {
@@ -137,7 +150,9 @@ export class Supervisor implements SupervisedChild, ChildParent {
     this.status = 'running';
     this.window = [];
     this.step = 0;
-    for (const e of this.entries) if (e.alive) e.child.restart();
+    const decision = {};
+    for (const e of this.entries) e.decision = decision;
+    this.restartSet(this.entries, decision);
   }
 
   terminate(reason: string, error?: unknown): void {
