@@ -37,7 +37,8 @@ export class DurableLog {
     private readonly wall: () => number,
     private readonly keepCompletedMs: number,
     private readonly log: Logger,
-    private readonly onError: (err: Error) => void,
+    /** Told once, when a commit fails; returns the error every waiter gets from then on. */
+    private readonly onError: (err: Error) => Error,
   ) {}
 
   push(op: JournalOp): void {
@@ -56,9 +57,12 @@ export class DurableLog {
     return (this.nextCommit ??= new Promise<void>((resolve, reject) => this.afterCommit((err) => (err ? reject(err) : resolve()))));
   }
 
-  /** Commits now (a stage calls this before it starts a batch: attempts are recorded before handlers run). */
-  flush(): void {
-    if (this.ops.length === 0 && this.after.length === 0) return;
+  /**
+   * Commits now (a stage calls this before it starts a batch: attempts are recorded before handlers
+   * run). False if the journal failed, now or before: nothing may then run as if recorded.
+   */
+  flush(): boolean {
+    if (this.ops.length === 0 && this.after.length === 0) return this.failure === undefined;
     const ops = this.ops;
     const after = this.after;
     this.ops = [];
@@ -69,13 +73,13 @@ export class DurableLog {
       try {
         this.journal.commit(ops);
       } catch (err) {
-        error = this.failure = err instanceof Error ? err : new Error(String(err));
         this.log.error({ err }, 'journal commit failed');
-        this.onError(error);
+        error = this.failure = this.onError(err instanceof Error ? err : new Error(String(err)));
       }
     }
     for (const fn of after) fn(error);
     this.maybePrune();
+    return error === undefined;
   }
 
   encode(value: unknown, what: string): Uint8Array {

@@ -12,7 +12,10 @@ export interface Outcome<O = unknown> {
   readonly output?: O;
   /** Why it was dead-lettered: a stable code (ERR_TASK_FAILED, ERR_TIMEOUT, ERR_UNKNOWN_ADDRESS, ...) and the last error. */
   readonly error?: ErrorInfo & { readonly code: string };
-  /** Every failed run, at every stage, oldest first. */
+  /**
+   * Every failed run, at every stage, oldest first; for a dead letter that no failed run ended (an
+   * unknown route, a full inbox under 'drop', a stop), a last entry with what ended it (charged: false).
+   */
   readonly errors: readonly AttemptError[];
   /** The stage where it ended. */
   readonly stage: string;

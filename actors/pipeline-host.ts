@@ -80,6 +80,13 @@ export abstract class PipelineHost<O = unknown> implements StageHost {
       }
       if (--fan.open > 0) return;
     }
+    // The history ends with what ended the task. When that was not a failed run (an unknown route, a
+    // full inbox under 'drop', a stop, a stage gone at recovery) it is added here, so the journal's
+    // copy of the outcome names the same error as the live one.
+    const last = env.errors?.[env.errors.length - 1]?.error;
+    if (last === undefined || last.message !== error.message || last.name !== error.name) {
+      (env.errors ??= []).push({ stage: stageName, attempt: attempts, at: this.clock.now(), charged: false, error });
+    }
     const info = { ...error, code };
     this.events.emit({ type: 'dead-lettered', path: `${this.name}/${stageName}`, at: this.clock.now(), taskId: this.taskId(env), error: info });
     const durable = this.durable;

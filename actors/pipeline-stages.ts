@@ -50,6 +50,16 @@ export function checkSendOptions(pipeline: string, o: SendOptions): BatonError |
       return new BatonError('ERR_INVALID_OPTION', `pipeline '${pipeline}': send option ${k} must be a non-empty string; got ${describe(v)}.`, { option: k, value: v });
     }
   }
+  // '<pipeline>-<seq>' is the id of a task sent without one: a user id of that form could be given
+  // to a later task too, and the journal keeps one task per id.
+  const id = o.id;
+  if (id !== undefined && id.startsWith(`${pipeline}-`) && /^\d+$/.test(id.slice(pipeline.length + 1))) {
+    return new BatonError(
+      'ERR_INVALID_OPTION',
+      `pipeline '${pipeline}': send option id ${describe(id)} has the form '${pipeline}-<number>', which names tasks sent without an id; choose another id (a document key, a UUID).`,
+      { option: 'id', value: id },
+    );
+  }
   return undefined;
 }
 

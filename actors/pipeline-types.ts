@@ -35,7 +35,10 @@ export interface PipelineOptions {
 export interface SendOptions {
   /** Tasks with the same key keep their order at stages with `orderByKey`. Optional. */
   readonly key?: string;
-  /** The task's id. Optional; defaults to `<pipeline>-<n>`. A send whose id is still pending is acknowledged without a second task. */
+  /**
+   * The task's id. Optional; defaults to `<pipeline>-<n>`, a form reserved for that (ERR_INVALID_OPTION).
+   * A send whose id is pending, or known to the journal, is acknowledged ('duplicate') without a second task.
+   */
   readonly id?: string;
 }
 

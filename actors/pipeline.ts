@@ -59,7 +59,13 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
       this.journalClock,
       options.keepCompletedMs ?? 24 * 3600_000,
       this.log,
-      (err) => this.failed(new BatonError('ERR_PIPELINE_FAILED', `the journal could not record pipeline '${this.name}': ${err.message}`, { pipeline: this.name }, err)),
+      (err) => {
+        // Nothing may run that the journal did not record: the stages stop now, and what they hold
+        // stays pending in the journal for the next start (as after a crash).
+        const failure = this.failed(new BatonError('ERR_PIPELINE_FAILED', `the journal could not record pipeline '${this.name}': ${err.message}`, { pipeline: this.name }, err));
+        this.supervisor.terminate('failed', failure);
+        return failure;
+      },
     );
     this.stageList = buildStages(this.name, options, this, this.log, this.byName);
     this.stageList.forEach((s, i) => {

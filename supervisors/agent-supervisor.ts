@@ -234,7 +234,7 @@ export class AgentSupervisor extends StageHandoff {
   private settled(run: TaskRun, ok: boolean, value: unknown): void {
     if (run.done) return; // timed out or aborted: the late result is discarded
     run.done = true;
-    if (this.isolatedRun === run) this.isolatedRun = undefined;
+    if (this.isolatedRun === run) this.endIsolation();
     this.running.delete(run);
     this.inFlight--;
     if (ok) {

@@ -54,7 +54,11 @@ export abstract class DurableStage extends StageFailures {
     const ids = batch.map((e) => this.taskId(e));
     if (!isolated) for (const run of this.running) ids.push(run.taskId);
     durable.push({ op: 'start', stage: this.name, ids, isolated });
-    durable.flush();
+    if (!durable.flush()) {
+      // The journal failed (the pipeline is failing): run nothing it did not record.
+      if (!this.halted()) for (let i = batch.length - 1; i >= 0; i--) this.ready.unshift(batch[i]!);
+      return 0;
+    }
     batch[0]!.suspect = false;
     let n = 0;
     for (; n < batch.length; n++) {
@@ -64,6 +68,10 @@ export abstract class DurableStage extends StageFailures {
       if (isolated && run !== undefined && !run.done) this.isolatedRun = run;
     }
     for (let i = batch.length - 1; i >= n; i--) this.ready.unshift(batch[i]!);
+    if (isolated && this.isolatedRun === undefined) {
+      if (n === 0) batch[0]!.suspect = true; // it did not run: it still runs alone, later
+      this.endIsolation(); // a sync run ended already (or none started)
+    }
     return n;
   }
 

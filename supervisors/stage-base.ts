@@ -235,7 +235,8 @@ export abstract class StageBase implements Runnable, SupervisedChild {
   suspend(): void {
     if (this.status === 'terminated') return;
     this.status = 'suspended';
-    this.isolatedRun = undefined;
+    // An isolated run taken back here did not crash the process: it must not be charged for one.
+    if (this.isolatedRun !== undefined) this.endIsolation();
     this.initGen++;
     this.initTimer?.cancel();
     this.initTimer = undefined;
@@ -291,6 +292,15 @@ export abstract class StageBase implements Runnable, SupervisedChild {
     this.timer = this.host.clock.setTimer(at - this.host.clock.now(), this.onTimer);
   }
 
+  /**
+   * A suspect's isolated run ended (settled or timed out). The journal must stop naming it as
+   * running alone: a crash during its retry backoff would charge it ERR_PROCESS_DIED.
+   */
+  protected endIsolation(): void {
+    this.isolatedRun = undefined;
+    this.durable?.push({ op: 'start', stage: this.name, ids: [], isolated: false });
+  }
+
   /** Read through a method: TypeScript would narrow `status` across calls that change it. */
   protected halted(): boolean {
     return this.status === 'suspended' || this.status === 'terminated';
@@ -314,7 +324,7 @@ export abstract class StageBase implements Runnable, SupervisedChild {
       if (run.done) continue;
       this.running.delete(run);
       run.done = true;
-      if (this.isolatedRun === run) this.isolatedRun = undefined;
+      if (this.isolatedRun === run) this.endIsolation();
       this.inFlight--;
       const err = run.abort('ERR_TIMEOUT', `stage '${this.path}' timed out task ${run.taskId} after ${this.policy.timeoutMs} ms (timeoutMs); the handler's late result will be discarded.`);
       this.failed(run, err, 'ERR_TIMEOUT');
