@@ -51,8 +51,10 @@ function findUnserialisable(v: unknown, path: string, depth: number): string | u
       if (proto !== Object.prototype && proto !== null) {
         return `${path} is a ${proto.constructor?.name || 'non-plain'} object (it would come back as a plain object or {}); convert it to plain data`;
       }
+      if (Object.getOwnPropertySymbols(v).length > 0) return `${path} has a symbol key (it would be dropped); use string keys`;
       for (const key of Object.keys(v)) {
         if (key === '__proto__') return `${path} has a key named "__proto__" (msgpackr renames it); rename the key`;
+        if (LONE_SURROGATE.test(key)) return `${path} has a key with an unpaired UTF-16 surrogate (it would come back as U+FFFD)`;
         const p = findUnserialisable((v as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
         if (p !== undefined) return p;
       }

@@ -222,6 +222,14 @@ describe('the journal codec', () => {
     expect(() => encode({ v: [value] }, 'x')).toThrow(`$.v[0] ${message}`);
   });
 
+  it('refuses a symbol key (it would be dropped) and a key with an unpaired surrogate (it would change), naming the path', () => {
+    expect(() => encode({ a: { [Symbol('k')]: 1 } }, 'x')).toThrow('$.a has a symbol key');
+    expect(() => encode({ a: [{ ['ok\uD800']: 1 }] }, 'x')).toThrow('$.a[0] has a key with an unpaired UTF-16 surrogate');
+    expectBatonError(() => encode({ [Symbol('k')]: 1 }, 'x'), 'ERR_INVALID_INPUT');
+    // A surrogate pair in a key is fine.
+    expect(decode(encode({ ['\uD83D\uDE00']: 1 }, 'x'))).toStrictEqual({ ['\uD83D\uDE00']: 1 });
+  });
+
   it('gives a null-prototype object back as a plain object with the same keys', () => {
     const o = Object.assign(Object.create(null) as object, { a: 1 });
     expect(decode(encode(o, 'x'))).toStrictEqual({ a: 1 });
