@@ -64,12 +64,14 @@ export class OutcomeFeed {
   /** An async iterator of outcomes from now on; `isDone` is asked after each outcome and when idle. */
   iterate(isDone: () => boolean): AsyncIterableIterator<Outcome> {
     const buffer = new RingBuffer<Outcome>(16);
-    let wake: (() => void) | undefined;
+    // Every pending next() waits here (a caller may ask several times without awaiting); each one
+    // woken re-checks the buffer and waits again if another took the outcome.
+    let waiters: (() => void)[] = [];
     let ended = false;
     const notify = (): void => {
-      const w = wake;
-      wake = undefined;
-      w?.();
+      const woken = waiters;
+      waiters = [];
+      for (const w of woken) w();
     };
     const unsubscribe = this.on((o) => {
       buffer.push(o);
@@ -94,11 +96,13 @@ export class OutcomeFeed {
             finish();
             return { value: undefined, done: true };
           }
-          await new Promise<void>((resolve) => (wake = resolve));
+          await new Promise<void>((resolve) => waiters.push(resolve));
         }
       },
       return: async () => {
         finish();
+        buffer.clear();
+        end(); // pending and later next() calls end too
         return { value: undefined, done: true };
       },
     };

@@ -1,5 +1,5 @@
 import type { Clock } from '../src/clock.js';
-import { BatonError } from '../src/errors.js';
+import { BatonError, describe, invalidOption, isBatonError } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
 import type { Random } from '../src/random.js';
@@ -122,7 +122,12 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
     const overflow = this.first.policy.mailbox.overflow;
     if (overflow === 'reject') return Promise.resolve('rejected');
     if (overflow === 'drop') {
-      const env = this.accept(input, options, false);
+      let env: Envelope;
+      try {
+        env = this.accept(input, options, false);
+      } catch (err) {
+        return Promise.reject(err); // an input the journal cannot hold: a rejection, never a throw
+      }
       const err = new BatonError('ERR_MAILBOX_FULL', `pipeline '${this.name}': the inbox of '${this.first.path}' is full (capacity ${this.first.policy.mailbox.capacity}) and its overflow policy is 'drop'.`, { stage: this.first.path });
       this.deadLetter(env, this.first, err.code, { name: err.name, message: err.message, code: err.code }, 0);
       return Promise.resolve('dropped');
@@ -131,12 +136,30 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
   }
 
   /**
-   * Sends every input in order, waiting for room as needed; resolves to the number accepted.
-   * The batch path: while the first inbox has room, tasks are accepted with no promise each.
+   * Sends every input in order, waiting for room as needed; resolves to the number accepted. If the
+   * pipeline stops part-way it rejects with ERR_STOPPED, whose `details.accepted` says how many
+   * inputs went in (those go on to their outcomes). The batch path: while the first inbox has room,
+   * tasks are accepted with no promise each.
    */
   async sendMany(inputs: Iterable<I>, options?: { readonly key?: (input: I, index: number) => string | undefined }): Promise<number> {
-    const keyOf = options?.key;
-    let n = 0;
+    if (inputs === null || typeof (inputs as Partial<Iterable<I>>)?.[Symbol.iterator] !== 'function') {
+      throw new BatonError('ERR_INVALID_INPUT', `pipeline '${this.name}': sendMany takes an iterable of inputs (an array, a Set, a generator); got ${describe(inputs)}.`, { pipeline: this.name });
+    }
+    if (options !== undefined && (options === null || typeof options !== 'object' || (options.key !== undefined && typeof options.key !== 'function'))) {
+      throw invalidOption(`pipeline '${this.name}': sendMany options`, options, '{ key?: (input, index) => string | undefined }');
+    }
+    const accepted = { n: 0 };
+    try {
+      await this.sendAll(inputs, options?.key, accepted);
+      return accepted.n;
+    } catch (err) {
+      // Stopped part-way: the inputs accepted so far go on to their outcomes; say how many they are.
+      if (isBatonError(err, 'ERR_STOPPED')) throw new BatonError('ERR_STOPPED', `${err.message} (sendMany: ${accepted.n} input(s) were accepted before)`, { ...err.details, accepted: accepted.n }, err);
+      throw err;
+    }
+  }
+
+  private async sendAll(inputs: Iterable<I>, keyOf: ((input: I, index: number) => string | undefined) | undefined, accepted: { n: number }): Promise<void> {
     let i = 0;
     if (keyOf === undefined && this.durable === undefined) {
       // The in-memory batch path, inlined: one Envelope and one inbox push per task while there is room.
@@ -146,23 +169,22 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
           this.pending++;
           this.accepted++;
           first.enqueue(new Envelope(undefined, ++this.seq, undefined, input));
-          n++;
-        } else if ((await this.send(input)) === 'accepted') n++;
+          accepted.n++;
+        } else if ((await this.send(input)) === 'accepted') accepted.n++;
       }
-      return n;
+      return;
     }
     for (const input of inputs) {
       const key = keyOf?.(input, i);
       i++;
       if (this.status === 'running' && this.waitingSenders === 0 && this.first.inbox.hasRoom() && (key === undefined || typeof key === 'string')) {
         this.accept(input, key === undefined ? undefined : { key });
-        n++;
+        accepted.n++;
         continue;
       }
-      if ((await this.send(input, key === undefined ? undefined : { key })) === 'accepted') n++;
+      if ((await this.send(input, key === undefined ? undefined : { key })) === 'accepted') accepted.n++;
     }
     if (this.durable !== undefined) await this.durable.committed();
-    return n;
   }
 
   private async sendWhenRoom(input: I, options: SendOptions | undefined): Promise<SendResult> {
@@ -175,8 +197,18 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
     } finally {
       this.waitingSenders--;
     }
-    if (options?.id !== undefined && this.isDuplicate(options.id)) return 'duplicate';
-    this.accept(input, options);
+    // This sender was woken for a free slot: if it does not take it, the next waiting sender must
+    // hear of it, or it waits forever beside an empty inbox.
+    if (options?.id !== undefined && this.isDuplicate(options.id)) {
+      this.first.inbox.passRoom();
+      return 'duplicate';
+    }
+    try {
+      this.accept(input, options);
+    } catch (err) {
+      this.first.inbox.passRoom();
+      throw err;
+    }
     if (this.durable !== undefined) await this.durable.committed();
     return 'accepted';
   }
@@ -237,8 +269,16 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
    * Without a journal, tasks still unfinished become dead letters with ERR_STOPPED (nothing
    * vanishes); with one, they stay pending in it and resume when the pipeline is spawned again.
    */
-  async stop(options: { readonly drainMs?: number } = {}): Promise<void> {
-    if (this.status !== 'running') return;
+  stop(options: { readonly drainMs?: number } = {}): Promise<void> {
+    // A second call (system.shutdown, say) waits for the stop under way instead of passing it.
+    if (this.stopping !== undefined) return this.stopping;
+    if (this.status !== 'running') return Promise.resolve();
+    return (this.stopping = this.stopNow(options));
+  }
+
+  private stopping: Promise<void> | undefined = undefined;
+
+  private async stopNow(options: { readonly drainMs?: number }): Promise<void> {
     this.status = 'stopping';
     this.first.inbox.wakeAll();
     const drainMs = options.drainMs ?? 5_000;
@@ -256,7 +296,22 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
       this.durable.flush();
       if (this.status === 'stopped') this.durable.journal.releaseRunning();
     }
+    // With a journal, tasks left unfinished have no outcome yet (they resume on the next start):
+    // a drain() waiting for them would wait forever.
+    if (this.pending > 0) this.refuseDrainers(this.stoppedError());
     this.feed.endAll();
+  }
+
+  /** Resolves when every accepted task has its outcome; rejects if the pipeline stops or fails first. */
+  override drain(): Promise<void> {
+    if (this.status === 'stopped' && this.pending > 0) return Promise.reject(this.stoppedError());
+    return super.drain();
+  }
+
+  private refuseDrainers(error: BatonError): void {
+    const waiting = this.drainers;
+    this.drainers = [];
+    for (const d of waiting) d.reject(error);
   }
 
   // ---- the journal, for operators -----------------------------------------------------------
@@ -289,9 +344,7 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
     this.failure = new BatonError('ERR_PIPELINE_FAILED', `pipeline '${this.name}' stopped: ${error.message}. Its unfinished tasks were dead-lettered; fix the stage and spawn the pipeline again.`, { pipeline: this.name, ...error.details }, error);
     this.status = 'failed';
     this.log.error({ err: this.failure }, 'pipeline failed');
-    const waiting = this.drainers;
-    this.drainers = [];
-    for (const d of waiting) d.reject(this.failure);
+    this.refuseDrainers(this.failure);
     this.first.inbox.wakeAll();
     // Iterators first drain what the termination is about to dead-letter, then end.
     this.feed.endAll();

@@ -88,6 +88,11 @@ export class Mailbox<T> extends RingBuffer<T> {
     }
   }
 
+  /** A woken sender that did not use the room it was woken for hands the wake-up on. */
+  passRoom(): void {
+    if (this.hasRoom() && this.waitersBuf !== undefined && this.waitersBuf.length > 0) this.waitersBuf.shift()!();
+  }
+
   waitForRoom(): Promise<void> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { decode } from '../codec.js';
 import { BatonError } from '../errors.js';
@@ -45,6 +46,19 @@ export function main(argv: readonly string[], out: (s: string) => void, err: (s:
     err(`baton ${command}: --db PATH is required (the SQLite file given to sqliteJournal).\n`);
     return 2;
   }
+  if (!['status', 'dead-letters', 'replay'].includes(command)) {
+    err(`baton: unknown command '${command}'.\n${USAGE}`);
+    return 2;
+  }
+  if (command === 'replay' && !values.all && ids.length === 0) {
+    err('baton replay: name the dead letters to replay (ids), or pass --all.\n');
+    return 2;
+  }
+  // An operator's typo must not create an empty journal and report it empty.
+  if (!existsSync(values.db)) {
+    err(`baton ${command}: no journal at '${values.db}'; give the path passed to sqliteJournal().\n`);
+    return 1;
+  }
   let journal;
   try {
     journal = sqliteJournal(values.db);
@@ -75,6 +89,12 @@ export function main(argv: readonly string[], out: (s: string) => void, err: (s:
         if (name === undefined) return 2;
         const limit = Number(values.limit ?? 50);
         const offset = Number(values.offset ?? 0);
+        for (const [flag, v] of [['--limit', limit], ['--offset', offset]] as const) {
+          if (!Number.isInteger(v) || v < 0) {
+            err(`baton dead-letters: ${flag} must be a whole number >= 0; got '${flag === '--limit' ? values.limit : values.offset}'.\n`);
+            return 2;
+          }
+        }
         const rows = journal.openPipeline(name).deadLetters(limit, offset).map((d) => {
           const errors = d.errors === undefined ? [] : decode<AttemptError[]>(d.errors);
           const last = errors[errors.length - 1];
@@ -88,7 +108,7 @@ export function main(argv: readonly string[], out: (s: string) => void, err: (s:
         const name = pipelineOf();
         if (name === undefined) return 2;
         const pj = journal.openPipeline(name);
-        const targets = values.all ? pj.deadLetters(Number.MAX_SAFE_INTEGER, 0).map((d) => d.id) : ids;
+        const targets = [...new Set(values.all ? pj.deadLetters(Number.MAX_SAFE_INTEGER, 0).map((d) => d.id) : ids)];
         if (targets.length === 0) {
           err('baton replay: name the dead letters to replay (ids), or pass --all.\n');
           return 2;

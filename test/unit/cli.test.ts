@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -51,8 +51,29 @@ describe('the baton CLI', () => {
   });
 
   it('reports a file that is not a journal with its error code and exit code 1', () => {
-    const r = cli('status', '--db', join(dir, 'missing-dir', 'nope.db'));
+    const notJournal = join(dir, 'notes.txt');
+    writeFileSync(notJournal, 'not a database, just some words '.repeat(40));
+    const r = cli('status', '--db', notJournal);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/ERR_JOURNAL_FOREIGN/);
+  });
+
+  it('does not create a journal at a path that has none (a typo would read as an empty journal)', () => {
+    const typo = join(dir, 'opps.db');
+    const r = cli('status', '--db', typo);
+    expect([r.code, r.err]).toEqual([1, `baton status: no journal at '${typo}'; give the path passed to sqliteJournal().\n`]);
+    expect(existsSync(typo)).toBe(false);
+  });
+
+  it('refuses a --limit or --offset that is not a whole number, and replays each id once', async () => {
+    const db = join(dir, 'flags.db');
+    const system = createSystem({ logger: false, journal: sqliteJournal(db) });
+    const pipe = system.spawnPipeline<number, number>({ name: 'p', stages: [agent({ name: 's', handle: () => { throw new Error('no'); }, retry: { maxAttempts: 1 } })] });
+    await pipe.send(1, { id: 'a' });
+    await pipe.drain();
+    await system.shutdown();
+    expect(cli('dead-letters', '--db', db, '--limit', 'abc')).toMatchObject({ code: 2, err: expect.stringContaining("--limit must be a whole number >= 0; got 'abc'") });
+    expect(cli('dead-letters', '--db', db, '--offset', '1.5')).toMatchObject({ code: 2, err: expect.stringContaining("--offset must be a whole number >= 0; got '1.5'") });
+    expect(cli('replay', '--db', db, 'a', 'a').out).toMatch(/replayed 1 of 1/);
   });
 });
