@@ -165,7 +165,7 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
       // The in-memory batch path, inlined: one Envelope and one inbox push per task while there is room.
       const first = this.first;
       for (const input of inputs) {
-        if (this.status === 'running' && this.waitingSenders === 0 && first.inbox.length < first.inbox.capacity) {
+        if (this.status === 'running' && this.waitingSenders === 0 && first.inbox.hasRoom()) {
           this.pending++;
           this.accepted++;
           first.enqueue(new Envelope(undefined, ++this.seq, undefined, input));

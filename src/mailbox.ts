@@ -50,8 +50,22 @@ export class Mailbox<T> extends RingBuffer<T> {
     this.capacity = policy.capacity;
   }
 
+  /** Messages taken out but still counted against the bound (an agent's tasks parked behind their key). */
+  private held = 0;
+
   hasRoom(): boolean {
-    return this.length < this.capacity;
+    return this.length + this.held < this.capacity;
+  }
+
+  hold(): void {
+    this.held++;
+  }
+
+  /** `n` held messages are gone (run, or dropped with their stage): room is made. */
+  unhold(n = 1): void {
+    if (n <= 0) return;
+    this.held -= n;
+    if (this.waitersBuf !== undefined || this.producers !== undefined) this.roomMade();
   }
 
   override shift(): T | undefined {

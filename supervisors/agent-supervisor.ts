@@ -41,10 +41,13 @@ export class AgentSupervisor extends StageHandoff {
         env = this.take(true);
         probe = env !== undefined;
         if (probe) this.breaker = startProbe(this.breaker);
-      } else if (this.keys === undefined) {
+      } else if (this.keys === undefined && !(this.troubled && this.breaker.freshFailures > 0)) {
         env = ready.length > 0 ? ready.shift() : inbox.shift(); // take(false), inlined: the hot path
       } else {
-        env = this.take(false);
+        // While fresh failures add up towards the breaker, fresh tasks go first: due retries would
+        // fail again in an outage and be charged (a handler slower than the retry backoff let them
+        // crowd the fresh tasks out, and healthy tasks were dead-lettered before the breaker opened).
+        env = this.take(this.troubled && this.breaker.status === 'closed' && this.breaker.freshFailures > 0);
       }
       if (env === undefined) break;
       n++;

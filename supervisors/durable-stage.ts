@@ -37,8 +37,10 @@ export abstract class DurableStage extends StageFailures {
     } else {
       // Sync handlers: one start record and one commit per 256 runs (4x the scheduler's batch: commits dominate here).
       const max = this.sawAsync ? concurrency - this.inFlight : Math.max(budget, 256);
+      // Fresh tasks first while fresh failures add up towards the breaker (see AgentSupervisor.run).
+      const preferFresh = this.troubled && this.breaker.status === 'closed' && this.breaker.freshFailures > 0;
       while (batch.length < max) {
-        const env = this.take(false);
+        const env = this.take(preferFresh);
         if (env === undefined) break;
         if (env.suspect && (batch.length > 0 || this.inFlight > 0)) {
           this.ready.unshift(env); // a suspect runs alone, once nothing else runs here

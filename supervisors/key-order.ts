@@ -11,6 +11,12 @@ export class KeyOrder {
   private readonly waiting = new Map<string, Envelope[]>();
   parked = 0;
 
+  /**
+   * `bound`: the stage's inbox, whose bound parked tasks count against (they left the inbox but
+   * wait at this stage: without this, one hot key let a sender pour in everything it had).
+   */
+  constructor(private readonly bound?: { hold(): void; unhold(n?: number): void }) {}
+
   /** True if `env` may run now; otherwise it is parked behind its key's owner. */
   claim(env: Envelope): boolean {
     const key = env.key;
@@ -25,6 +31,7 @@ export class KeyOrder {
     if (queue === undefined) this.waiting.set(key, [env]);
     else queue.push(env);
     this.parked++;
+    this.bound?.hold();
     return false;
   }
 
@@ -40,6 +47,7 @@ export class KeyOrder {
     }
     if (queue!.length === 0) this.waiting.delete(key);
     this.parked--;
+    this.bound?.unhold();
     this.owners.set(key, next);
     ready.unshift(next);
   }
@@ -48,6 +56,7 @@ export class KeyOrder {
     const out = [...this.waiting.values()].flat();
     this.waiting.clear();
     this.owners.clear();
+    this.bound?.unhold(this.parked);
     this.parked = 0;
     return out;
   }

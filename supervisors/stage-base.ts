@@ -93,7 +93,7 @@ export abstract class StageBase implements Runnable, SupervisedChild {
     this.path = `${pipelinePath}/${def.name}`;
     this.parentLog = log;
     this.inbox = new Mailbox<Envelope>(policy.mailbox);
-    this.keys = policy.orderByKey ? new KeyOrder() : undefined;
+    this.keys = policy.orderByKey ? new KeyOrder(this.inbox) : undefined;
     this.handle = def.handle;
     this.route = def.route;
     this.bare = def.handle.length < 2 && def.route === undefined;
@@ -199,6 +199,7 @@ export abstract class StageBase implements Runnable, SupervisedChild {
 
   protected becomeRunning(): void {
     this.status = 'running';
+    this.initFailures = 0; // init worked: the next failing init starts the restart backoff again at minMs
     this.armTimer();
     if (this.hasWork() || this.outCount > 0) this.host.scheduler.schedule(this);
   }

@@ -59,7 +59,7 @@ export abstract class StageHandoff extends DurableStage {
   protected handOn(env: Envelope, output: unknown, attempts: number): void {
     const next = this.next;
     if (next === null) this.host.complete(env, output, this.self, attempts);
-    else if (this.durable === undefined && this.outCount === 0 && next.inbox.length < next.inbox.capacity) next.enqueue(env);
+    else if (this.durable === undefined && this.outCount === 0 && next.inbox.hasRoom()) next.enqueue(env);
     else this.handoff(env, next);
   }
 
