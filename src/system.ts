@@ -6,7 +6,8 @@ import { ActorCell, unknownAddress, type ActorDefinition, type ActorRef, type De
 import { assertName, type Address } from './address.js';
 import { systemClock, type Clock } from './clock.js';
 import { DeadLetters } from './dead-letters.js';
-import { BatonError, describe, invalidOption, toErrorInfo, type ErrorInfo } from './errors.js';
+import { DeathWatch, type Terminated } from './death-watch.js';
+import { BatonError, describe, invalidOption, toErrorInfo } from './errors.js';
 import { EventStream, type BatonEvent } from './events.js';
 import type { Journal } from './journal/journal.js';
 import { createLogger, type Logger, type LoggerOption } from './logging.js';
@@ -41,12 +42,7 @@ export interface SupervisorSpec {
   readonly children: readonly ChildSpec[];
 }
 
-/** Told once when a watched actor, stage or supervisor ends for good. */
-export interface Terminated {
-  readonly address: string;
-  readonly reason: string;
-  readonly error?: ErrorInfo;
-}
+export type { Terminated } from './death-watch.js';
 
 export interface ShutdownOptions {
   /** How long pipelines may take to finish pending tasks before they are dead-lettered. Optional; defaults to 5,000 ms. */
@@ -69,7 +65,7 @@ export class ActorSystem {
   private readonly pipelines = new Map<string, Pipeline<any, any>>();
   private readonly roots = new Map<string, SupervisedChild>();
   private readonly supervisors = new Map<string, Supervisor>();
-  private readonly watchers = new Map<string, Set<(t: Terminated) => void>>();
+  private readonly deathWatch: DeathWatch;
   private stopped = false;
 
   constructor(options: SystemOptions = {}) {
@@ -92,6 +88,7 @@ export class ActorSystem {
     this.clock = clock ?? systemClock;
     this.random = typeof random === 'number' ? seededRandom(random) : (random ?? Math.random);
     this.events = new EventStream(this.log);
+    this.deathWatch = new DeathWatch(this.log, (address) => this.cells.has(address) || this.roots.has(address) || this.supervisors.has(address) || this.livePipelineAddress(address));
     this.events.on(this.onStopped);
     this.deadLetters = new DeadLetters(this.log);
     this.scheduler = new Scheduler(options.scheduler);
@@ -174,15 +171,7 @@ export class ActorSystem {
    * with reason 'unknown'. Returns a function that stops watching.
    */
   watch(address: string, listener: (t: Terminated) => void): () => void {
-    if (typeof listener !== 'function') throw invalidOption('watch listener', listener, 'a function (terminated) => void');
-    if (!this.cells.has(address) && !this.roots.has(address) && !this.supervisors.has(address) && !this.livePipelineAddress(address)) {
-      queueMicrotask(() => this.callWatcher(listener, { address, reason: 'unknown' }));
-      return () => undefined;
-    }
-    let set = this.watchers.get(address);
-    if (set === undefined) this.watchers.set(address, (set = new Set()));
-    set.add(listener);
-    return () => void set!.delete(listener);
+    return this.deathWatch.watch(address, listener);
   }
 
   /**
@@ -213,7 +202,7 @@ export class ActorSystem {
 
   /** Pipelines and their stages end through their supervisors, which say so with a 'stopped' event. */
   private readonly onStopped = (e: BatonEvent): void => {
-    if (e.type !== 'stopped' || !this.watchers.has(e.path)) return;
+    if (e.type !== 'stopped' || !this.deathWatch.watched(e.path)) return;
     const slash = e.path.indexOf('/');
     if (this.pipelines.has(slash < 0 ? e.path : e.path.slice(0, slash))) this.ended(e.path, e.reason);
   };
@@ -274,19 +263,7 @@ export class ActorSystem {
   private ended(path: string, reason: string, error?: unknown): void {
     this.cells.delete(path);
     this.roots.delete(path);
-    const set = this.watchers.get(path);
-    this.watchers.delete(path);
-    if (set === undefined) return;
-    const t: Terminated = { address: path, reason, ...(error === undefined ? {} : { error: toErrorInfo(error) }) };
-    for (const l of set) this.callWatcher(l, t);
-  }
-
-  private callWatcher(listener: (t: Terminated) => void, t: Terminated): void {
-    try {
-      listener(t);
-    } catch (err) {
-      this.log.error({ err, address: t.address }, 'watch listener threw; ignored');
-    }
+    this.deathWatch.ended(path, reason, error);
   }
 }
 
