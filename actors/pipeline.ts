@@ -1,5 +1,5 @@
 import type { Clock } from '../src/clock.js';
-import { BatonError, describe, invalidOption, isBatonError } from '../src/errors.js';
+import { BatonError } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
 import type { Random } from '../src/random.js';
@@ -8,25 +8,21 @@ import type { AgentSupervisor } from '../supervisors/agent-supervisor.js';
 import { oneForOne } from '../supervisors/strategy.js';
 import { Supervisor } from '../supervisors/supervisor.js';
 import { DurableLog } from './durable-log.js';
-import { Envelope } from './envelope.js';
 import { OutcomeFeed, type Outcome, type OutcomesOptions } from './outcomes.js';
-import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
+import type { PipelineDeps, PipelineOptions, PipelineStats } from './pipeline-types.js';
 import { needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
-import { PipelineHost } from './pipeline-host.js';
+import { PipelineIntake } from './pipeline-intake.js';
 import { recoverPending } from './pipeline-recovery.js';
-import { buildStages, checkPipelineOptions, checkSendOptions } from './pipeline-stages.js';
+import { buildStages, checkPipelineOptions } from './pipeline-stages.js';
 
 export type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
-
-const ACCEPTED: Promise<SendResult> = Promise.resolve('accepted');
-const DUPLICATE: Promise<SendResult> = Promise.resolve('duplicate');
 
 /**
  * A named subtree of agent supervisors wired by address. Its own supervisor (one-for-one) only
  * restarts stages that escalate; it never routes messages. It counts tasks in and outcomes out,
  * so `drain` knows when every accepted task has its outcome.
  */
-export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
+export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
   readonly name: string;
   readonly scheduler: Scheduler;
   readonly clock: Clock;
@@ -38,12 +34,7 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
   protected readonly journalClock: () => number;
   private readonly stageList: AgentSupervisor[];
   private readonly supervisor: Supervisor;
-  private readonly first: AgentSupervisor;
-  private status: PipelineStats['status'] = 'running';
-  private seq = 0;
   private recovered = 0;
-  private waitingSenders = 0;
-  private accepted = 0;
 
   constructor(options: PipelineOptions, deps: PipelineDeps) {
     super();
@@ -92,152 +83,6 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineHost<O> {
       countPending: (count) => void (this.pending += count),
       stageGone: (env, name, attempts, message) => this.deadLetter(env, this.first, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, attempts, name),
     });
-  }
-
-  // ---- producers ----------------------------------------------------------------------------
-
-  /**
-   * Accepts one task. Resolves once it is accepted (waiting while the first stage's inbox is full,
-   * under the default back-pressure policy). Rejects with ERR_STOPPED once the pipeline stopped.
-   */
-  send(input: I, options?: SendOptions): Promise<SendResult> {
-    if (this.status !== 'running') return Promise.reject(this.stoppedError());
-    if (options !== undefined) {
-      const bad = checkSendOptions(this.name, options);
-      if (bad !== undefined) return Promise.reject(bad);
-      if (options.id !== undefined && this.isDuplicate(options.id)) return DUPLICATE;
-    }
-    if (this.waitingSenders === 0 && this.first.inbox.hasRoom()) {
-      if (this.durable === undefined) {
-        this.accept(input, options);
-        return ACCEPTED;
-      }
-      try {
-        this.accept(input, options);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      return this.durable.committed().then(() => 'accepted' as const);
-    }
-    const overflow = this.first.policy.mailbox.overflow;
-    if (overflow === 'reject') return Promise.resolve('rejected');
-    if (overflow === 'drop') {
-      let env: Envelope;
-      try {
-        env = this.accept(input, options, false);
-      } catch (err) {
-        return Promise.reject(err); // an input the journal cannot hold: a rejection, never a throw
-      }
-      const err = new BatonError('ERR_MAILBOX_FULL', `pipeline '${this.name}': the inbox of '${this.first.path}' is full (capacity ${this.first.policy.mailbox.capacity}) and its overflow policy is 'drop'.`, { stage: this.first.path });
-      this.deadLetter(env, this.first, err.code, { name: err.name, message: err.message, code: err.code }, 0);
-      return Promise.resolve('dropped');
-    }
-    return this.sendWhenRoom(input, options);
-  }
-
-  /**
-   * Sends every input in order, waiting for room as needed; resolves to the number accepted. If the
-   * pipeline stops part-way it rejects with ERR_STOPPED, whose `details.accepted` says how many
-   * inputs went in (those go on to their outcomes). The batch path: while the first inbox has room,
-   * tasks are accepted with no promise each.
-   */
-  async sendMany(inputs: Iterable<I>, options?: { readonly key?: (input: I, index: number) => string | undefined }): Promise<number> {
-    if (inputs === null || typeof (inputs as Partial<Iterable<I>>)?.[Symbol.iterator] !== 'function') {
-      throw new BatonError('ERR_INVALID_INPUT', `pipeline '${this.name}': sendMany takes an iterable of inputs (an array, a Set, a generator); got ${describe(inputs)}.`, { pipeline: this.name });
-    }
-    if (options !== undefined && (options === null || typeof options !== 'object' || (options.key !== undefined && typeof options.key !== 'function'))) {
-      throw invalidOption(`pipeline '${this.name}': sendMany options`, options, '{ key?: (input, index) => string | undefined }');
-    }
-    const accepted = { n: 0 };
-    try {
-      await this.sendAll(inputs, options?.key, accepted);
-      return accepted.n;
-    } catch (err) {
-      // Stopped part-way: the inputs accepted so far go on to their outcomes; say how many they are.
-      if (isBatonError(err, 'ERR_STOPPED')) throw new BatonError('ERR_STOPPED', `${err.message} (sendMany: ${accepted.n} input(s) were accepted before)`, { ...err.details, accepted: accepted.n }, err);
-      throw err;
-    }
-  }
-
-  private async sendAll(inputs: Iterable<I>, keyOf: ((input: I, index: number) => string | undefined) | undefined, accepted: { n: number }): Promise<void> {
-    let i = 0;
-    if (keyOf === undefined && this.durable === undefined) {
-      // The in-memory batch path, inlined: one Envelope and one inbox push per task while there is room.
-      const first = this.first;
-      for (const input of inputs) {
-        if (this.status === 'running' && this.waitingSenders === 0 && first.inbox.hasRoom()) {
-          this.pending++;
-          this.accepted++;
-          first.enqueue(new Envelope(undefined, ++this.seq, undefined, input));
-          accepted.n++;
-        } else if ((await this.send(input)) === 'accepted') accepted.n++;
-      }
-      return;
-    }
-    for (const input of inputs) {
-      const key = keyOf?.(input, i);
-      i++;
-      if (this.status === 'running' && this.waitingSenders === 0 && this.first.inbox.hasRoom() && (key === undefined || typeof key === 'string')) {
-        this.accept(input, key === undefined ? undefined : { key });
-        accepted.n++;
-        continue;
-      }
-      if ((await this.send(input, key === undefined ? undefined : { key })) === 'accepted') accepted.n++;
-    }
-    if (this.durable !== undefined) await this.durable.committed();
-  }
-
-  private async sendWhenRoom(input: I, options: SendOptions | undefined): Promise<SendResult> {
-    this.waitingSenders++;
-    try {
-      while (!this.first.inbox.hasRoom()) {
-        await this.first.inbox.waitForRoom();
-        if (this.status !== 'running') throw this.stoppedError();
-      }
-    } finally {
-      this.waitingSenders--;
-    }
-    // This sender was woken for a free slot: if it does not take it, the next waiting sender must
-    // hear of it, or it waits forever beside an empty inbox.
-    if (options?.id !== undefined && this.isDuplicate(options.id)) {
-      this.first.inbox.passRoom();
-      return 'duplicate';
-    }
-    try {
-      this.accept(input, options);
-    } catch (err) {
-      this.first.inbox.passRoom();
-      throw err;
-    }
-    if (this.durable !== undefined) await this.durable.committed();
-    return 'accepted';
-  }
-
-  /** A task with this id is pending here, or the journal holds it (pending or finished). */
-  private isDuplicate(id: string): boolean {
-    return this.pendingIds.has(id) || (this.durable !== undefined && this.durable.journal.status(id) !== undefined);
-  }
-
-  private accept(input: I, options: SendOptions | undefined, enqueue = true): Envelope {
-    const durable = this.durable;
-    // Encoding first: an input the journal cannot hold is refused before anything is counted.
-    const payload = durable?.encode(input, `the input of pipeline '${this.name}'`);
-    const env = new Envelope(options?.id, ++this.seq, options?.key, input);
-    if (durable !== undefined) {
-      const id = this.taskId(env);
-      durable.live.add(id);
-      durable.push({ op: 'accept', id, seq: env.seq, key: env.key, stage: this.first.name, payload: payload! });
-    }
-    if (options?.id !== undefined) this.pendingIds.add(options.id);
-    this.pending++;
-    this.accepted++;
-    if (enqueue) this.first.enqueue(env);
-    return env;
-  }
-
-  private stoppedError(): BatonError {
-    if (this.failure !== undefined) return new BatonError('ERR_STOPPED', `pipeline '${this.name}' failed and accepts no more tasks: ${this.failure.message}`, { pipeline: this.name }, this.failure);
-    return new BatonError('ERR_STOPPED', `pipeline '${this.name}' is ${this.status} and accepts no more tasks; spawn it again to send more.`, { pipeline: this.name });
   }
 
   // ---- consumers ----------------------------------------------------------------------------
