@@ -67,8 +67,8 @@ export function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined)
 }
 
 /** `p`, or the signal's reason if it aborts first (the shared work behind `p` goes on for others). */
-export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return p;
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
+  if (signal == null) return p;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
@@ -80,6 +80,33 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined):
       },
       (e: unknown) => {
         signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * `make()`'s result, or `timeout()` thrown once `ms` have passed on the clock (Infinity: no
+ * deadline). The timer is cancelled as soon as make() settles, so nothing is left running.
+ */
+export function withinDeadline<T>(make: () => T | PromiseLike<T>, ms: number, clock: Clock, timeout: () => Error): Promise<T> {
+  let result: T | PromiseLike<T>;
+  try {
+    result = make();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (ms === Infinity) return Promise.resolve(result);
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimer(ms, () => reject(timeout()));
+    Promise.resolve(result).then(
+      (v) => {
+        timer.cancel();
+        resolve(v);
+      },
+      (e: unknown) => {
+        timer.cancel();
         reject(e);
       },
     );

@@ -19,11 +19,14 @@ export interface BackoffPolicy {
 export type BackoffOptions = Partial<BackoffPolicy>;
 
 export function backoff(options: BackoffOptions = {}, defaults: BackoffPolicy = RETRY_BACKOFF, path = 'backoff'): BackoffPolicy {
+  if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { minMs?, maxMs?, factor?, jitter? }');
   const p = { ...defaults, ...stripUndefined(options) };
-  if (!(Number.isFinite(p.minMs) && p.minMs >= 0)) throw invalidOption(`${path}.minMs`, p.minMs, 'a number of milliseconds >= 0');
-  if (!(p.maxMs >= p.minMs)) throw invalidOption(`${path}.maxMs`, p.maxMs, `a number of milliseconds >= minMs (${p.minMs})`);
-  if (!(Number.isFinite(p.factor) && p.factor >= 1)) throw invalidOption(`${path}.factor`, p.factor, 'a number >= 1');
-  if (!(p.jitter >= 0 && p.jitter <= 1)) throw invalidOption(`${path}.jitter`, p.jitter, 'a fraction between 0 and 1');
+  // typeof first: `>=` would take '500' or null for a number.
+  const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
+  if (!(isNumber(p.minMs) && Number.isFinite(p.minMs) && p.minMs >= 0)) throw invalidOption(`${path}.minMs`, p.minMs, 'a number of milliseconds >= 0');
+  if (!(isNumber(p.maxMs) && p.maxMs >= p.minMs)) throw invalidOption(`${path}.maxMs`, p.maxMs, `a number of milliseconds >= minMs (${p.minMs})`);
+  if (!(isNumber(p.factor) && Number.isFinite(p.factor) && p.factor >= 1)) throw invalidOption(`${path}.factor`, p.factor, 'a number >= 1');
+  if (!(isNumber(p.jitter) && p.jitter >= 0 && p.jitter <= 1)) throw invalidOption(`${path}.jitter`, p.jitter, 'a fraction between 0 and 1');
   return Object.freeze(p);
 }
 

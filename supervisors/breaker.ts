@@ -31,7 +31,7 @@ export function breakerPolicy(options: BreakerOptions = {}, path = 'breaker'): B
   const threshold = options.threshold ?? 5;
   const maxHoldMs = options.maxHoldMs ?? Infinity;
   if (!(Number.isInteger(threshold) && threshold >= 1)) throw invalidOption(`${path}.threshold`, threshold, 'an integer >= 1');
-  if (!(maxHoldMs >= 0)) throw invalidOption(`${path}.maxHoldMs`, maxHoldMs, 'a number of milliseconds >= 0 (or Infinity)');
+  if (!(typeof maxHoldMs === 'number' && maxHoldMs >= 0)) throw invalidOption(`${path}.maxHoldMs`, maxHoldMs, 'a number of milliseconds >= 0 (or Infinity)');
   return Object.freeze({ threshold, maxHoldMs, backoff: backoff(options.backoff, BREAKER_BACKOFF, `${path}.backoff`) });
 }
 

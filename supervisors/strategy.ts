@@ -34,7 +34,7 @@ const NO_BACKOFF: BackoffPolicy = Object.freeze({ ...RESTART_BACKOFF, minMs: 0, 
 
 function make(kind: StrategyKind, options: StrategyOptions = {}): SupervisorStrategy {
   const resetAfterMs = options.resetAfterMs ?? 30_000;
-  if (!(resetAfterMs >= 0)) throw invalidOption('strategy.resetAfterMs', resetAfterMs, 'a number of milliseconds >= 0');
+  if (!(typeof resetAfterMs === 'number' && resetAfterMs >= 0)) throw invalidOption('strategy.resetAfterMs', resetAfterMs, 'a number of milliseconds >= 0');
   return Object.freeze({
     kind,
     intensity: intensity(options, SUPERVISOR_INTENSITY, 'strategy'),

@@ -1,6 +1,6 @@
 import type { AttemptError } from '../actors/envelope.js';
 import { BatonError, describe, toErrorInfo } from '../src/errors.js';
-import { runAttempt, sleep, untilAborted } from './attempt.js';
+import { runAttempt, sleep, untilAborted, withinDeadline } from './attempt.js';
 import { calculateDelay } from './backoff.js';
 import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow, startProbe, type BreakerState } from './breaker.js';
 import { isAbort, isControlFlow } from './control-flow.js';
@@ -55,16 +55,21 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
     );
   };
 
-  /** create() throwing is an agent's init throwing: counted toward intensity, run again after the restart backoff (100, 200, 400 ms...). */
+  /**
+   * create() throwing is an agent's init throwing: counted toward intensity, run again after the
+   * restart backoff (100, 200, 400 ms...). Two bounds keep a call from waiting forever: create()
+   * has timeoutMs to finish (a hung one is a failure), and more than maxRestarts failures in a row
+   * escalate even when the growing backoff spreads them wider than withinMs.
+   */
   const build = async (make: () => TaskFn<I, O, C> | PromiseLike<TaskFn<I, O, C>>): Promise<TaskFn<I, O, C>> => {
     for (let failures = 1; ; failures++) {
       let made: unknown;
       try {
-        made = await make();
+        made = await withinDeadline(make, policy.timeoutMs, clock, () => new BatonError('ERR_TIMEOUT', `'${name}': create() took longer than timeoutMs (${policy.timeoutMs} ms)`, { task: name }));
       } catch (err) {
         const decision = recordRestart(policy.intensity, window, clock.now());
         window = decision.window;
-        if (!decision.restart) throw escalated(err);
+        if (!decision.restart || failures > policy.intensity.maxRestarts) throw escalated(err);
         const delayMs = calculateDelay(policy.restartBackoff, failures, random);
         log.warn({ error: toErrorInfo(err), retryInMs: delayMs }, 'create() threw; building again after a backoff');
         await sleep(clock, delayMs, undefined);
@@ -149,7 +154,14 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
     } catch (err) {
       log.error({ error: toErrorInfo(err) }, 'onDeadLetter threw; ignored');
     }
-    if (options.deadLetterValue !== undefined) return options.deadLetterValue(input, error);
+    if (options.deadLetterValue !== undefined) {
+      try {
+        return options.deadLetterValue(input, error);
+      } catch (err) {
+        // Contained like onDeadLetter: the caller still learns that its input was dead-lettered.
+        log.error({ error: toErrorInfo(err) }, 'deadLetterValue threw; the dead letter is thrown instead');
+      }
+    }
     throw error;
   };
 
