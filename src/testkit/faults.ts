@@ -142,6 +142,9 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
       };
       ctx?.signal.addEventListener('abort', () => end('aborted'), { once: true });
       const injected = decide(faults, n, input, call.taskId, options.clock.now(), random);
+      // Drawn on every call too, used or not (see decide).
+      const delay = faults.find((f): f is Extract<Fault, { kind: 'delay' }> => f.kind === 'delay');
+      const delayMs = delay === undefined ? 0 : delay.minMs + Math.floor(random() * (delay.maxMs - delay.minMs + 1));
       if (injected !== undefined && injected.kind !== 'hang') {
         end('threw', injected.kind);
         throw new InjectedFault(injected.kind, `injected ${injected.kind} at stage '${def.name}', call ${n}, task ${call.taskId ?? '?'}`);
@@ -153,7 +156,6 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
           else ctx!.signal.addEventListener('abort', abort, { once: true });
         });
       }
-      const delay = faults.find((f): f is Extract<Fault, { kind: 'delay' }> => f.kind === 'delay');
       const go = (): unknown => {
         let out: unknown;
         try {
@@ -175,8 +177,7 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
         return out;
       };
       if (delay === undefined) return go();
-      const ms = delay.minMs + Math.floor(random() * (delay.maxMs - delay.minMs + 1));
-      return new Promise<void>((resolve) => options.clock.setTimer(ms, resolve)).then(() => {
+      return new Promise<void>((resolve) => options.clock.setTimer(delayMs, resolve)).then(() => {
         // A call in flight when an outage begins fails too, as a request does when its database goes down.
         const now = options.clock.now();
         if (faults.some((f) => f.kind === 'outage' && now >= f.fromMs && now < f.toMs)) {
@@ -217,27 +218,31 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
 
 /** The fault that decides this call, if any: the first that fires, in the plan's order. */
 function decide(faults: readonly Fault[], n: number, input: unknown, taskId: string | undefined, now: number, random: () => number): Fault | undefined {
+  // Every fault is asked on every call (the first that fires wins), so flaky draws happen whether or
+  // not an earlier fault fired: dropping one fault while shrinking does not shift another's draws.
+  let fired: Fault | undefined;
   for (const f of faults) {
+    let fires = false;
     switch (f.kind) {
       case 'throw-on-call':
       case 'hang':
-        if (f.call === n) return f;
+        fires = f.call === n;
         break;
       case 'poison':
-        if ((taskId !== undefined && f.taskIds?.includes(taskId)) || f.match?.(input, taskId)) return f;
+        fires = (taskId !== undefined && f.taskIds?.includes(taskId)) || f.match?.(input, taskId) === true;
         break;
       case 'flaky':
-        // Drawn on every call, fired or not, so one fault's draws do not shift with another's.
-        if (random() < f.p) return f;
+        fires = random() < f.p;
         break;
       case 'outage':
-        if (now >= f.fromMs && now < f.toMs) return f;
+        fires = now >= f.fromMs && now < f.toMs;
         break;
       default:
         break;
     }
+    if (fires && fired === undefined) fired = f;
   }
-  return undefined;
+  return fired;
 }
 
 function lastCall(calls: readonly HandlerCall[], stage: string, taskId: string): HandlerCall | undefined {

@@ -143,7 +143,10 @@ function isolation(rec: Recording): Violation[] {
     const stage = e.path.slice(e.path.indexOf('/') + 1);
     if (!rec.stages.includes(stage) || faulted.has(stage)) continue;
     const code = e.type === 'crashed' ? e.error.code : undefined;
-    if (code !== undefined && code !== 'ERR_PROCESS_DIED' && (code.startsWith('ERR_') || code.startsWith('INJECTED_'))) {
+    // Baton's own failures (a timeout, an abort) are BatonErrors; a Node error's ERR_* code is the
+    // handler's own (new URL('nope') throws ERR_INVALID_URL) and allowed like any other.
+    const batons = e.type === 'crashed' && e.error.name === 'BatonError';
+    if (code !== undefined && code !== 'ERR_PROCESS_DIED' && (batons || code.startsWith('INJECTED_'))) {
       out.push({ invariant: 'isolation', stage, ...(e.type === 'crashed' && e.taskId ? { taskId: e.taskId } : {}), message: `stage '${stage}' has no injected fault but crashed at ${e.at} ms with ${code}: ${e.type === 'crashed' ? e.error.message : ''}` });
     } else if (e.type === 'escalated') {
       out.push({ invariant: 'isolation', stage, message: `stage '${stage}' has no injected fault but escalated at ${e.at} ms: ${e.reason}` });
