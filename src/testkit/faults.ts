@@ -139,8 +139,12 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
         call.result = ctx?.signal.aborted && result === 'ok' ? 'late' : result;
         call.fault = fault;
         call.endSeq = ++seq;
+        // A call that ended stops listening: a signal shared by many calls (a user's own ctx in a
+        // unit test) would otherwise gather one listener per call.
+        ctx?.signal.removeEventListener('abort', onAbort);
       };
-      ctx?.signal.addEventListener('abort', () => end('aborted'), { once: true });
+      const onAbort = (): void => end('aborted');
+      ctx?.signal.addEventListener('abort', onAbort, { once: true });
       const injected = decide(faults, n, input, call.taskId, options.clock.now(), random);
       // Drawn on every call too, used or not (see decide).
       const delay = faults.find((f): f is Extract<Fault, { kind: 'delay' }> => f.kind === 'delay');

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { agent, simulatedClock } from '../../src/index.js';
 import { apply, check, faults, runScenario, type Fault } from '../../src/testkit/index.js';
@@ -25,6 +26,14 @@ describe('the testkit, edge cases', () => {
       }).join('');
     };
     expect(pattern([faults.throwOnCall(1), faults.flaky(0.5)]).slice(1)).toBe(pattern([faults.flaky(0.5)]).slice(1));
+  });
+
+  it('stops listening to a run\'s signal once the call has ended, so a signal shared by many calls gathers no listeners', async () => {
+    const [wrapped] = apply({ seed: 1, stages: {} }, [agent({ name: 'a', handle: async (x: number) => x + 1 })], { clock: simulatedClock() });
+    const signal = new AbortController().signal;
+    const ctx = { taskId: 'z', key: undefined, attempt: 1, signal, log: undefined, state: undefined, stage: 'a' } as never;
+    for (let i = 0; i < 20; i++) expect(await wrapped!.handle(i, ctx)).toBe(i + 1);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
   it('reports a stuck scenario at once instead of stepping through an hour of simulated time', async () => {
