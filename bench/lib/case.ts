@@ -27,6 +27,7 @@ const cases: Record<string, () => Promise<unknown> | unknown> = {
   'baton-sync': () => steady((k) => batonPipeline(k, 'sync')),
   'baton-async': () => steady((k) => batonPipeline(k, 'async')),
   'raw-async': () => steady((k) => rawAsyncDispatcher(k)),
+  'raw-async-messages': () => steady((k) => rawAsyncDispatcher(k, 'messages')),
   'naive-1': () => steady((k) => naiveCoordinator(k, 5, 1)),
   'naive-64': () => steady((k) => naiveCoordinator(k, 5, 64)),
   'baton-io': () => batonPipelineIo(n, 1),
