@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { agent, type Agent, type TaskContext } from '../../actors/agent.js';
 import type { PipelineOptions } from '../../actors/pipeline-types.js';
-import type { Fault, FaultKind, FaultPlan } from './faults.js';
+import type { Fault, FaultKind, FaultPlan } from './fault-plan.js';
 
 /**
  * fast-check arbitraries for fault plans, pipeline shapes and workloads. Sizes are small on

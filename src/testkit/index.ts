@@ -1,5 +1,6 @@
 // baton/testkit: fault-test a Baton pipeline with fast-check. Needs fast-check (a peer dependency).
-export { faults, apply, callLog, InjectedFault, type Fault, type FaultKind, type FaultPlan, type HandlerCall, type CallLog, type ApplyOptions } from './faults.js';
+export { faults, apply, callLog, type HandlerCall, type CallLog, type ApplyOptions } from './faults.js';
+export { InjectedFault, type Fault, type FaultKind, type FaultPlan } from './fault-plan.js';
 export { runScenario, type ScenarioOptions, type Recording, type StagePeak } from './scenario.js';
 export { invariants, check, assertAll, INVARIANTS, InvariantViolation, type InvariantName, type InvariantReport, type Violation, type CheckOptions } from './invariants.js';
 export { arbitraries, buildPipeline, type PipelineShape, type StageShape, type WorkItem, type FaultPlanConstraints, type ShapeConstraints, type WorkloadConstraints } from './arbitraries.js';

@@ -8,7 +8,8 @@ import type { Journal } from '../journal/journal.js';
 import { memoryJournal } from '../journal/memory.js';
 import { simulatedClock, type SimulatedClock } from '../simulated-clock.js';
 import { createSystem, type ActorSystem } from '../system.js';
-import { apply, callLog, type FaultPlan, type HandlerCall } from './faults.js';
+import type { FaultPlan } from './fault-plan.js';
+import { apply, callLog, type HandlerCall } from './faults.js';
 import { killableJournal, type KillableJournal } from './killable-journal.js';
 
 /**
