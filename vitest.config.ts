@@ -7,8 +7,8 @@ const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 export default defineConfig({
   resolve: {
     alias: [
-      { find: /^baton\/testkit$/, replacement: src('./src/testkit/index.ts') },
-      { find: /^baton$/, replacement: src('./src/index.ts') },
+      { find: /^baton\/testkit$/, replacement: src('./testkit/index.ts') },
+      { find: /^baton$/, replacement: src('./system/index.ts') },
     ],
   },
   test: {

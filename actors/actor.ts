@@ -1,6 +1,37 @@
 import { BatonError, describe } from '../src/errors.js';
-import type { ActorContext, ActorDefinition } from '../src/actor-cell.js';
+import type { Logger } from '../src/logging.js';
+import type { Address } from '../src/address.js';
 import type { MailboxOptions } from '../src/mailbox.js';
+
+/** What `tell` did with a message. Never a throw into the sender's code. */
+export type Delivery = 'enqueued' | 'rejected' | 'dropped' | 'stopped';
+
+export interface ActorRef<M> {
+  readonly address: Address<M>;
+  /** Enqueues now or reports why not (a full 'back-pressure' mailbox reports 'rejected'; use `send` to wait). */
+  tell(message: M): Delivery;
+  /** Like `tell`, but waits for room under the 'back-pressure' policy. */
+  send(message: M): Promise<Delivery>;
+}
+
+export interface ActorContext<M> {
+  readonly self: ActorRef<M>;
+  readonly path: string;
+  readonly log: Logger;
+  /** Ends this actor normally after the current message (a 'normal' exit for its supervisor). */
+  stop(): void;
+}
+
+/** A plain actor: state plus a run-to-completion `receive`, one message at a time. */
+export interface ActorDefinition<M, S> {
+  readonly kind: 'actor';
+  /** Builds the state, at start and after every restart. Optional; defaults to undefined state. */
+  readonly init?: (ctx: ActorContext<M>) => S;
+  /** Returns the next state (undefined keeps it). A throw or rejection crashes the actor; its supervisor decides. */
+  readonly receive: (state: S, message: M, ctx: ActorContext<M>) => S | void | PromiseLike<S | void>;
+  /** Optional; defaults to 1,000 messages with back-pressure. */
+  readonly mailbox?: MailboxOptions;
+}
 
 export interface ActorOptions<M, S> {
   readonly init?: (ctx: ActorContext<M>) => S;

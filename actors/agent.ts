@@ -1,7 +1,7 @@
 import { assertName } from '../src/address.js';
 import { BatonError, describe } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
-import type { AgentPolicyOptions } from '../supervisors/agent-policy.js';
+import type { AgentPolicyOptions } from '../policies/agent-policy.js';
 
 /** What a handler knows about the run it is in. */
 export interface TaskContext<S = undefined> {

@@ -1,5 +1,5 @@
 // Child process of bench/durable.ts: sends N tasks through a durable 5-stage pipeline and prints peak RSS in MiB.
-import { agent, createSystem, sqliteJournal } from '../src/index.js';
+import { agent, createSystem, sqliteJournal } from '../system/index.js';
 
 const [nArg, path] = process.argv.slice(2);
 const n = Number(nArg);

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { agent, createSystem, sqliteJournal } from '../src/index.js';
+import { agent, createSystem, sqliteJournal } from '../system/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));
 let files = 0;

@@ -3,11 +3,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const built = fileURLToPath(new URL('../dist/src/cli/baton.js', import.meta.url));
+const built = fileURLToPath(new URL('../dist/cli/baton.js', import.meta.url));
 let mod;
 if (existsSync(built)) mod = await import(pathToFileURL(built).href);
 else {
   const { tsImport } = await import('tsx/esm/api');
-  mod = await tsImport('../src/cli/baton.ts', import.meta.url);
+  mod = await tsImport('../cli/baton.ts', import.meta.url);
 }
 process.exitCode = mod.main(process.argv.slice(2), (s) => process.stdout.write(s), (s) => process.stderr.write(s));

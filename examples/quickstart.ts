@@ -1,4 +1,4 @@
-import { createSystem, agent } from '../src/index.js';
+import { createSystem, agent } from '../system/index.js';
 
 const system = createSystem({ logger: false });
 const pipe = system.spawnPipeline<string, { words: number }>({

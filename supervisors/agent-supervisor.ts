@@ -1,5 +1,5 @@
 import { Envelope } from '../actors/envelope.js';
-import { startProbe } from './breaker.js';
+import { startProbe } from '../policies/breaker.js';
 import { StageHandoff } from './stage-handoff.js';
 import { TaskRun } from './task-run.js';
 

@@ -1,4 +1,4 @@
-import type { ExitKind } from './strategy.js';
+import type { ExitKind } from '../policies/strategy.js';
 
 /** What a supervisor hears from a child that ended. */
 export interface ChildParent {

@@ -1,6 +1,6 @@
-import type { DurableLog } from '../actors/durable-log.js';
+import type { DurableLog } from './durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
-import { startProbe } from './breaker.js';
+import { startProbe } from '../policies/breaker.js';
 import { StageFailures } from './stage-failures.js';
 import type { TaskRun } from './task-run.js';
 

@@ -1,8 +1,8 @@
 import type { Envelope } from '../actors/envelope.js';
 import { toErrorInfo } from '../src/errors.js';
-import { calculateDelay } from './backoff.js';
-import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow } from './breaker.js';
-import { recordRestart } from './intensity.js';
+import { calculateDelay } from '../policies/backoff.js';
+import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow } from '../policies/breaker.js';
+import { recordRestart } from '../policies/intensity.js';
 import { StageBase } from './stage-base.js';
 import { NONE, NO_WINDOW } from './stage-host.js';
 import type { TaskRun } from './task-run.js';

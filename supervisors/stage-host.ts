@@ -1,4 +1,4 @@
-import type { DurableLog } from '../actors/durable-log.js';
+import type { DurableLog } from './durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
 import type { Clock } from '../src/clock.js';
 import type { ErrorInfo } from '../src/errors.js';
@@ -6,8 +6,8 @@ import type { EventStream } from '../src/events.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
-import type { BreakerState } from './breaker.js';
-import type { RestartWindow } from './intensity.js';
+import type { BreakerState } from '../policies/breaker.js';
+import type { RestartWindow } from '../policies/intensity.js';
 
 // What a stage and its pipeline say to each other, and the stage's stats.
 

@@ -3,8 +3,8 @@ import { systemClock, type Clock } from '../src/clock.js';
 import { type BatonError, invalidOption } from '../src/errors.js';
 import { createLogger, type Logger, type LoggerOption } from '../src/logging.js';
 import { seededRandom, type Random } from '../src/random.js';
-import { agentPolicy, type AgentPolicy, type RestartOptions, type RetryOptions } from './agent-policy.js';
-import type { BreakerOptions } from './breaker.js';
+import { agentPolicy, type AgentPolicy, type RestartOptions, type RetryOptions } from '../policies/agent-policy.js';
+import type { BreakerOptions } from '../policies/breaker.js';
 
 /**
  * supervise()'s types and options. The options mirror an agent's (AgentPolicyOptions) where a call

@@ -1,10 +1,10 @@
 import type { AttemptError } from '../actors/envelope.js';
 import { BatonError, describe, toErrorInfo } from '../src/errors.js';
 import { runAttempt, sleep, untilAborted, withinDeadline } from './attempt.js';
-import { calculateDelay } from './backoff.js';
-import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow, startProbe, type BreakerState } from './breaker.js';
+import { calculateDelay } from '../policies/backoff.js';
+import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow, startProbe, type BreakerState } from '../policies/breaker.js';
 import { isAbort, isControlFlow } from './control-flow.js';
-import { recordRestart, type RestartWindow } from './intensity.js';
+import { recordRestart, type RestartWindow } from '../policies/intensity.js';
 import { settings, type FailureVerdict, type SupervisedContext, type SupervisedTask, type Supervised, type SuperviseOptions, type TaskFn } from './supervise-options.js';
 
 export type { FailureVerdict, SupervisedContext, SupervisedDeadLetter, SupervisedTask, Supervised, SuperviseOptions, TaskFn } from './supervise-options.js';

@@ -2,10 +2,10 @@ import type { Clock, TimerHandle } from '../src/clock.js';
 import { BatonError, toErrorInfo } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Random } from '../src/random.js';
-import { calculateDelay } from './backoff.js';
+import { calculateDelay } from '../policies/backoff.js';
 import type { ChildParent, SupervisedChild } from './child.js';
-import { recordRestart, type RestartWindow } from './intensity.js';
-import { restartSet, shouldRestart, type ExitKind, type RestartType, type SupervisorStrategy } from './strategy.js';
+import { recordRestart, type RestartWindow } from '../policies/intensity.js';
+import { restartSet, shouldRestart, type ExitKind, type RestartType, type SupervisorStrategy } from '../policies/strategy.js';
 
 export interface SupervisorDeps {
   readonly clock: Clock;

@@ -1,5 +1,5 @@
 // Baton's side of every comparison, on the in-memory default (no journal).
-import { agent, createSystem, type ActorSystem, type Pipeline } from '../../src/index.js';
+import { agent, createSystem, type ActorSystem, type Pipeline } from '../../system/index.js';
 import { heapUsed, median, tick } from './stats.js';
 
 function* range(n: number): Generator<number> {

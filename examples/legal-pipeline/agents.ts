@@ -1,4 +1,4 @@
-import { agent, type Agent } from '../../src/index.js';
+import { agent, type Agent } from '../../system/index.js';
 import type { FaultPlan } from './faults.js';
 import { InjectedFault } from './faults.js';
 import { classifyText, extractFields, validateFields, type Fields, type ValidFields } from './legal.js';

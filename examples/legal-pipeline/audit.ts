@@ -1,4 +1,4 @@
-import type { Outcome, PipelineStats } from '../../src/index.js';
+import type { Outcome, PipelineStats } from '../../system/index.js';
 import type { StoredDoc } from './agents.js';
 import type { JournalAtStart } from './batch.js';
 import { docId, docIndex, type SyntheticDocument } from './documents.js';

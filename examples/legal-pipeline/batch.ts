@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { unpack } from 'msgpackr';
-import { sqliteJournal } from '../../src/index.js';
+import { sqliteJournal } from '../../system/index.js';
 import { docIndex } from './documents.js';
 import { STAGES } from './ledger.js';
 import { SqliteStore, type BatchFacts } from './sqlite-store.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sqliteJournal } from '../../src/index.js';
+import { sqliteJournal } from '../../system/index.js';
 import { DEFAULT_CORRUPT_RATE, makeDocument } from './documents.js';
 import { CorruptDocumentError, parsePdf } from './pdf-sim.js';
 import { runDemo, storePath, type Summary } from './run.js';

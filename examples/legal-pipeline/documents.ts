@@ -1,4 +1,4 @@
-import { seededRandom } from '../../src/index.js';
+import { seededRandom } from '../../system/index.js';
 import { fnv1a } from './hash.js';
 import { DOC_TYPES, legalText, type DocType } from './legal-text.js';
 import { encodePdf, PDF_HEADER } from './pdf-sim.js';

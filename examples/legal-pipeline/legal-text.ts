@@ -1,4 +1,4 @@
-import type { Random } from '../../src/index.js';
+import type { Random } from '../../system/index.js';
 
 /** The three kinds of legal document the pipeline tells apart. */
 export type DocType = 'contract' | 'brief' | 'discovery';

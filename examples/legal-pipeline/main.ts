@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { isBatonError } from '../../src/index.js';
+import { isBatonError } from '../../system/index.js';
 import { BatchMismatchError } from './batch.js';
 import { formatSummary, progressLine, progressTable, startLine } from './report.js';
 import { DEFAULT_DB, runDemo, type Progress, type StartInfo } from './run.js';

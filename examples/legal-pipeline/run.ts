@@ -1,4 +1,4 @@
-import { createSystem, sqliteJournal, type AgentPolicyOptions, type Outcome, type StageStats } from '../../src/index.js';
+import { createSystem, sqliteJournal, type AgentPolicyOptions, type Outcome, type StageStats } from '../../system/index.js';
 import { legalAgents, type StoredDoc } from './agents.js';
 import { Audit, type AuditInput } from './audit.js';
 import { DEFAULT_DB, journalBytes, openBatch, PIPELINE, storePath } from './batch.js';

@@ -1,4 +1,4 @@
-import type { PipelineStats, StageStats } from '../../src/index.js';
+import type { PipelineStats, StageStats } from '../../system/index.js';
 import type { Check } from './audit.js';
 import type { OutageReport } from './faults.js';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { seededRandom, type AttemptError } from '../../src/index.js';
+import { seededRandom, type AttemptError } from '../../system/index.js';
 import { decode } from '../../src/codec.js';
 
 const CHILD = new URL('../support/kill-child.ts', import.meta.url).pathname;

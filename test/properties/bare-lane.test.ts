@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { agent, createSystem, simulatedClock, type Outcome } from '../../src/index.js';
-import { checkProperty } from '../../src/testkit/index.js';
+import { agent, createSystem, simulatedClock, type Outcome } from '../../system/index.js';
+import { checkProperty } from '../../testkit/index.js';
 
 /**
  * The bare async lane (a one-parameter handler returning a promise) reuses its run records once they

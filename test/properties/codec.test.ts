@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DurableLog, envelopeOf } from '../../actors/durable-log.js';
+import { DurableLog, envelopeOf } from '../../supervisors/durable-log.js';
 import type { AttemptError } from '../../actors/envelope.js';
 import { decode, encode } from '../../src/codec.js';
 import { BatonError, toErrorInfo, type BatonErrorCode } from '../../src/errors.js';
 import type { PipelineJournal } from '../../src/journal/journal.js';
-import { checkProperty } from '../../src/testkit/property.js';
+import { checkProperty } from '../../testkit/property.js';
 import { expectBatonError } from '../support/assertions.js';
 
 /**

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { agent, createSystem, memoryJournal, simulatedClock, type Outcome } from '../../src/index.js';
-import { checkProperty } from '../../src/testkit/index.js';
+import { agent, createSystem, memoryJournal, simulatedClock, type Outcome } from '../../system/index.js';
+import { checkProperty } from '../../testkit/index.js';
 
 /**
  * Conservation under stops and restarts: a pipeline over a memory journal is stopped at random

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arbitraries, assertAll, buildPipeline, checkProperty, runScenario, type WorkItem } from '../../src/testkit/index.js';
+import { arbitraries, assertAll, buildPipeline, checkProperty, runScenario, type WorkItem } from '../../testkit/index.js';
 
 /** A shape, a workload and a fault plan over that shape's stages. */
 function scenario(options: { routing: boolean; maxKills: number }) {

@@ -1,7 +1,7 @@
 import { describe, it } from 'vitest';
 import { expect } from 'vitest';
-import { agent, memoryJournal } from '../../src/index.js';
-import { assertAll, buildPipeline, runScenario, type FaultPlan, type PipelineShape, type WorkItem } from '../../src/testkit/index.js';
+import { agent, memoryJournal } from '../../system/index.js';
+import { assertAll, buildPipeline, runScenario, type FaultPlan, type PipelineShape, type WorkItem } from '../../testkit/index.js';
 
 /**
  * Counterexamples the generated properties found (shrunk by fast-check), kept as fixed cases so

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { actor, agent, oneForAll, type DeadLetter, type Outcome, type SimulatedClock } from '../../src/index.js';
-import { checkProperty } from '../../src/testkit/property.js';
+import { actor, agent, oneForAll, type DeadLetter, type Outcome, type SimulatedClock } from '../../system/index.js';
+import { checkProperty } from '../../testkit/property.js';
 import { collect, settle, testSystem } from '../support/helpers.js';
 
 /**

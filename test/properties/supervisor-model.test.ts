@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { oneForAll, oneForOne, restForOne, type BackoffOptions, type RestartType } from '../../src/index.js';
-import { checkProperty } from '../../src/testkit/index.js';
+import { oneForAll, oneForOne, restForOne, type BackoffOptions, type RestartType } from '../../system/index.js';
+import { checkProperty } from '../../testkit/index.js';
 import { tree, type Name } from '../support/abc-tree.js';
 import { settle } from '../support/helpers.js';
 

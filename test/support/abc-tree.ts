@@ -1,4 +1,4 @@
-import { actor, type DeadLetter, type RestartType, type SupervisorStrategy } from '../../src/index.js';
+import { actor, type DeadLetter, type RestartType, type SupervisorStrategy } from '../../system/index.js';
 import { testSystem } from './helpers.js';
 
 export type Msg = number | 'crash' | 'reject' | 'stop';

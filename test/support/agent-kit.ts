@@ -1,4 +1,4 @@
-import type { BatonEvent, SimulatedClock } from '../../src/index.js';
+import type { BatonEvent, SimulatedClock } from '../../system/index.js';
 
 /** A promise the test opens by hand: handlers await `opened` to stay busy until `open()`. */
 export function gate(): { opened: Promise<void>; open: () => void } {

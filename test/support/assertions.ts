@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { isBatonError, type BatonErrorCode } from '../../src/index.js';
+import { isBatonError, type BatonErrorCode } from '../../system/index.js';
 
 /**
  * Runs `fn`, expects it to throw a BatonError with `code`, and, when `option` is given, expects

@@ -1,4 +1,4 @@
-import { createSystem, simulatedClock, type ActorSystem, type BatonEvent, type Outcome, type Pipeline, type SimulatedClock } from '../../src/index.js';
+import { createSystem, simulatedClock, type ActorSystem, type BatonEvent, type Outcome, type Pipeline, type SimulatedClock } from '../../system/index.js';
 
 /** A system on simulated time with a fixed seed and no logs, plus everything it emitted. */
 export function testSystem(seed = 1): { system: ActorSystem; clock: SimulatedClock; events: BatonEvent[] } {

@@ -5,7 +5,7 @@
 //   breaker (stage 'check' fails everything for the first 300 ms of each process: the breaker holds)
 //   killer (the task with input 10 kills the whole process whenever it runs at 'check')
 import Database from 'better-sqlite3';
-import { agent, createSystem, sqliteJournal } from '../../src/index.js';
+import { agent, createSystem, sqliteJournal } from '../../system/index.js';
 
 const [dbPath, storePath, nArg, fault = 'none'] = process.argv.slice(2);
 const N = Number(nArg);

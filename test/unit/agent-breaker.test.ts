@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, type BreakerOptions } from '../../src/index.js';
+import { agent, type BreakerOptions } from '../../system/index.js';
 import { advanceUntil, fixed, ofType, range, sleep } from '../support/agent-kit.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 

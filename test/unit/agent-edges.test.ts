@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent } from '../../src/index.js';
+import { agent } from '../../system/index.js';
 import { range, sleep } from '../support/agent-kit.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 

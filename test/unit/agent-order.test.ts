@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, type AgentPolicyOptions } from '../../src/index.js';
+import { agent, type AgentPolicyOptions } from '../../system/index.js';
 import { fixed, inFlightMeter, range, sleep } from '../support/agent-kit.js';
 import { collect, drainOn, testSystem } from '../support/helpers.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, BatonError } from '../../src/index.js';
+import { agent, BatonError } from '../../system/index.js';
 import { fixed, gate, ofType, range, sleep } from '../support/agent-kit.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 

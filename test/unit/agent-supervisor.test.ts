@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, type BatonError, type BatonEvent } from '../../src/index.js';
+import { agent, type BatonError, type BatonEvent } from '../../system/index.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 
 const fast = { backoff: { minMs: 10, maxMs: 10, jitter: 0 } };

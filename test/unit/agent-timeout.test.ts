@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, BatonError, createSystem, isBatonError } from '../../src/index.js';
+import { agent, BatonError, createSystem, isBatonError } from '../../system/index.js';
 import { fixed, inFlightMeter, ofType, range, sleep } from '../support/agent-kit.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoff, calculateDelay, seededRandom, type BackoffPolicy, type Random } from '../../src/index.js';
+import { backoff, calculateDelay, seededRandom, type BackoffPolicy, type Random } from '../../system/index.js';
 import { expectBatonError } from '../support/assertions.js';
 
 /** A random source that always returns `v` (0 is the low edge of the jitter, just below 1 the high edge). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { breakerPolicy, chargesProbe, onFreshFailure, onProbeFailure, onSuccess, seededRandom, startProbe, type BreakerPolicy, type BreakerState } from '../../src/index.js';
+import { breakerPolicy, chargesProbe, onFreshFailure, onProbeFailure, onSuccess, seededRandom, startProbe, type BreakerPolicy, type BreakerState } from '../../system/index.js';
 import { expectBatonError } from '../support/assertions.js';
 
 const CLOSED: BreakerState = { status: 'closed', freshFailures: 0 };

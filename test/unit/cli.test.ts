@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/baton.js';
-import { agent, createSystem, sqliteJournal } from '../../src/index.js';
+import { main } from '../../cli/baton.js';
+import { agent, createSystem, sqliteJournal } from '../../system/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, createSystem, isBatonError, memoryJournal, simulatedClock, type Agent, type Journal, type JournalOp } from '../../src/index.js';
+import { agent, createSystem, isBatonError, memoryJournal, simulatedClock, type Agent, type Journal, type JournalOp } from '../../system/index.js';
 import { collect, settle } from '../support/helpers.js';
 
 // Edge cases of the durable path found by a review (each test failed before its fix).

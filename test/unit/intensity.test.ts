@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { intensity, recordRestart, type IntensityPolicy, type RestartWindow } from '../../src/index.js';
+import { intensity, recordRestart, type IntensityPolicy, type RestartWindow } from '../../system/index.js';
 import { expectBatonError } from '../support/assertions.js';
 
 const DEFAULTS: IntensityPolicy = { maxRestarts: 10, withinMs: 60_000 };

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { agent, createSystem, isBatonError, memoryJournal, SCHEMA_VERSION, sqliteJournal, type Journal } from '../../src/index.js';
+import { agent, createSystem, isBatonError, memoryJournal, SCHEMA_VERSION, sqliteJournal, type Journal } from '../../system/index.js';
 import { collect } from '../support/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-journal-'));

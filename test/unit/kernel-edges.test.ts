@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actor, agent, oneForAll, systemClock, type BatonEvent, type DeadLetter, type Terminated } from '../../src/index.js';
+import { actor, agent, oneForAll, systemClock, type BatonEvent, type DeadLetter, type Terminated } from '../../system/index.js';
 import { settle, testSystem } from '../support/helpers.js';
 
 // Edge cases of the plain-actor kernel found by a review (each test failed before its fix).

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { actor, createSystem, RingBuffer, seededRandom, simulatedClock, type ActorSystem, type DeadLetter, type OverflowPolicy, type SystemOptions, type Terminated } from '../../src/index.js';
+import { actor, createSystem, RingBuffer, seededRandom, simulatedClock, type ActorSystem, type DeadLetter, type OverflowPolicy, type SystemOptions, type Terminated } from '../../system/index.js';
 import { expectBatonError } from '../support/assertions.js';
 import { settle, testSystem } from '../support/helpers.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, createSystem, isBatonError, memoryJournal } from '../../src/index.js';
+import { agent, createSystem, isBatonError, memoryJournal } from '../../system/index.js';
 import { settle, testSystem } from '../support/helpers.js';
 
 // Edge cases of the pipeline API found by a review (each test failed before its fix).

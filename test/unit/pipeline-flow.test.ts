@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, isBatonError } from '../../src/index.js';
+import { agent, isBatonError } from '../../system/index.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 
 const gate = () => {

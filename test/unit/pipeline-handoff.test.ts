@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, type SendResult } from '../../src/index.js';
+import { agent, type SendResult } from '../../system/index.js';
 import { fixed, gate, range } from '../support/agent-kit.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 

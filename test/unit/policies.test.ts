@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoff, breakerPolicy, calculateDelay, chargesProbe, intensity, isBatonError, onFreshFailure, onProbeFailure, onSuccess, recordRestart, restartSet, seededRandom, shouldRestart, startProbe, type BreakerState } from '../../src/index.js';
+import { backoff, breakerPolicy, calculateDelay, chargesProbe, intensity, isBatonError, onFreshFailure, onProbeFailure, onSuccess, recordRestart, restartSet, seededRandom, shouldRestart, startProbe, type BreakerState } from '../../system/index.js';
 
 const noJitter = backoff({ minMs: 100, maxMs: 30_000, factor: 2, jitter: 0 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent, createSystem } from '../../src/index.js';
+import { agent, createSystem } from '../../system/index.js';
 import { Scheduler, type Runnable } from '../../src/scheduler.js';
 
 /**

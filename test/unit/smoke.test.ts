@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agent } from '../../src/index.js';
+import { agent } from '../../system/index.js';
 import { collect, drainOn, testSystem } from '../support/helpers.js';
 
 describe('a linear pipeline', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { calculateDelay, oneForAll, oneForOne, restartSet, restForOne, shouldRestart, type StrategyKind } from '../../src/index.js';
+import { calculateDelay, oneForAll, oneForOne, restartSet, restForOne, shouldRestart, type StrategyKind } from '../../system/index.js';
 import { expectBatonError } from '../support/assertions.js';
 
 describe('shouldRestart', () => {

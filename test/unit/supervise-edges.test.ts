@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatonError, simulatedClock, supervise } from '../../src/index.js';
+import { BatonError, simulatedClock, supervise } from '../../system/index.js';
 
 // Edge cases of supervise() found by a review (each test failed before its fix).
 

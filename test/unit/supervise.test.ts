@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { BatonError, CircuitOpenError, simulatedClock, supervise, type SimulatedClock, type SupervisedDeadLetter } from '../../src/index.js';
+import { BatonError, CircuitOpenError, simulatedClock, supervise, type SimulatedClock, type SupervisedDeadLetter } from '../../system/index.js';
 import { expectBatonError } from '../support/assertions.js';
 
 const fixed = (ms: number) => ({ minMs: ms, maxMs: ms, factor: 1, jitter: 0 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actor, oneForAll, oneForOne, restForOne, type DeadLetter, type RestartType, type Terminated } from '../../src/index.js';
+import { actor, oneForAll, oneForOne, restForOne, type DeadLetter, type RestartType, type Terminated } from '../../system/index.js';
 import { tree, type Msg } from '../support/abc-tree.js';
 import { expectBatonError } from '../support/assertions.js';
 import { settle, testSystem } from '../support/helpers.js';

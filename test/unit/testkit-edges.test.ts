@@ -1,7 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { agent, simulatedClock } from '../../src/index.js';
-import { apply, check, faults, runScenario, type Fault } from '../../src/testkit/index.js';
+import { agent, simulatedClock } from '../../system/index.js';
+import { apply, check, faults, runScenario, type Fault } from '../../testkit/index.js';
 
 // Edge cases of the testkit found by a review (each test failed before its fix).
 

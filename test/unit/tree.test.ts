@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actor, isBatonError, oneForAll, oneForOne, restForOne, RingBuffer, type DeadLetter, type RestartType, type SupervisorStrategy, type Terminated } from '../../src/index.js';
+import { actor, isBatonError, oneForAll, oneForOne, restForOne, RingBuffer, type DeadLetter, type RestartType, type SupervisorStrategy, type Terminated } from '../../system/index.js';
 import { settle, testSystem } from '../support/helpers.js';
 
 type Msg = 'crash' | 'stop' | number;

@@ -1,6 +1,6 @@
 import type { Logger } from '../src/logging.js';
 import { envelopeOf, type DurableLog } from './durable-log.js';
-import type { Envelope } from './envelope.js';
+import type { Envelope } from '../actors/envelope.js';
 
 /** What recovery needs from its pipeline. */
 export interface RecoveryTarget {

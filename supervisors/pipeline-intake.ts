@@ -1,6 +1,6 @@
 import { BatonError, describe, invalidOption, isBatonError } from '../src/errors.js';
-import type { AgentSupervisor } from '../supervisors/agent-supervisor.js';
-import { Envelope } from './envelope.js';
+import type { AgentSupervisor } from './agent-supervisor.js';
+import { Envelope } from '../actors/envelope.js';
 import { PipelineHost } from './pipeline-host.js';
 import { checkSendOptions } from './pipeline-stages.js';
 import type { PipelineStats, SendOptions, SendResult } from './pipeline-types.js';

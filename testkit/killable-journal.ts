@@ -1,4 +1,4 @@
-import type { Journal, PipelineJournal } from '../journal/journal.js';
+import type { Journal, PipelineJournal } from '../system/index.js';
 
 /**
  * A journal as one process sees it, for simulating that process's death in-process: until `kill()`

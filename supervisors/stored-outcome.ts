@@ -1,7 +1,7 @@
 import { decode } from '../src/codec.js';
 import type { StoredOutcome } from '../src/journal/journal.js';
-import type { AttemptError } from './envelope.js';
-import type { Outcome } from './outcomes.js';
+import type { AttemptError } from '../actors/envelope.js';
+import type { Outcome } from '../actors/outcomes.js';
 
 /** A finished task as the journal holds it, as the Outcome a pipeline reports. */
 export function outcomeOf<O>(r: StoredOutcome): Outcome<O> {

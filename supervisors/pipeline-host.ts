@@ -4,10 +4,10 @@ import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
-import type { AgentSupervisor, StageHost } from '../supervisors/agent-supervisor.js';
+import type { AgentSupervisor, StageHost } from './agent-supervisor.js';
 import type { DurableLog } from './durable-log.js';
-import type { Envelope } from './envelope.js';
-import type { Outcome, OutcomeFeed } from './outcomes.js';
+import type { Envelope } from '../actors/envelope.js';
+import type { Outcome, OutcomeFeed } from '../actors/outcomes.js';
 
 /**
  * A pipeline's finishing side, the StageHost its stages call: task ids, `complete`, `deadLetter`

@@ -1,4 +1,4 @@
-import type { BatonEvent } from '../events.js';
+import type { BatonEvent } from '../system/index.js';
 import type { HandlerCall } from './faults.js';
 import type { Recording } from './scenario.js';
 

@@ -6,5 +6,5 @@ export { invariants, check, assertAll, INVARIANTS, InvariantViolation, type Inva
 export { arbitraries, buildPipeline, type PipelineShape, type StageShape, type WorkItem, type FaultPlanConstraints, type ShapeConstraints, type WorkloadConstraints } from './arbitraries.js';
 export { killableJournal, type KillableJournal } from './killable-journal.js';
 export { checkProperty, propertyParameters, type PropertyRunOptions } from './property.js';
-export { simulatedClock, type SimulatedClock } from '../simulated-clock.js';
-export { seededRandom, type Random } from '../random.js';
+export { simulatedClock, type SimulatedClock } from '../system/index.js';
+export { seededRandom, type Random } from '../system/index.js';

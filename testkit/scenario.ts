@@ -1,13 +1,4 @@
-import type { Agent } from '../../actors/agent.js';
-import type { Outcome } from '../../actors/outcomes.js';
-import type { Pipeline } from '../../actors/pipeline.js';
-import type { PipelineOptions, SendResult } from '../../actors/pipeline-types.js';
-import { BatonError } from '../errors.js';
-import type { BatonEvent } from '../events.js';
-import type { Journal } from '../journal/journal.js';
-import { memoryJournal } from '../journal/memory.js';
-import { simulatedClock, type SimulatedClock } from '../simulated-clock.js';
-import { createSystem, type ActorSystem } from '../system.js';
+import { type Agent, type Outcome, type Pipeline, type PipelineOptions, type SendResult, BatonError, type BatonEvent, type Journal, memoryJournal, simulatedClock, type SimulatedClock, createSystem, type ActorSystem } from '../system/index.js';
 import type { FaultPlan } from './fault-plan.js';
 import { apply, callLog, type HandlerCall } from './faults.js';
 import { killableJournal, type KillableJournal } from './killable-journal.js';

@@ -1,9 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { decode } from '../codec.js';
-import { BatonError } from '../errors.js';
-import type { AttemptError } from '../../actors/envelope.js';
-import { sqliteJournal } from '../journal/sqlite.js';
+import { BatonError, decodeOutcome, sqliteJournal } from '../system/index.js';
 import { table } from './table.js';
 
 const USAGE = `usage: baton <command> --db PATH [options]
@@ -96,7 +93,7 @@ export function main(argv: readonly string[], out: (s: string) => void, err: (s:
           }
         }
         const rows = journal.openPipeline(name).deadLetters(limit, offset).map((d) => {
-          const errors = d.errors === undefined ? [] : decode<AttemptError[]>(d.errors);
+          const { errors } = decodeOutcome(d);
           const last = errors[errors.length - 1];
           return { id: d.id, stage: d.stage, attempts: d.attempts, code: d.code, 'last error': last?.error.message, finished: new Date(d.finishedAt).toISOString(), errors };
         });

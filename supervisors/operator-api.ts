@@ -1,9 +1,9 @@
 import { BatonError } from '../src/errors.js';
 import type { PipelineJournal } from '../src/journal/journal.js';
-import type { AgentSupervisor } from '../supervisors/agent-supervisor.js';
+import type { AgentSupervisor } from './agent-supervisor.js';
 import { envelopeOf, type DurableLog } from './durable-log.js';
-import type { Envelope } from './envelope.js';
-import type { Outcome } from './outcomes.js';
+import type { Envelope } from '../actors/envelope.js';
+import type { Outcome } from '../actors/outcomes.js';
 import { outcomeOf } from './stored-outcome.js';
 
 // A pipeline's journal, for operators (the CLI, tools): dead letters, recorded outcomes, replay.

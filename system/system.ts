@@ -1,19 +1,20 @@
-import { Pipeline, type PipelineOptions } from '../actors/pipeline.js';
+import { Pipeline, type PipelineOptions } from '../supervisors/pipeline.js';
 import type { SupervisedChild } from '../supervisors/child.js';
-import { oneForOne, type RestartType, type SupervisorStrategy } from '../supervisors/strategy.js';
+import { oneForOne, type RestartType, type SupervisorStrategy } from '../policies/strategy.js';
 import { Supervisor } from '../supervisors/supervisor.js';
-import { ActorCell, unknownAddress, type ActorDefinition, type ActorRef, type Delivery } from './actor-cell.js';
-import { assertName, type Address } from './address.js';
-import { systemClock, type Clock } from './clock.js';
-import { DeadLetters } from './dead-letters.js';
-import { DeathWatch, type Terminated } from './death-watch.js';
-import { BatonError, describe, invalidOption, toErrorInfo } from './errors.js';
-import { EventStream, type BatonEvent } from './events.js';
-import type { Journal } from './journal/journal.js';
-import { createLogger, type Logger, type LoggerOption } from './logging.js';
-import { mailboxPolicy, type MailboxOptions } from './mailbox.js';
-import { seededRandom, type Random } from './random.js';
-import { Scheduler, type SchedulerOptions } from './scheduler.js';
+import type { ActorDefinition, ActorRef, Delivery } from '../actors/actor.js';
+import { ActorCell, unknownAddress } from '../supervisors/actor-cell.js';
+import { assertName, type Address } from '../src/address.js';
+import { systemClock, type Clock } from '../src/clock.js';
+import { DeadLetters } from '../src/dead-letters.js';
+import { DeathWatch, type Terminated } from '../src/death-watch.js';
+import { BatonError, describe, invalidOption, toErrorInfo } from '../src/errors.js';
+import { EventStream, type BatonEvent } from '../src/events.js';
+import type { Journal } from '../src/journal/journal.js';
+import { createLogger, type Logger, type LoggerOption } from '../src/logging.js';
+import { mailboxPolicy, type MailboxOptions } from '../src/mailbox.js';
+import { seededRandom, type Random } from '../src/random.js';
+import { Scheduler, type SchedulerOptions } from '../src/scheduler.js';
 
 export interface SystemOptions {
   /** A pino logger, or false for none. Optional; defaults to pino at BATON_LOG_LEVEL (info) on stderr. */
@@ -42,7 +43,7 @@ export interface SupervisorSpec {
   readonly children: readonly ChildSpec[];
 }
 
-export type { Terminated } from './death-watch.js';
+export type { Terminated } from '../src/death-watch.js';
 
 export interface ShutdownOptions {
   /** How long pipelines may take to finish pending tasks before they are dead-lettered. Optional; defaults to 5,000 ms. */

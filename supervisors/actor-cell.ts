@@ -1,42 +1,13 @@
 import type { Logger } from 'pino';
-import type { ChildParent, SupervisedChild } from '../supervisors/child.js';
-import type { Address } from './address.js';
-import type { Clock } from './clock.js';
-import type { DeadLetters } from './dead-letters.js';
-import { BatonError, toErrorInfo } from './errors.js';
-import type { EventStream } from './events.js';
-import { Mailbox, type MailboxOptions, type MailboxPolicy } from './mailbox.js';
-import type { Runnable, Scheduler } from './scheduler.js';
-
-/** What `tell` did with a message. Never a throw into the sender's code. */
-export type Delivery = 'enqueued' | 'rejected' | 'dropped' | 'stopped';
-
-export interface ActorRef<M> {
-  readonly address: Address<M>;
-  /** Enqueues now or reports why not (a full 'back-pressure' mailbox reports 'rejected'; use `send` to wait). */
-  tell(message: M): Delivery;
-  /** Like `tell`, but waits for room under the 'back-pressure' policy. */
-  send(message: M): Promise<Delivery>;
-}
-
-export interface ActorContext<M> {
-  readonly self: ActorRef<M>;
-  readonly path: string;
-  readonly log: Logger;
-  /** Ends this actor normally after the current message (a 'normal' exit for its supervisor). */
-  stop(): void;
-}
-
-/** A plain actor: state plus a run-to-completion `receive`, one message at a time. */
-export interface ActorDefinition<M, S> {
-  readonly kind: 'actor';
-  /** Builds the state, at start and after every restart. Optional; defaults to undefined state. */
-  readonly init?: (ctx: ActorContext<M>) => S;
-  /** Returns the next state (undefined keeps it). A throw or rejection crashes the actor; its supervisor decides. */
-  readonly receive: (state: S, message: M, ctx: ActorContext<M>) => S | void | PromiseLike<S | void>;
-  /** Optional; defaults to 1,000 messages with back-pressure. */
-  readonly mailbox?: MailboxOptions;
-}
+import type { ChildParent, SupervisedChild } from './child.js';
+import type { Clock } from '../src/clock.js';
+import type { DeadLetters } from '../src/dead-letters.js';
+import { BatonError, toErrorInfo } from '../src/errors.js';
+import type { EventStream } from '../src/events.js';
+import { Mailbox, type MailboxOptions, type MailboxPolicy } from '../src/mailbox.js';
+import type { Runnable, Scheduler } from '../src/scheduler.js';
+import type { ActorContext, ActorDefinition, ActorRef, Delivery } from '../actors/actor.js';
+import type { Address } from '../src/address.js';
 
 export interface CellDeps {
   readonly scheduler: Scheduler;

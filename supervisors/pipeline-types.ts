@@ -4,10 +4,10 @@ import type { Journal } from '../src/journal/journal.js';
 import type { Logger } from '../src/logging.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
-import type { AgentPolicyOptions } from '../supervisors/agent-policy.js';
-import type { StageStats } from '../supervisors/agent-supervisor.js';
-import type { StrategyOptions } from '../supervisors/strategy.js';
-import type { Agent } from './agent.js';
+import type { AgentPolicyOptions } from '../policies/agent-policy.js';
+import type { StageStats } from './agent-supervisor.js';
+import type { StrategyOptions } from '../policies/strategy.js';
+import type { Agent } from '../actors/agent.js';
 
 // The data a pipeline is made from and reports: its options, what send answers, its stats.
 

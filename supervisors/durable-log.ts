@@ -1,7 +1,7 @@
 import { decode, encode } from '../src/codec.js';
 import type { JournalOp, PipelineJournal, StoredTask } from '../src/journal/journal.js';
 import type { Logger } from '../src/logging.js';
-import { Envelope, type AttemptError } from './envelope.js';
+import { Envelope, type AttemptError } from '../actors/envelope.js';
 
 /** Where a stage's backlog on disk stands: tasks with seq in (after, upTo] are not loaded yet. */
 interface Backlog {

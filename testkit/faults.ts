@@ -1,8 +1,4 @@
-import type { Agent, RouteResult, TaskContext } from '../../actors/agent.js';
-import { agent } from '../../actors/agent.js';
-import { BatonError } from '../errors.js';
-import type { Clock } from '../clock.js';
-import { seededRandom } from '../random.js';
+import { type Agent, type RouteResult, type TaskContext, agent, BatonError, type Clock, seededRandom } from '../system/index.js';
 import { decide, InjectedFault, validatePlan, type Fault, type FaultKind, type FaultPlan } from './fault-plan.js';
 
 /**

@@ -1,9 +1,9 @@
 import { assertName } from '../src/address.js';
 import { BatonError, describe } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
-import { agentPolicy } from '../supervisors/agent-policy.js';
-import { AgentSupervisor, type StageHost } from '../supervisors/agent-supervisor.js';
-import type { Agent } from './agent.js';
+import { agentPolicy } from '../policies/agent-policy.js';
+import { AgentSupervisor, type StageHost } from './agent-supervisor.js';
+import type { Agent } from '../actors/agent.js';
 import type { PipelineOptions, SendOptions } from './pipeline-types.js';
 
 // What a pipeline is made from, checked: its options, its stages (one AgentSupervisor per agent), and

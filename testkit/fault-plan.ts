@@ -1,5 +1,4 @@
-import type { Agent } from '../../actors/agent.js';
-import { BatonError, describe } from '../errors.js';
+import { type Agent, BatonError, describeValue as describe } from '../system/index.js';
 
 /**
  * Fault plans as data: how an agent misbehaves, checked by `validatePlan` and decided call by call by

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
-import { agent, type Agent, type TaskContext } from '../../actors/agent.js';
-import type { PipelineOptions } from '../../actors/pipeline-types.js';
+import { agent, type Agent, type TaskContext, type PipelineOptions } from '../system/index.js';
 import type { Fault, FaultKind, FaultPlan } from './fault-plan.js';
 
 /**
