@@ -1,58 +1,191 @@
-import { Envelope } from '../actors/envelope.js';
-import { startProbe } from '../policies/breaker.js';
+import type { Agent, RouteResult } from '../actors/agent.js';
+import type { Envelope } from '../actors/envelope.js';
+import { BatonError, describe, toErrorInfo } from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import type { Mailbox } from '../src/mailbox.js';
+import type { Runnable } from '../src/scheduler.js';
+import type { AgentPolicy } from '../policies/agent-policy.js';
+import type { ChildParent, SupervisedChild } from './child.js';
+import { StageBacklog, type BacklogOwner } from './stage-backlog.js';
+import { StageFailures, type FailureAction } from './stage-failures.js';
 import { StageHandoff } from './stage-handoff.js';
-import { TaskRun } from './task-run.js';
+import { StageCounts, type StageHost, type StageInbox, type StageStats, type Status } from './stage-host.js';
+import { StageQueues } from './stage-queues.js';
+import { StageRuns } from './stage-runs.js';
+import type { StageStore } from './stage-store.js';
+import { StageTimer } from './stage-timer.js';
+import { StageWorker, type WorkerOwner } from './stage-worker.js';
+import { TaskRun, type RunOwner } from './task-run.js';
+
+export type { StageHost, StageStats } from './stage-host.js';
 
 /** Compared with a promise's then(), never called unbound. */
 const NATIVE_THEN = Promise.prototype.then;
 
-/** What a spare run points at: it must not keep a finished task's payload alive. */
-const NO_ENVELOPE = new Envelope(undefined, 0, undefined, undefined);
-
-export { type StageHost, type StageStats } from './stage-host.js';
-
 /**
- * The local supervisor of one agent. It owns the agent's inbox (a restart never loses queued or
- * in-flight tasks), runs the handler, retries failed tasks with backoff, restarts the worker with
- * fresh state, quarantines poison tasks, holds the inbox behind a breaker during an outage, and
- * hands results on. Decisions are the pure functions of backoff.ts, intensity.ts and breaker.ts;
- * this class only keeps their state and acts on them. Here: the run loop, the bare lane, and waiting
- * for async runs; a success goes on in stage-handoff.ts, a failure in stage-failures.ts.
+ * The local supervisor of one agent (a pipeline's "stage"). It owns the agent's inbox (a restart
+ * never loses queued or in-flight tasks), runs the handler, retries failed tasks with backoff,
+ * restarts the worker with fresh state, quarantines poison tasks, holds the inbox behind a breaker
+ * during an outage, and hands results on. A small owner of parts, each in the file named after it
+ * with the fields it owns:
+ *   queues   (stage-queues.ts)   inbox, ready, delayed retries, tasks parked behind their key
+ *   failures (stage-failures.ts) charging, the breaker, retries and dead letters, restart intensity
+ *   worker   (stage-worker.ts)   the agent's state and its init
+ *   runs     (stage-runs.ts)     runs in flight, deadlines, pooled run records
+ *   timer    (stage-timer.ts)    the stage's one timer
+ *   handoff  (stage-handoff.ts)  next stage, routes, fan-out, the outbox
+ *   store    (stage-store.ts)    what is recorded: nothing, or the pipeline's journal
+ *   backlog  (stage-backlog.ts)  the journaled run loop, paging and adopting recovered tasks
+ * Here: the run loops (the bare lane, the general one), a run's success and failure, and the
+ * stage's life in the supervision tree (start, suspend, restart, terminate, escalate).
  */
-export class AgentSupervisor extends StageHandoff {
-  // ---- the run loop -------------------------------------------------------------------------
+export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, RunOwner, WorkerOwner, BacklogOwner {
+  scheduled = false;
+  parent: ChildParent | null = null;
+  readonly path: string;
+  readonly name: string;
+  readonly counts = new StageCounts();
+  readonly queues: StageQueues;
+  readonly failures: StageFailures;
+  readonly worker: StageWorker;
+  readonly runs: StageRuns;
+  readonly timer: StageTimer;
+  readonly handoff: StageHandoff;
+  readonly store: StageStore;
+  private readonly backlog: StageBacklog;
+  private status: Status = 'starting';
+  private readonly handle: Agent['handle'];
+  private readonly route: Agent['route'];
+  /** The handler takes no ctx and there is no route: sync runs need no TaskRun. */
+  private readonly bare: boolean;
+  private readonly wake = (): void => this.host.scheduler.schedule(this);
+  private readonly parentLog: Logger;
+  private childLog: Logger | undefined = undefined;
+
+  constructor(
+    private readonly host: StageHost,
+    readonly def: Agent,
+    readonly policy: AgentPolicy,
+    pipelinePath: string,
+    log: Logger,
+  ) {
+    this.name = def.name;
+    this.path = `${pipelinePath}/${def.name}`;
+    this.parentLog = log;
+    this.handle = def.handle;
+    this.route = def.route;
+    this.bare = def.handle.length < 2 && def.route === undefined;
+    this.store = host.storeFor(def.name);
+    this.queues = new StageQueues(policy.mailbox, policy.orderByKey);
+    this.runs = new StageRuns(this);
+    this.timer = new StageTimer(host.clock, () => this.timerFired());
+    this.failures = new StageFailures(this.path, this.name, policy, host, this.queues, this.store, this.counts, (at) => this.armTimerIfEarlier(at));
+    this.worker = new StageWorker(def.init, policy, host.clock, host.random, this);
+    this.handoff = new StageHandoff(this.path, this.name, host, this.store, this.counts, this.wake);
+    this.backlog = new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this);
+  }
+
+  get inbox(): Mailbox<Envelope> {
+    return this.queues.inbox;
+  }
+  get terminated(): boolean {
+    return this.status === 'terminated';
+  }
+  get running(): boolean {
+    return this.status === 'running';
+  }
+  /** Read through a getter: TypeScript would narrow `status` across calls that change it. */
+  get halted(): boolean {
+    return this.status === 'suspended' || this.status === 'terminated';
+  }
+  get blocked(): boolean {
+    return this.handoff.outCount > 0;
+  }
+  /** The stage's logger, made on first use (an idle agent should not pay for one). */
+  get log(): Logger {
+    return (this.childLog ??= this.parentLog.child({ stage: this.path }));
+  }
+
+  taskId(env: Envelope): string {
+    return this.host.taskId(env);
+  }
+
+  /** Starts the worker (runs `init`). */
+  start(): void {
+    this.host.events.emit({ type: 'started', path: this.path, at: this.host.clock.now() });
+    this.startWorker();
+  }
+
+  /** Takes a task in. The caller checked `inbox.hasRoom()` (senders) or is returning work. */
+  enqueue(env: Envelope): void {
+    this.queues.inbox.push(env);
+    this.counts.received++;
+    if (this.status === 'running' && !this.scheduled) this.host.scheduler.schedule(this);
+  }
+
+  /** Takes in a task recovered from the journal or replayed by an operator (see StageBacklog.adopt). */
+  adopt(env: Envelope, running: 'no' | 'suspect' | 'isolated'): void {
+    this.backlog.adopt(env, running);
+  }
+
+  stats(): StageStats {
+    const c = this.counts;
+    return {
+      name: this.name,
+      received: c.received,
+      completed: c.completed,
+      failed: c.failed,
+      retried: c.retried,
+      restarts: c.restarts,
+      deadLettered: c.deadLettered,
+      inbox: this.queues.waiting,
+      queued: this.queues.inbox.length,
+      capacity: this.queues.inbox.capacity,
+      inFlight: this.runs.inFlight,
+      breaker: this.failures.breaker.status,
+      status: this.status,
+    };
+  }
+
+  /** Tasks this stage holds in any form (for shutdown and termination accounting). */
+  holds(): number {
+    return this.queues.waiting + this.runs.inFlight + this.handoff.outCount;
+  }
+
+  // ---- the run loops ------------------------------------------------------------------------
 
   run(budget: number): number {
     if (this.status !== 'running') return 0;
-    if (this.outCount > 0 && !this.flushOutbox()) return 0;
+    if (this.handoff.outCount > 0 && !this.handoff.flush()) return 0;
     // At most one clock read per batch, and only if a run goes async: deadlines are as coarse as a batch.
-    this.runNow = -1;
-    if (this.durable !== undefined) return this.runDurable(budget);
-    if (this.bare && this.keys === undefined && !this.troubled) return this.runBare(budget);
+    this.runs.batchNow = -1;
+    if (this.store.journaled) return this.backlog.run(budget);
+    const failures = this.failures;
+    if (this.bare && this.queues.keys === undefined && !failures.troubled) return this.runBare(budget);
     const concurrency = this.policy.concurrency;
-    const ready = this.ready;
-    const inbox = this.inbox;
+    const { ready, inbox, keys } = this.queues;
+    const runs = this.runs;
     let n = 0;
-    while (n < budget && this.inFlight < concurrency) {
+    while (n < budget && runs.inFlight < concurrency) {
       let env: Envelope | undefined;
       let probe = false;
-      if (this.breaker.status !== 'closed') {
-        if (this.breaker.status !== 'open' || this.host.clock.now() < this.breaker.probeAt) break;
-        env = this.take(true);
+      if (failures.breaker.status !== 'closed') {
+        if (!failures.probeDue(this.host.clock.now())) break;
+        env = this.queues.take(true, false);
         probe = env !== undefined;
-        if (probe) this.breaker = startProbe(this.breaker);
-      } else if (this.keys === undefined && !(this.troubled && this.breaker.freshFailures > 0)) {
+        if (probe) failures.startProbe();
+      } else if (keys === undefined && !failures.preferFresh) {
         env = ready.length > 0 ? ready.shift() : inbox.shift(); // take(false), inlined: the hot path
       } else {
         // While fresh failures add up towards the breaker, fresh tasks go first: due retries would
         // fail again in an outage and be charged (a handler slower than the retry backoff let them
         // crowd the fresh tasks out, and healthy tasks were dead-lettered before the breaker opened).
-        env = this.take(this.troubled && this.breaker.status === 'closed' && this.breaker.freshFailures > 0);
+        env = this.queues.take(failures.preferFresh, false);
       }
       if (env === undefined) break;
       n++;
       this.startRun(env, probe);
-      if (this.outCount > 0 || this.status !== 'running') break;
+      if (this.handoff.outCount > 0 || this.status !== 'running') break;
     }
     return n;
   }
@@ -65,10 +198,10 @@ export class AgentSupervisor extends StageHandoff {
   private runBare(budget: number): number {
     const handle = this.handle as (input: unknown) => unknown;
     const concurrency = this.policy.concurrency;
-    const ready = this.ready;
-    const inbox = this.inbox;
+    const { ready, inbox } = this.queues;
+    const { runs, counts, handoff, failures } = this;
     let n = 0;
-    while (n < budget && this.inFlight < concurrency) {
+    while (n < budget && runs.inFlight < concurrency) {
       const env = ready.length > 0 ? ready.shift() : inbox.shift();
       if (env === undefined) break;
       n++;
@@ -76,79 +209,31 @@ export class AgentSupervisor extends StageHandoff {
       try {
         out = handle(env.payload);
       } catch (err) {
-        const run = new TaskRun(this, env, this.state, false);
-        run.done = true;
-        this.failed(run, err);
+        this.runFailed(env, false, err);
         break;
       }
       if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
-        this.inFlight++;
-        this.awaitRun(this.pooledRun(env), out as PromiseLike<unknown>);
+        runs.inFlight++;
+        this.awaitRun(runs.pooled(env), out as PromiseLike<unknown>);
         continue;
       }
-      this.completed++;
+      counts.completed++;
       const attempts = env.attempts + 1;
       env.attempts = 0;
       env.payload = out;
-      this.handOn(env, out, attempts);
-      if (this.outCount > 0 || this.status !== 'running' || this.troubled) break;
+      handoff.handOn(env, out, attempts);
+      if (handoff.outCount > 0 || this.status !== 'running' || failures.troubled) break;
     }
     return n;
   }
 
-  /**
-   * A run record for the bare async lane, from the spare ones if any. The handler never sees it, so
-   * one that settled well can be reused: at concurrency 64 a stage keeps at most 64 and allocates
-   * nothing per async run (measured ~10% more async tasks/s through 5 stages than a new one each).
-   */
-  private pooledRun(env: Envelope): TaskRun {
-    const run = this.spare;
-    if (run === undefined) {
-      const fresh = new TaskRun(this, env, undefined, false);
-      fresh.pooled = true;
-      return fresh;
-    }
-    this.spare = run.next;
-    run.next = undefined;
-    run.env = env;
-    run.done = false;
-    return run;
-  }
-
-  /** Spare bare-lane runs, linked through `next` (they are in no RunList while spare). */
-  private spare: TaskRun | undefined = undefined;
-
-  private recycle(run: TaskRun): void {
-    run.env = NO_ENVELOPE;
-    run.next = this.spare;
-    this.spare = run;
-  }
-
   hasWork(): boolean {
-    if (this.status !== 'running' || this.outCount > 0 || this.inFlight >= this.policy.concurrency) return false;
-    if (this.isolatedRun !== undefined || (this.inFlight > 0 && this.ready.peek()?.suspect === true)) return false;
-    const waiting = this.ready.length > 0 || this.inbox.length > 0 || (this.durable?.hasBacklog(this.name) ?? false);
-    if (this.breaker.status !== 'closed') return waiting && this.breaker.status === 'open' && this.host.clock.now() >= this.breaker.probeAt;
+    const runs = this.runs;
+    if (this.status !== 'running' || this.handoff.outCount > 0 || runs.inFlight >= this.policy.concurrency) return false;
+    if (runs.isolated !== undefined || (runs.inFlight > 0 && this.queues.ready.peek()?.suspect === true)) return false;
+    const waiting = this.queues.hasReady() || this.store.hasBacklog();
+    if (this.failures.breaker.status !== 'closed') return waiting && this.failures.probeDue(this.host.clock.now());
     return waiting;
-  }
-
-  /**
-   * The next task to run: due retries and returned tasks first, then the inbox. A probe prefers fresh
-   * tasks, the inbox first: a failed probe waits at the end of `ready` (not in the inbox, which
-   * would break its bound), so probes rotate through the waiting tasks instead of retrying one.
-   */
-  protected take(preferFresh: boolean): Envelope | undefined {
-    for (;;) {
-      let env: Envelope | undefined;
-      if (this.keys !== undefined && this.durable?.hasBacklog(this.name)) {
-        // Per-key order across a restart: tasks recovered from the journal were accepted before
-        // anything arriving now, so a fresh arrival waits until the whole backlog has been paged in.
-        env = preferFresh ? (this.ready.removeFirst((e) => e.attempts === 0) ?? this.ready.shift()) : this.ready.shift();
-      } else if (preferFresh) env = this.inbox.shift() ?? this.ready.removeFirst((e) => e.attempts === 0) ?? this.ready.shift();
-      else env = this.ready.shift() ?? this.inbox.shift();
-      if (env === undefined || this.keys === undefined || this.keys.claim(env)) return env;
-      // Parked behind an earlier task with its key; KeyOrder hands it back to `ready` in turn.
-    }
   }
 
   /**
@@ -156,26 +241,27 @@ export class AgentSupervisor extends StageHandoff {
    * route) never sees a ctx, so none is made unless the run fails or returns a promise: the
    * synchronous hot path then allocates nothing per stage. (Express decides by arity too.)
    */
-  protected startRun(env: Envelope, probe: boolean): TaskRun | undefined {
-    this.inFlight++;
+  startRun(env: Envelope, probe: boolean): TaskRun | undefined {
+    const runs = this.runs;
+    runs.inFlight++;
     let run: TaskRun | undefined;
     let out: unknown;
     try {
       if (this.bare) out = (this.handle as (input: unknown) => unknown)(env.payload);
-      else out = this.handle(env.payload, (run = new TaskRun(this, env, this.state, probe)));
+      else out = this.handle(env.payload, (run = new TaskRun(this, env, this.worker.state, probe)));
     } catch (err) {
-      this.inFlight--;
-      run ??= new TaskRun(this, env, this.state, probe);
+      runs.inFlight--;
+      run ??= new TaskRun(this, env, this.worker.state, probe);
       run.done = true;
-      this.failed(run, err);
+      this.runFailed(env, probe, err);
       return run;
     }
     if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
-      run ??= new TaskRun(this, env, this.state, probe);
+      run ??= new TaskRun(this, env, this.worker.state, probe);
       this.awaitRun(run, out as PromiseLike<unknown>);
       return run;
     }
-    this.inFlight--;
+    runs.inFlight--;
     if (run !== undefined) run.done = true;
     this.succeeded(env, run, probe, out);
     return run;
@@ -183,12 +269,13 @@ export class AgentSupervisor extends StageHandoff {
 
   /** A run returned a promise: give it a deadline and a place in the run list, and wait for it. */
   private awaitRun(run: TaskRun, promise: PromiseLike<unknown>): void {
-    this.sawAsync = true;
+    const runs = this.runs;
+    runs.sawAsync = true;
     // One deadline per run, one timer per stage: the timer is re-armed only when this deadline is the earliest.
-    if (this.runNow < 0) this.runNow = this.host.clock.now();
-    run.deadline = this.policy.timeoutMs === Infinity ? Infinity : this.runNow + this.policy.timeoutMs;
-    this.running.add(run);
-    if (run.deadline < this.timerAt) this.armTimer();
+    if (runs.batchNow < 0) runs.batchNow = this.host.clock.now();
+    run.deadline = this.policy.timeoutMs === Infinity ? Infinity : runs.batchNow + this.policy.timeoutMs;
+    runs.running.add(run);
+    if (run.deadline < this.timer.at) this.armTimer();
     // Only the native then() is sure to call back at most once (reused records rely on that): a
     // thenable, or a Promise subclass overriding then(), may call back twice; `await` guards them.
     if (!run.pooled || promise.then !== NATIVE_THEN) return void this.await(run, promise);
@@ -208,17 +295,15 @@ export class AgentSupervisor extends StageHandoff {
    * runBare (no route, key order or journal to consult). Anything else takes the general path.
    */
   private bareSettled(run: TaskRun, value: unknown): void {
-    if (run.done || this.troubled) return this.settled(run, true, value);
-    run.done = true;
-    this.running.delete(run);
-    this.inFlight--;
+    if (run.done || this.failures.troubled) return this.settled(run, true, value);
+    this.runs.ended(run);
     const env = run.env;
-    this.completed++;
+    this.counts.completed++;
     const attempts = env.attempts + 1;
     env.attempts = 0;
     env.payload = value;
-    this.recycle(run);
-    this.handOn(env, value, attempts);
+    this.runs.recycle(run);
+    this.handoff.handOn(env, value, attempts);
     if (!this.scheduled && this.status === 'running') this.host.scheduler.schedule(this);
   }
 
@@ -236,15 +321,178 @@ export class AgentSupervisor extends StageHandoff {
 
   private settled(run: TaskRun, ok: boolean, value: unknown): void {
     if (run.done) return; // timed out or aborted: the late result is discarded
-    run.done = true;
-    if (this.isolatedRun === run) this.endIsolation();
-    this.running.delete(run);
-    this.inFlight--;
+    this.runs.ended(run);
+    if (this.runs.isolated === run) this.endIsolation();
     if (ok) {
       this.succeeded(run.env, run, run.probe, value);
       // Only a run that settled well here is reused: a failed one may be kept (streak, history).
-      if (run.pooled) this.recycle(run);
-    } else this.failed(run, value);
+      if (run.pooled) this.runs.recycle(run);
+    } else this.runFailed(run.env, run.probe, value);
     if (!this.scheduled && this.status === 'running') this.host.scheduler.schedule(this);
   }
+
+  // ---- a run's result -----------------------------------------------------------------------
+
+  /** Encode the output for the journal, ask the router, count it, hand the task on. */
+  private succeeded(env: Envelope, run: TaskRun | undefined, probe: boolean, output: unknown): void {
+    if (this.store.journaled) {
+      try {
+        this.store.encodeOutput(env, output, `the output of stage '${this.path}' for task ${this.taskId(env)}`);
+      } catch (err) {
+        // An output the journal cannot hold is this stage's failure (ERR_INVALID_INPUT from the codec).
+        return this.runFailed(env, probe, err, err instanceof BatonError ? err.code : 'ERR_TASK_FAILED');
+      }
+    }
+    let dest: RouteResult = undefined;
+    if (this.route !== undefined) {
+      try {
+        dest = this.route(output, run!);
+        if (dest !== null && dest !== undefined && typeof dest !== 'string' && !isNameList(dest)) {
+          throw new BatonError(
+            'ERR_INVALID_OPTION',
+            `the route of stage '${this.path}' returned ${describe(dest)} for task ${this.taskId(env)}; return a stage name, an array of stage names, or null to complete the task.`,
+            { stage: this.path },
+          );
+        }
+      } catch (err) {
+        // A throwing router is the stage's code failing on this task: a task failure like any other.
+        return this.runFailed(env, probe, err);
+      }
+    }
+    this.counts.completed++;
+    const attempts = env.attempts + 1;
+    // While the breaker is open only its probe speaks for the agent: a run that started before the
+    // outage and ends well says nothing about now (closing on it re-ran held tasks into the outage).
+    this.failures.succeeded(probe);
+    env.attempts = 0;
+    env.payload = output;
+    this.queues.release(env);
+    if (this.route === undefined) this.handoff.handOn(env, output, attempts);
+    else this.handoff.routed(env, dest ?? null, output, attempts);
+  }
+
+  /** A run failed: the failure rules decide; then the worker restarts, or the stage escalates. */
+  private runFailed(env: Envelope, probe: boolean, thrown: unknown, code?: string): void {
+    const action: FailureAction = this.failures.failed(env, probe, thrown, code);
+    if (action === 'escalate') this.escalate(thrown);
+    else this.restartWorker();
+  }
+
+  // ---- the worker ---------------------------------------------------------------------------
+
+  private startWorker(): void {
+    this.status = 'starting';
+    this.worker.start();
+  }
+
+  private restartWorker(): void {
+    this.counts.restarts++;
+    this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.counts.restarts });
+    if (this.worker.fresh && this.status === 'running') this.startWorker();
+  }
+
+  workerReady(): void {
+    if (this.status !== 'starting') return;
+    this.status = 'running';
+    this.worker.started();
+    this.armTimer();
+    if (this.hasWork() || this.handoff.outCount > 0) this.host.scheduler.schedule(this);
+  }
+
+  /** `init` threw: retried after the restart backoff, or, past the restart intensity, escalated. */
+  workerFailed(thrown: unknown): void {
+    if (this.status !== 'starting') return;
+    if (this.failures.initFailed(thrown)) return this.escalate(thrown);
+    this.counts.restarts++;
+    this.worker.retryLater(() => {
+      if (this.status === 'starting') this.worker.start();
+    });
+  }
+
+  private escalate(thrown: unknown): void {
+    const { maxRestarts, withinMs } = this.policy.intensity;
+    const reason = `more than ${maxRestarts} restarts within ${withinMs} ms with no success between; last error: ${toErrorInfo(thrown).message}`;
+    this.host.events.emit({ type: 'escalated', path: this.path, at: this.host.clock.now(), reason });
+    this.suspend();
+    const error = new BatonError('ERR_ESCALATED', `stage '${this.path}' escalated: ${reason}`, { stage: this.path }, thrown);
+    if (this.parent !== null) this.parent.childExited(this, 'crash', error);
+    else this.terminate('escalated', error);
+  }
+
+  // ---- supervision (SupervisedChild) --------------------------------------------------------
+
+  suspend(): void {
+    if (this.status === 'terminated') return;
+    this.status = 'suspended';
+    // An isolated run taken back here did not crash the process: it must not be charged for one.
+    if (this.runs.isolated !== undefined) this.endIsolation();
+    this.worker.cancel();
+    this.timer.cancel();
+    // In-flight runs go back to the front of the queue, uncharged, in their original order.
+    for (const env of this.runs.takeBack(this.path)) this.queues.ready.unshift(env);
+  }
+
+  restart(): void {
+    if (this.status === 'terminated') return;
+    this.failures.reset();
+    this.worker.cancel(true);
+    this.counts.restarts++;
+    this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.counts.restarts });
+    this.startWorker();
+  }
+
+  terminate(reason: string, error?: unknown): void {
+    if (this.status === 'terminated') return;
+    this.suspend();
+    this.status = 'terminated';
+    const info = toErrorInfo(error ?? new BatonError('ERR_STOPPED', `stage '${this.path}' stopped: ${reason}`, { stage: this.path }));
+    const code = error instanceof BatonError ? error.code : 'ERR_STOPPED';
+    const left = [...this.handoff.clear(), ...this.queues.clear()];
+    for (const env of left) this.host.abandon(env, this.name, code, info);
+    this.host.events.emit({ type: 'stopped', path: this.path, at: this.host.clock.now(), reason });
+  }
+
+  // ---- the one timer ------------------------------------------------------------------------
+
+  /** Arms the timer for the earliest of the oldest run's deadline, the first due retry and the breaker's probe. */
+  private armTimer(): void {
+    if (this.status === 'terminated') return this.timer.cancel();
+    let at = this.queues.nextDue();
+    const oldest = this.runs.running.head; // the oldest run has the earliest deadline
+    if (oldest !== undefined && oldest.deadline < at) at = oldest.deadline;
+    const probeAt = this.failures.probeAt(this.host.clock.now());
+    if (probeAt < at) at = probeAt;
+    this.timer.arm(at);
+  }
+
+  private armTimerIfEarlier(at: number): void {
+    if (at < this.timer.at) this.armTimer();
+  }
+
+  /** A suspect's isolated run ended (settled or timed out): the journal must stop naming it as running alone. */
+  private endIsolation(): void {
+    this.runs.isolated = undefined;
+    this.store.endIsolation();
+  }
+
+  private timerFired(): void {
+    if (this.status === 'terminated') return;
+    const now = this.host.clock.now();
+    this.queues.releaseDue(now);
+    for (const run of this.runs.running) {
+      // A timeout can escalate the stage, which aborts and unlinks every run: stop then.
+      if (run.deadline > now || this.halted) break;
+      if (run.done) continue;
+      this.runs.ended(run);
+      if (this.runs.isolated === run) this.endIsolation();
+      const err = run.abort('ERR_TIMEOUT', `stage '${this.path}' timed out task ${run.taskId} after ${this.policy.timeoutMs} ms (timeoutMs); the handler's late result will be discarded.`);
+      this.runFailed(run.env, run.probe, err, 'ERR_TIMEOUT');
+    }
+    this.armTimer();
+    if (this.status === 'running') this.host.scheduler.schedule(this);
+  }
+}
+
+function isNameList(value: unknown): value is readonly string[] {
+  return Array.isArray(value) && value.every((name) => typeof name === 'string');
 }

@@ -3,6 +3,12 @@ import type { JournalOp, PipelineJournal, StoredTask } from '../src/journal/jour
 import type { Logger } from '../src/logging.js';
 import { Envelope, type AttemptError } from '../actors/envelope.js';
 
+/** A task paged in from the journal, and whether it was running when the process died (alone: 'isolated'). */
+export interface PagedTask {
+  readonly env: Envelope;
+  readonly running: 'no' | 'suspect' | 'isolated';
+}
+
 /** Where a stage's backlog on disk stands: tasks with seq in (after, upTo] are not loaded yet. */
 interface Backlog {
   after: number;
@@ -111,7 +117,7 @@ export class DurableLog {
   }
 
   /** Loads up to `room` pending tasks of `stage` from disk, in accepted order. */
-  page(stage: string, room: number, keyOrdered = false): { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] {
+  page(stage: string, room: number, keyOrdered = false): PagedTask[] {
     const b = this.backlogs.get(stage);
     if (b === undefined || room <= 0) return [];
     const rows = this.journal.pendingAt(stage, b.after, b.upTo, room);
@@ -120,7 +126,7 @@ export class DurableLog {
       if (this.backlogs.size === 0) this.journal.recovered();
     }
     if (rows.length > 0) b.after = rows[rows.length - 1]!.seq;
-    const out: { env: Envelope; running: 'no' | 'suspect' | 'isolated' }[] = [];
+    const out: PagedTask[] = [];
     const crashed = this.crashed.get(stage);
     // Fresh tasks first, then those that failed here before (see AgentSupervisor.adopt); a stage
     // that keeps per-key order takes them in accepted order, which that order is made of.

@@ -6,6 +6,7 @@ import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
 import type { AgentSupervisor, StageHost } from './agent-supervisor.js';
 import type { DurableLog } from './durable-log.js';
+import { JournalStore, MEMORY_STORE, type StageStore } from './stage-store.js';
 import type { Envelope } from '../actors/envelope.js';
 import type { Outcome, OutcomeFeed } from '../actors/outcomes.js';
 
@@ -55,23 +56,27 @@ export abstract class PipelineHost<O = unknown> implements StageHost {
     return this.byName.get(name);
   }
 
-  complete(env: Envelope, output: unknown, stage: AgentSupervisor, attempts: number): void {
+  storeFor(stage: string): StageStore {
+    return this.durable === undefined ? MEMORY_STORE : new JournalStore(this.durable, stage);
+  }
+
+  complete(env: Envelope, output: unknown, stage: string, attempts: number): void {
     const fan = env.fan;
     if (fan !== undefined) {
-      fan.outputs.push({ stage: stage.name, output });
+      fan.outputs.push({ stage, output });
       if (--fan.open > 0) return;
       if (fan.dead !== undefined) return this.finishFanOut(env, stage, attempts);
       output = fan.outputs;
     }
     const durable = this.durable;
-    if (durable === undefined) return this.finish(env, 'completed', output, undefined, stage.name, attempts);
-    durable.push({ op: 'complete', id: this.taskId(env), stage: stage.name, attempts, output: env.bytes!, at: this.wall() });
+    if (durable === undefined) return this.finish(env, 'completed', output, undefined, stage, attempts);
+    durable.push({ op: 'complete', id: this.taskId(env), stage, attempts, output: env.bytes!, at: this.wall() });
     env.bytes = undefined;
     // The outcome is delivered once it is durable, so a task redone after a crash is reported once.
-    durable.afterCommit((err) => err === undefined && this.finish(env, 'completed', output, undefined, stage.name, attempts));
+    durable.afterCommit((err) => err === undefined && this.finish(env, 'completed', output, undefined, stage, attempts));
   }
 
-  deadLetter(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo, attempts: number, stageName = stage.name): void {
+  deadLetter(env: Envelope, stageName: string, code: string, error: ErrorInfo, attempts: number): void {
     const fan = env.fan;
     if (fan !== undefined) {
       if (fan.dead === undefined) {
@@ -95,7 +100,7 @@ export abstract class PipelineHost<O = unknown> implements StageHost {
     durable.afterCommit((err) => err === undefined && this.finish(env, 'dead-lettered', undefined, info, stageName, attempts));
   }
 
-  abandon(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo): void {
+  abandon(env: Envelope, stage: string, code: string, error: ErrorInfo): void {
     if (this.durable === undefined) return this.deadLetter(env, stage, code, error, env.attempts);
     this.durable.live.delete(this.taskId(env)); // it stays pending in the journal for the next start
   }
@@ -120,7 +125,7 @@ export abstract class PipelineHost<O = unknown> implements StageHost {
   }
 
   /** The last branch of a fanned-out task completed, but an earlier branch was dead-lettered. */
-  private finishFanOut(env: Envelope, stage: AgentSupervisor, attempts: number): void {
+  private finishFanOut(env: Envelope, stage: string, attempts: number): void {
     const dead = env.fan!.dead!;
     const last = dead.errors?.[dead.errors.length - 1];
     const code = env.fan!.deadCode ?? 'ERR_TASK_FAILED';

@@ -56,7 +56,7 @@ export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
         return Promise.reject(err); // an input the journal cannot hold: a rejection, never a throw
       }
       const err = new BatonError('ERR_MAILBOX_FULL', `pipeline '${this.name}': the inbox of '${this.first.path}' is full (capacity ${this.first.policy.mailbox.capacity}) and its overflow policy is 'drop'.`, { stage: this.first.path });
-      this.deadLetter(env, this.first, err.code, { name: err.name, message: err.message, code: err.code }, 0);
+      this.deadLetter(env, this.first.name, err.code, { name: err.name, message: err.message, code: err.code }, 0);
       return Promise.resolve('dropped');
     }
     return this.sendWhenRoom(input, options);

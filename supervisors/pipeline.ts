@@ -60,7 +60,7 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
     );
     this.stageList = buildStages(this.name, options, this, this.log, this.byName);
     this.stageList.forEach((s, i) => {
-      s.next = this.stageList[i + 1] ?? null;
+      s.handoff.next = this.stageList[i + 1] ?? null;
       this.supervisor.add(s, 'permanent');
     });
     this.first = this.stageList[0]!;
@@ -81,7 +81,7 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
       log: this.log,
       hasStage: (name) => this.byName.has(name),
       countPending: (count) => void (this.pending += count),
-      stageGone: (env, name, attempts, message) => this.deadLetter(env, this.first, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, attempts, name),
+      stageGone: (env, name, attempts, message) => this.deadLetter(env, name, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, attempts),
     });
   }
 

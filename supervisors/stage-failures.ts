@@ -1,22 +1,74 @@
 import type { Envelope } from '../actors/envelope.js';
 import { toErrorInfo } from '../src/errors.js';
+import type { AgentPolicy } from '../policies/agent-policy.js';
 import { calculateDelay } from '../policies/backoff.js';
-import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow } from '../policies/breaker.js';
-import { recordRestart } from '../policies/intensity.js';
-import { StageBase } from './stage-base.js';
-import { NONE, NO_WINDOW } from './stage-host.js';
-import type { TaskRun } from './task-run.js';
+import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow, startProbe, type BreakerState } from '../policies/breaker.js';
+import { recordRestart, type RestartWindow } from '../policies/intensity.js';
+import type { StageCounts, StageHost } from './stage-host.js';
+import { NONE, type StageQueues } from './stage-queues.js';
+import type { StageStore } from './stage-store.js';
+
+const NO_WINDOW: RestartWindow = Object.freeze([]);
+
+/** What the stage must do after a failure. */
+export type FailureAction = 'restart' | 'escalate';
 
 /**
- * What a stage does when a run fails: charge the task or the agent, feed the breaker, retry with
- * backoff or dead-letter, count toward restart intensity (the table in docs/architecture.md). The
- * decisions are the pure functions of breaker.ts, backoff.ts and intensity.ts.
+ * A stage's failure rules: whether a failure is charged to the task or to the agent, the breaker,
+ * retries with backoff, dead letters, and restart intensity (the table in docs/architecture.md).
+ * Owns: the breaker's state, the `troubled` flag, the streak of fresh failures since the last success
+ * (refunded if the breaker opens: they were the outage, not their tasks) and the restart window.
+ * The decisions are the pure functions of policies/breaker.ts, backoff.ts and intensity.ts; this part
+ * keeps their state and acts on them through the queues, the store and the host.
  */
-export abstract class StageFailures extends StageBase {
-  // ---- failure ------------------------------------------------------------------------------
+export class StageFailures {
+  breaker: BreakerState = CLOSED;
+  /** Set by any failure; a success then clears the breaker, streak and restart window (one flag on the hot path). */
+  troubled = false;
+  /** Fresh tasks charged since the last success: if the breaker opens, they were outage victims. */
+  private streak: Envelope[] = NONE;
+  private window: RestartWindow = NO_WINDOW;
+
+  constructor(
+    private readonly path: string,
+    private readonly name: string,
+    private readonly policy: AgentPolicy,
+    private readonly host: StageHost,
+    private readonly queues: StageQueues,
+    private readonly store: StageStore,
+    private readonly counts: StageCounts,
+    /** A retry or probe due at this instant may now be the earliest thing the stage's timer waits for. */
+    private readonly armTimer: (at: number) => void,
+  ) {}
+
+  /** While fresh failures add up towards the breaker, fresh tasks run first (see AgentSupervisor.run). */
+  get preferFresh(): boolean {
+    return this.troubled && this.breaker.status === 'closed' && this.breaker.freshFailures > 0;
+  }
+
+  /** The breaker is open and its probe is due: one task may run. */
+  probeDue(now: number): boolean {
+    return this.breaker.status === 'open' && now >= this.breaker.probeAt;
+  }
+
+  startProbe(): void {
+    this.breaker = startProbe(this.breaker);
+  }
+
+  /** The instant of the next probe, if one waits in the future; else Infinity. */
+  probeAt(now: number): number {
+    // A probe already due needs no timer: the run loop takes it (hasWork) as soon as a task waits.
+    // Arming one for a past instant would fire at once, find nothing to probe, and re-arm forever.
+    return this.breaker.status === 'open' && this.breaker.probeAt > now ? this.breaker.probeAt : Infinity;
+  }
+
+  /** A run succeeded. While the breaker is open only its probe speaks for the agent. */
+  succeeded(probe: boolean): void {
+    if (this.troubled && (probe || this.breaker.status === 'closed')) this.recovered();
+  }
 
   /** The first success after trouble: close the breaker, forget the streak and the restart window. */
-  protected recovered(): void {
+  private recovered(): void {
     this.troubled = false;
     if (this.breaker !== CLOSED) this.closeBreaker();
     if (this.streak.length > 0) this.streak = NONE;
@@ -28,15 +80,14 @@ export abstract class StageFailures extends StageBase {
    * for anything the handler threw (even a BatonError from elsewhere, whose own code stays in the
    * attempt's error), Baton's own code for failures Baton decided (ERR_TIMEOUT, ERR_INVALID_INPUT).
    */
-  protected failed(run: TaskRun, thrown: unknown, code = 'ERR_TASK_FAILED'): void {
+  failed(env: Envelope, probe: boolean, thrown: unknown, code = 'ERR_TASK_FAILED'): FailureAction {
     this.troubled = true;
-    const env = run.env;
     const now = this.host.clock.now();
     const error = toErrorInfo(thrown);
-    this.failures++;
+    this.counts.failed++;
     let charge: boolean;
     let againstAgent = false;
-    if (run.probe) {
+    if (probe) {
       // A probe that failed before is evidence against itself: charge it and probe again at once.
       if (env.attempts > 0 || chargesProbe(this.policy.breaker, this.breaker, now)) {
         charge = true;
@@ -60,45 +111,60 @@ export abstract class StageFailures extends StageBase {
     } else {
       charge = true; // failed again on a retry: evidence against the task, not fed to the breaker
     }
+    const taskId = this.host.taskId(env);
     (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: charge, error });
-    this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId: this.taskId(env), charged: charge });
+    this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId, charged: charge });
 
     if (charge) this.charge(env, now, code);
-    else if (run.probe) this.ready.push(env); // behind the others: the next probe takes the inbox first (see take)
-    else this.ready.unshift(env);
-    if (this.durable !== undefined && !(charge && env.attempts >= this.policy.maxAttempts)) {
-      this.durable.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable.encodeErrors(env.errors) });
-    }
+    else if (probe) this.queues.ready.push(env); // behind the others: the next probe takes the inbox first
+    else this.queues.ready.unshift(env);
+    if (!(charge && env.attempts >= this.policy.maxAttempts)) this.store.recordFailure(taskId, env);
 
-    if (againstAgent) {
-      const decision = recordRestart(this.policy.intensity, this.window, now);
-      this.window = decision.window;
-      if (!decision.restart) return this.escalate(thrown);
-    }
-    this.restartWorker();
+    if (againstAgent && this.exceedsIntensity(now)) return 'escalate';
+    return 'restart';
   }
 
-  protected charge(env: Envelope, now: number, code: string): void {
+  /**
+   * `init` threw: an agent that cannot start is the case restart intensity is for. True if it must
+   * escalate; otherwise the worker retries `init` after the restart backoff.
+   */
+  initFailed(thrown: unknown): boolean {
+    this.troubled = true;
+    const now = this.host.clock.now();
+    this.host.events.emit({ type: 'crashed', path: this.path, at: now, error: toErrorInfo(thrown) });
+    return this.exceedsIntensity(now);
+  }
+
+  /** One more restart counted against the agent: true if that is more than the intensity allows. */
+  private exceedsIntensity(now: number): boolean {
+    const decision = recordRestart(this.policy.intensity, this.window, now);
+    this.window = decision.window;
+    return !decision.restart;
+  }
+
+  /** Charges `env` one attempt: a retry after the backoff, or a dead letter at maxAttempts. */
+  charge(env: Envelope, now: number, code: string): void {
     env.attempts++;
     if (env.attempts >= this.policy.maxAttempts) {
-      this.deadLettered++;
-      this.keys?.release(env, this.ready);
-      this.host.deadLetter(env, this.self, code, env.errors![env.errors!.length - 1]!.error, env.attempts);
+      this.counts.deadLettered++;
+      this.queues.release(env);
+      this.host.deadLetter(env, this.name, code, env.errors![env.errors!.length - 1]!.error, env.attempts);
       return;
     }
-    this.retried++;
+    this.counts.retried++;
     const delayMs = calculateDelay(this.policy.retryBackoff, env.attempts, this.host.random);
-    this.host.events.emit({ type: 'retried', path: this.path, at: now, taskId: this.taskId(env), attempt: env.attempts + 1, delayMs });
-    if (delayMs <= 0) {
-      this.ready.push(env);
-      return;
+    this.host.events.emit({ type: 'retried', path: this.path, at: now, taskId: this.host.taskId(env), attempt: env.attempts + 1, delayMs });
+    if (delayMs <= 0) this.queues.ready.push(env);
+    else {
+      this.queues.delay(env, now + delayMs);
+      this.armTimer(env.dueAt);
     }
-    env.dueAt = now + delayMs;
-    if (this.delayed === NONE) this.delayed = [];
-    let i = this.delayed.length;
-    while (i > 0 && this.delayed[i - 1]!.dueAt > env.dueAt) i--;
-    this.delayed.splice(i, 0, env);
-    if (env.dueAt < this.timerAt) this.armTimer();
+  }
+
+  /** A restart from above (the pipeline's supervisor): a fresh start, as a new agent. */
+  reset(): void {
+    this.window = NO_WINDOW;
+    this.breaker = CLOSED;
   }
 
   /**
@@ -106,7 +172,7 @@ export abstract class StageFailures extends StageBase {
    * Their charge is refunded (with 5 as threshold, 4 tasks get their attempt back), so an outage
    * costs no task an attempt, and one that outlives a process crash cannot add up to a dead letter.
    */
-  protected refundStreak(): void {
+  private refundStreak(): void {
     for (const env of this.streak) {
       if (env.attempts === 0 || env.attempts >= this.policy.maxAttempts) continue;
       env.attempts--;
@@ -117,18 +183,18 @@ export abstract class StageFailures extends StageBase {
           break;
         }
       }
-      this.durable?.push({ op: 'fail', id: this.taskId(env), attempts: env.attempts, errors: this.durable.encodeErrors(env.errors) });
+      this.store.recordFailure(this.host.taskId(env), env);
     }
     this.streak = NONE;
   }
 
-  protected breakerOpened(now: number): void {
+  private breakerOpened(now: number): void {
     if (this.breaker.status !== 'open') return;
     this.host.events.emit({ type: 'breaker-opened', path: this.path, at: now, probeInMs: this.breaker.probeAt - now, probes: this.breaker.probes });
-    if (this.breaker.probeAt < this.timerAt) this.armTimer();
+    this.armTimer(this.breaker.probeAt);
   }
 
-  protected closeBreaker(): void {
+  private closeBreaker(): void {
     const was = this.breaker;
     this.breaker = onSuccess(was);
     if (was.status !== 'closed') {
@@ -136,5 +202,4 @@ export abstract class StageFailures extends StageBase {
       this.host.events.emit({ type: 'breaker-closed', path: this.path, at: now, heldMs: now - was.openedAt });
     }
   }
-
 }

@@ -1,66 +1,46 @@
-import type { RouteResult } from '../actors/agent.js';
 import type { Envelope } from '../actors/envelope.js';
-import { BatonError, describe, toErrorInfo } from '../src/errors.js';
+import { BatonError, toErrorInfo } from '../src/errors.js';
 import { RingBuffer } from '../src/ring-buffer.js';
-import type { AgentSupervisor } from './agent-supervisor.js';
-import { DurableStage } from './durable-stage.js';
-import { TaskRun } from './task-run.js';
+import type { StageCounts, StageHost, StageInbox } from './stage-host.js';
+import type { StageStore } from './stage-store.js';
 
 /**
- * What a stage does with a success: encode the output for the journal, ask the router, count it,
- * and hand the task on (to the next stage in the list, a named stage, several for fan-out, or its
- * outcome), waiting in an outbox while the next inbox is full. The run loop is in
- * agent-supervisor.ts; the three layers below it are stage-base.ts, stage-failures.ts and
- * durable-stage.ts. One object (AgentSupervisor), split by concern.
+ * Where a stage's successes go: to the next stage in the list, to a stage a route named, to several
+ * (fan-out: the branches are joined into one outcome by the pipeline), or to their outcome. Owns:
+ * `next` and the outbox, the outputs waiting (in completion order) for room in a full downstream
+ * inbox. While the outbox holds anything the stage takes no new work (back-pressure travels up to
+ * `send`) and the outbox is flushed, in order, before anything else runs.
  */
-export abstract class StageHandoff extends DurableStage {
-  protected succeeded(env: Envelope, run: TaskRun | undefined, probe: boolean, output: unknown): void {
-    if (this.durable !== undefined) {
-      try {
-        env.bytes = this.durable.encode(output, `the output of stage '${this.path}' for task ${this.taskId(env)}`);
-      } catch (err) {
-        // An output the journal cannot hold is this stage's failure (ERR_INVALID_INPUT from the codec).
-        this.failed(run ?? new TaskRun(this, env, this.state, probe), err, err instanceof BatonError ? err.code : 'ERR_TASK_FAILED');
-        return;
-      }
-    }
-    let dest: RouteResult = undefined;
-    if (this.route !== undefined) {
-      try {
-        dest = this.route(output, run!);
-        if (dest !== null && dest !== undefined && typeof dest !== 'string' && !isNameList(dest)) {
-          throw new BatonError(
-            'ERR_INVALID_OPTION',
-            `the route of stage '${this.path}' returned ${describe(dest)} for task ${this.taskId(env)}; return a stage name, an array of stage names, or null to complete the task.`,
-            { stage: this.path },
-          );
-        }
-      } catch (err) {
-        // A throwing router is the stage's code failing on this task: a task failure like any other.
-        this.failed(run!, err);
-        return;
-      }
-    }
-    this.completed++;
-    const attempts = env.attempts + 1;
-    // While the breaker is open only its probe speaks for the agent: a run that started before the
-    // outage and ends well says nothing about now (closing on it re-ran held tasks into the outage).
-    if (this.troubled && (probe || this.breaker.status === 'closed')) this.recovered();
-    env.attempts = 0;
-    env.payload = output;
-    if (this.keys !== undefined) this.keys.release(env, this.ready);
-    if (this.route === undefined) this.handOn(env, output, attempts);
-    else if (dest === null || dest === undefined) this.host.complete(env, output, this.self, attempts);
-    else if (typeof dest === 'string') this.routeTo(env, dest);
-    else this.fanOut(env, dest, output);
-  }
+export class StageHandoff {
+  /** The stage a task goes to after this one, unless the agent routes; null after the last. */
+  next: StageInbox | null = null;
+  /** Outputs waiting for room downstream; 0 on the hot path. */
+  outCount = 0;
+  private out: { readonly envs: RingBuffer<Envelope>; readonly to: RingBuffer<StageInbox> } | undefined = undefined;
+
+  constructor(
+    private readonly path: string,
+    private readonly name: string,
+    private readonly host: StageHost,
+    private readonly store: StageStore,
+    private readonly counts: StageCounts,
+    /** Schedules the stage: called by a downstream inbox when room appears. */
+    private readonly wake: () => void,
+  ) {}
 
   /** To the next stage in the list, or complete after the last. */
-  protected handOn(env: Envelope, output: unknown, attempts: number): void {
+  handOn(env: Envelope, output: unknown, attempts: number): void {
     const next = this.next;
-    if (next === null) this.host.complete(env, output, this.self, attempts);
-    else if (this.durable === undefined && this.outCount === 0 && next.inbox.hasRoom()) next.enqueue(env);
+    if (next === null) this.host.complete(env, output, this.name, attempts);
+    else if (!this.store.journaled && this.outCount === 0 && next.inbox.hasRoom()) next.enqueue(env);
     else this.handoff(env, next);
+  }
+
+  /** Where a route sent the task: null completes it, a name hands it there, several fan it out. */
+  routed(env: Envelope, dest: string | readonly string[] | null, output: unknown, attempts: number): void {
+    if (dest === null) this.host.complete(env, output, this.name, attempts);
+    else if (typeof dest === 'string') this.routeTo(env, dest);
+    else this.fanOut(env, dest, output);
   }
 
   private routeTo(env: Envelope, name: string): void {
@@ -70,12 +50,12 @@ export abstract class StageHandoff extends DurableStage {
   }
 
   private fanOut(env: Envelope, names: readonly string[], output: unknown): void {
-    if (names.length === 0) return this.host.complete(env, output, this.self, 1);
+    if (names.length === 0) return this.host.complete(env, output, this.name, 1);
     if (names.length === 1) return this.routeTo(env, names[0]!);
-    if (this.durable !== undefined) {
-      const err = new BatonError('ERR_INVALID_OPTION', `stage '${this.path}' routed task ${this.taskId(env)} to ${names.length} stages, but fan-out is not supported in pipelines with a journal yet; route to one stage.`, { stage: this.path });
-      this.deadLettered++;
-      this.host.deadLetter(env, this.self, err.code, toErrorInfo(err), 1);
+    if (this.store.journaled) {
+      const err = new BatonError('ERR_INVALID_OPTION', `stage '${this.path}' routed task ${this.host.taskId(env)} to ${names.length} stages, but fan-out is not supported in pipelines with a journal yet; route to one stage.`, { stage: this.path });
+      this.counts.deadLettered++;
+      this.host.deadLetter(env, this.name, err.code, toErrorInfo(err), 1);
       return;
     }
     env.fan ??= { open: 1, outputs: [], dead: undefined };
@@ -86,31 +66,28 @@ export abstract class StageHandoff extends DurableStage {
   private unknownRoute(env: Envelope, name: string): void {
     const err = new BatonError(
       'ERR_UNKNOWN_ADDRESS',
-      `stage '${this.path}' routed task ${this.taskId(env)} to '${name}', which is not a stage of this pipeline; return one of its stage names, an array of them, or null to complete the task.`,
+      `stage '${this.path}' routed task ${this.host.taskId(env)} to '${name}', which is not a stage of this pipeline; return one of its stage names, an array of them, or null to complete the task.`,
       { stage: this.path, address: name },
     );
-    this.deadLettered++;
-    this.host.deadLetter(env, this.self, err.code, toErrorInfo(err), 1);
+    this.counts.deadLettered++;
+    this.host.deadLetter(env, this.name, err.code, toErrorInfo(err), 1);
   }
 
-  private handoff(env: Envelope, to: AgentSupervisor): void {
-    if (this.durable !== undefined) {
-      this.durable.push({ op: 'move', id: this.taskId(env), stage: to.name, payload: env.bytes! });
-      env.bytes = undefined;
-    }
+  private handoff(env: Envelope, to: StageInbox): void {
+    if (this.store.journaled) this.store.recordMove(this.host.taskId(env), env, to.name);
     if (this.outCount === 0 && to.inbox.hasRoom()) {
       to.enqueue(env);
       return;
     }
     if (this.outCount === 0) to.inbox.onRoom(this.wake);
-    this.out ??= { envs: new RingBuffer<Envelope>(4), to: new RingBuffer<AgentSupervisor>(4) };
+    this.out ??= { envs: new RingBuffer<Envelope>(4), to: new RingBuffer<StageInbox>(4) };
     this.out.envs.push(env);
     this.out.to.push(to);
     this.outCount++;
   }
 
   /** Hands on outputs that waited for room; false while the next inbox is still full. */
-  protected flushOutbox(): boolean {
+  flush(): boolean {
     const out = this.out!;
     while (this.outCount > 0) {
       const to = out.to.peek()!;
@@ -124,8 +101,12 @@ export abstract class StageHandoff extends DurableStage {
     }
     return true;
   }
-}
 
-function isNameList(value: unknown): value is readonly string[] {
-  return Array.isArray(value) && value.every((name) => typeof name === 'string');
+  /** Empties the outbox (the stage ends): its tasks are returned to be accounted for. */
+  clear(): Envelope[] {
+    const left = this.out?.envs.clear() ?? [];
+    this.out?.to.clear();
+    this.outCount = 0;
+    return left;
+  }
 }

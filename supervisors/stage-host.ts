@@ -1,36 +1,50 @@
-import type { DurableLog } from './durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
 import type { Clock } from '../src/clock.js';
 import type { ErrorInfo } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
+import type { Mailbox } from '../src/mailbox.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
-import type { AgentSupervisor } from './agent-supervisor.js';
 import type { BreakerState } from '../policies/breaker.js';
-import type { RestartWindow } from '../policies/intensity.js';
+import type { StageStore } from './stage-store.js';
 
 // What a stage and its pipeline say to each other, and the stage's stats.
 
-/** Shared empty list for rarely used queues: an idle stage allocates none (copy on first write). */
-export const NONE: Envelope[] = [];
-export const NO_WINDOW: RestartWindow = Object.freeze([]);
+/** A stage as another stage sees it: somewhere to hand a task on to. */
+export interface StageInbox {
+  readonly name: string;
+  readonly inbox: Mailbox<Envelope>;
+  readonly terminated: boolean;
+  /** Takes a task in. The caller checked `inbox.hasRoom()` (senders) or is returning work. */
+  enqueue(env: Envelope): void;
+}
 
-/** What a stage needs from its pipeline. */
+/** What a stage needs from its pipeline. Stages are named by their name within the pipeline. */
 export interface StageHost {
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly random: Random;
   readonly events: EventStream;
-  /** The pipeline's journal side, or undefined for a pipeline without a journal. */
-  readonly durable: DurableLog | undefined;
+  /** The stage's view of the pipeline's journal (MEMORY_STORE without one). */
+  storeFor(stage: string): StageStore;
   taskId(env: Envelope): string;
-  stageNamed(name: string): AgentSupervisor | undefined;
+  stageNamed(name: string): StageInbox | undefined;
   /** The task left the pipeline's last stage (or a route returned null). */
-  complete(env: Envelope, output: unknown, stage: AgentSupervisor, attempts: number): void;
+  complete(env: Envelope, output: unknown, stage: string, attempts: number): void;
   /** The task is quarantined. */
-  deadLetter(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo, attempts: number): void;
+  deadLetter(env: Envelope, stage: string, code: string, error: ErrorInfo, attempts: number): void;
   /** The stage ended with the task unfinished: dead-lettered without a journal, left pending in one. */
-  abandon(env: Envelope, stage: AgentSupervisor, code: string, error: ErrorInfo): void;
+  abandon(env: Envelope, stage: string, code: string, error: ErrorInfo): void;
+}
+
+/** A stage's counters: plain fields, since the hot path bumps `received` and `completed` once per task. */
+export class StageCounts {
+  received = 0;
+  completed = 0;
+  failed = 0;
+  retried = 0;
+  restarts = 0;
+  deadLettered = 0;
 }
 
 export interface StageStats {
@@ -56,5 +70,3 @@ export interface StageStats {
 }
 
 export type Status = StageStats['status'];
-
-

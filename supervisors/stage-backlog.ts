@@ -1,0 +1,159 @@
+import type { Envelope } from '../actors/envelope.js';
+import type { AgentPolicy } from '../policies/agent-policy.js';
+import type { StageFailures } from './stage-failures.js';
+import type { StageCounts, StageHost } from './stage-host.js';
+import type { StageQueues } from './stage-queues.js';
+import type { StageRuns } from './stage-runs.js';
+import type { StageStore } from './stage-store.js';
+import type { TaskRun } from './task-run.js';
+
+/** What the journaled run loop asks of its stage. */
+export interface BacklogOwner {
+  readonly path: string;
+  /** The stage is running (not starting, suspended or terminated). */
+  readonly running: boolean;
+  /** The stage is suspended or terminated. */
+  readonly halted: boolean;
+  /** Outputs wait in the outbox: nothing new may start. */
+  readonly blocked: boolean;
+  startRun(env: Envelope, probe: boolean): TaskRun | undefined;
+}
+
+/**
+ * A journaled stage's run loop and its backlog on disk. Owns nothing but the rules: every batch's
+ * start is recorded (one commit) before any handler of it runs; the backlog a restart left in the
+ * journal is paged in while the inbox is at most half full (memory holds the inbox bound, not the
+ * backlog); recovered tasks are adopted, and a task that was running when the process died runs
+ * alone (a suspect) so that a task that kills the process every time is found and dead-lettered.
+ * In-memory stages never reach this code.
+ */
+export class StageBacklog {
+  constructor(
+    private readonly name: string,
+    private readonly policy: AgentPolicy,
+    private readonly host: StageHost,
+    private readonly queues: StageQueues,
+    private readonly runs: StageRuns,
+    private readonly failures: StageFailures,
+    private readonly store: StageStore,
+    private readonly counts: StageCounts,
+    private readonly owner: BacklogOwner,
+  ) {}
+
+  /**
+   * The journaled run loop: take a batch, record that its runs start (one commit, together with
+   * everything else written this turn), then run it. A task that kills the process mid-run is
+   * therefore charged on recovery, and after maxAttempts crashes it is dead-lettered instead of
+   * crash-looping. Tasks of the batch that cannot start now (an async handler filled the slots,
+   * the breaker opened) go back to the front, in order.
+   */
+  run(budget: number): number {
+    const { queues, runs, failures } = this;
+    if (runs.isolated !== undefined) return 0;
+    this.refill();
+    const concurrency = this.policy.concurrency;
+    const batch: Envelope[] = [];
+    let probe = false;
+    if (failures.breaker.status !== 'closed') {
+      if (!failures.probeDue(this.host.clock.now()) || runs.inFlight >= concurrency) return 0;
+      const env = this.take(true);
+      if (env === undefined) return 0;
+      failures.startProbe();
+      batch.push(env);
+      probe = true;
+    } else {
+      // Sync handlers: one start record and one commit per 256 runs (4x the scheduler's batch: commits dominate here).
+      const max = runs.sawAsync ? concurrency - runs.inFlight : Math.max(budget, 256);
+      // Fresh tasks first while fresh failures add up towards the breaker (see AgentSupervisor.run).
+      const preferFresh = failures.preferFresh;
+      while (batch.length < max) {
+        const env = this.take(preferFresh);
+        if (env === undefined) break;
+        if (env.suspect && (batch.length > 0 || runs.inFlight > 0)) {
+          queues.ready.unshift(env); // a suspect runs alone, once nothing else runs here
+          break;
+        }
+        batch.push(env);
+        if (env.suspect) break;
+      }
+    }
+    if (batch.length === 0) return 0;
+    // A suspect (running when the process died) runs alone: if the process dies again, it is to blame.
+    const isolated = batch[0]!.suspect;
+    const ids = batch.map((e) => this.host.taskId(e));
+    if (!isolated) for (const run of runs.running) ids.push(run.taskId);
+    if (!this.store.recordStart(ids, isolated)) {
+      // The journal failed (the pipeline is failing): run nothing it did not record.
+      if (!this.owner.halted) for (let i = batch.length - 1; i >= 0; i--) queues.ready.unshift(batch[i]!);
+      return 0;
+    }
+    batch[0]!.suspect = false;
+    let n = 0;
+    for (; n < batch.length; n++) {
+      if (!this.owner.running || runs.inFlight >= concurrency || this.owner.blocked) break;
+      if (!probe && failures.breaker.status !== 'closed') break;
+      const run = this.owner.startRun(batch[n]!, probe);
+      if (isolated && run !== undefined && !run.done) runs.isolated = run;
+    }
+    for (let i = batch.length - 1; i >= n; i--) queues.ready.unshift(batch[i]!);
+    if (isolated && runs.isolated === undefined) {
+      if (n === 0) batch[0]!.suspect = true; // it did not run: it still runs alone, later
+      this.store.endIsolation(); // a sync run ended already (or none started)
+    }
+    return n;
+  }
+
+  /** The next task; an ordered stage runs its backlog (older than anything arriving now) first. */
+  take(preferFresh: boolean): Envelope | undefined {
+    return this.queues.take(preferFresh, this.queues.keys !== undefined && this.store.hasBacklog());
+  }
+
+  /** Pages the stage's backlog in from the journal while its inbox is at most half full. */
+  private refill(): void {
+    if (!this.store.hasBacklog()) return;
+    const { inbox, ready, keys } = this.queues;
+    // Ordered stages hold fresh arrivals in the inbox until the backlog is in (see take), so only
+    // `ready` counts against the page: at most twice the inbox bound in memory, and never stuck.
+    const room = inbox.capacity - (keys === undefined ? inbox.length : 0) - ready.length;
+    if (room < inbox.capacity / 2) return;
+    for (const { env, running } of this.store.page(room, keys !== undefined)) this.adopt(env, running);
+  }
+
+  /**
+   * Takes in a task recovered from the journal. A run in progress when the process died makes its
+   * task a suspect, not a culprit: a batch of 256 sync runs, or the neighbours of an async run, were
+   * in progress too. A suspect runs alone; if the process dies during that isolated run, the task
+   * is charged (ERR_PROCESS_DIED), so a task that kills the process every time is dead-lettered
+   * after maxAttempts isolated crashes instead of crash-looping.
+   */
+  adopt(env: Envelope, running: 'no' | 'suspect' | 'isolated'): void {
+    this.counts.received++;
+    const { queues } = this;
+    const now = this.host.clock.now();
+    // Pages come in accepted order, so claiming keys here keeps per-key order across the restart,
+    // also for a task that goes straight to a retry below; a parked task comes back through `ready`.
+    if (queues.keys !== undefined && !queues.keys.claim(env)) {
+      if (running !== 'no') env.suspect = true;
+      return;
+    }
+    if (running === 'suspect') {
+      env.suspect = true;
+      queues.ready.push(env);
+      return;
+    }
+    if (running === 'isolated') {
+      env.suspect = true; // it may well kill the process again: keep running it alone
+      const taskId = this.host.taskId(env);
+      const error = { name: 'BatonError', code: 'ERR_PROCESS_DIED', message: `the process ended while task ${taskId} was running at stage '${this.owner.path}'` };
+      (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: true, error });
+      this.failures.charge(env, now, 'ERR_PROCESS_DIED');
+      if (env.attempts < this.policy.maxAttempts) this.store.recordFailure(taskId, env);
+      return;
+    }
+    // A task that failed here before goes behind the fresh ones of its page: if the agent is still
+    // down, the fresh tasks open the breaker before this retry can be charged again for the outage.
+    // At an ordered stage the backlog runs first, in accepted order (see take).
+    if (queues.keys !== undefined) queues.ready.push(env);
+    else queues.inbox.push(env);
+  }
+}

@@ -1,0 +1,91 @@
+import type { Envelope } from '../actors/envelope.js';
+import { Mailbox, type MailboxPolicy } from '../src/mailbox.js';
+import { RingBuffer } from '../src/ring-buffer.js';
+import { KeyOrder } from './key-order.js';
+
+/** Shared empty list for rarely used queues: an idle stage allocates none (copy on first write). */
+export const NONE: Envelope[] = [];
+
+/**
+ * Where a stage's tasks wait, and which runs next. Owns: the bounded inbox (senders wait on it),
+ * `ready` (due retries and tasks returned uncharged: they run before the inbox), `delayed` (retries
+ * waiting out their backoff, sorted by dueAt) and, with orderByKey, the tasks parked behind their key.
+ * Contract: a task is in at most one of these; `waiting` counts them all; `clear` empties them all.
+ * The queues start at 4 slots and grow: an idle agent costs about 1 KB.
+ */
+export class StageQueues {
+  readonly inbox: Mailbox<Envelope>;
+  readonly ready = new RingBuffer<Envelope>(4);
+  /** Retries waiting out their backoff, sorted by dueAt. */
+  delayed: Envelope[] = NONE;
+  readonly keys: KeyOrder | undefined;
+
+  constructor(mailbox: MailboxPolicy, orderByKey: boolean) {
+    this.inbox = new Mailbox<Envelope>(mailbox);
+    // Parked tasks count against the inbox's bound: one hot key must not let a sender pour in everything.
+    this.keys = orderByKey ? new KeyOrder(this.inbox) : undefined;
+  }
+
+  /** Tasks waiting here: the inbox, retries waiting out their backoff, tasks held for their key. */
+  get waiting(): number {
+    return this.inbox.length + this.ready.length + this.delayed.length + (this.keys?.parked ?? 0);
+  }
+
+  /** A task could be taken now (ignoring key order and any backlog on disk). */
+  hasReady(): boolean {
+    return this.ready.length > 0 || this.inbox.length > 0;
+  }
+
+  /**
+   * The next task to run: due retries and returned tasks first, then the inbox. `preferFresh` (a probe,
+   * or fresh failures adding up towards the breaker) takes the inbox first, then the first task in
+   * `ready` that never failed here: a failed probe waits at the end of `ready` (not in the inbox,
+   * which would break its bound), so probes rotate through the waiting tasks instead of retrying one.
+   * `backlogFirst` (an ordered stage still paging its backlog in from the journal): tasks recovered
+   * from the journal were accepted before anything arriving now, so the inbox waits until the whole
+   * backlog has been paged in. With key order, a task whose key is busy parks and the next is tried.
+   */
+  take(preferFresh: boolean, backlogFirst: boolean): Envelope | undefined {
+    for (;;) {
+      let env: Envelope | undefined;
+      if (backlogFirst) env = preferFresh ? (this.ready.removeFirst(isFresh) ?? this.ready.shift()) : this.ready.shift();
+      else if (preferFresh) env = this.inbox.shift() ?? this.ready.removeFirst(isFresh) ?? this.ready.shift();
+      else env = this.ready.shift() ?? this.inbox.shift();
+      if (env === undefined || this.keys === undefined || this.keys.claim(env)) return env;
+      // Parked behind an earlier task with its key; KeyOrder hands it back to `ready` in turn.
+    }
+  }
+
+  /** `env` leaves the stage (handed on or dead-lettered): the next task with its key may run. */
+  release(env: Envelope): void {
+    this.keys?.release(env, this.ready);
+  }
+
+  /** Puts a retry in `delayed` at its place (due retries move to `ready` with releaseDue). */
+  delay(env: Envelope, dueAt: number): void {
+    env.dueAt = dueAt;
+    if (this.delayed === NONE) this.delayed = [];
+    let i = this.delayed.length;
+    while (i > 0 && this.delayed[i - 1]!.dueAt > dueAt) i--;
+    this.delayed.splice(i, 0, env);
+  }
+
+  /** When the first retry is due, or Infinity. */
+  nextDue(): number {
+    return this.delayed.length > 0 ? this.delayed[0]!.dueAt : Infinity;
+  }
+
+  /** Moves the retries due by `now` to `ready`. */
+  releaseDue(now: number): void {
+    while (this.delayed.length > 0 && this.delayed[0]!.dueAt <= now) this.ready.push(this.delayed.shift()!);
+  }
+
+  /** Empties every queue (the stage ends); senders waiting for room are woken to find it gone. */
+  clear(): Envelope[] {
+    const left = [...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? [])];
+    this.inbox.wakeAll();
+    return left;
+  }
+}
+
+const isFresh = (env: Envelope): boolean => env.attempts === 0;
