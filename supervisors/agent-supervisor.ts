@@ -46,6 +46,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   readonly name: string;
   readonly counts = new StageCounts();
   readonly queues: StageQueues;
+  /** The queues' inbox, as a field: upstream stages check it for room once per handoff. */
+  readonly inbox: Mailbox<Envelope>;
   readonly failures: StageFailures;
   readonly worker: StageWorker;
   readonly runs: StageRuns;
@@ -77,6 +79,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.bare = def.handle.length < 2 && def.route === undefined;
     this.store = host.storeFor(def.name);
     this.queues = new StageQueues(policy.mailbox, policy.orderByKey);
+    this.inbox = this.queues.inbox;
     this.runs = new StageRuns(this);
     this.timer = new StageTimer(host.clock, () => this.timerFired());
     this.failures = new StageFailures(this.path, this.name, policy, host, this.queues, this.store, this.counts, (at) => this.armTimerIfEarlier(at));
@@ -85,9 +88,6 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.backlog = new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this);
   }
 
-  get inbox(): Mailbox<Envelope> {
-    return this.queues.inbox;
-  }
   get terminated(): boolean {
     return this.status === 'terminated';
   }
@@ -118,7 +118,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
 
   /** Takes a task in. The caller checked `inbox.hasRoom()` (senders) or is returning work. */
   enqueue(env: Envelope): void {
-    this.queues.inbox.push(env);
+    this.inbox.push(env);
     this.counts.received++;
     if (this.status === 'running' && !this.scheduled) this.host.scheduler.schedule(this);
   }

@@ -1,36 +1,50 @@
+import { Envelope } from '../actors/envelope.js';
 import { BatonError, describe, invalidOption, isBatonError } from '../src/errors.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
-import { Envelope } from '../actors/envelope.js';
-import { PipelineHost } from './pipeline-host.js';
+import type { DurableLog } from './durable-log.js';
 import { checkSendOptions } from './pipeline-stages.js';
-import type { PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
+import type { SendOptions, SendResult } from './pipeline-types.js';
+import type { TaskLedger } from './task-ledger.js';
 
 const ACCEPTED: Promise<SendResult> = Promise.resolve('accepted');
 const DUPLICATE: Promise<SendResult> = Promise.resolve('duplicate');
 
+/** What the intake asks of its pipeline. */
+export interface IntakeOwner {
+  readonly name: string;
+  /** Whether the pipeline takes tasks now (it is running). */
+  readonly open: boolean;
+  /** The error a send gets once the pipeline stopped or failed. */
+  stoppedError(): BatonError;
+}
+
 /**
  * A pipeline's intake: `send` and `sendMany` (the batch path), waiting for room under back-pressure,
  * the reject and drop overflow policies, duplicate ids, and writing each accepted task to the
- * journal. Pipeline extends it (one object split along a class chain: PipelineHost, PipelineIntake,
- * Pipeline), so sending costs no extra layer.
+ * journal. Owns: the sequence that numbers tasks and the count of senders waiting for room (while
+ * any waits, a new sender queues behind it: FIFO).
  */
-export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
-  /** The first stage, where every task enters (set by the Pipeline's constructor). */
-  protected first!: AgentSupervisor;
-  protected status: PipelineStats['status'] = 'running';
-  protected seq = 0;
-  protected waitingSenders = 0;
-  protected accepted = 0;
+export class PipelineIntake<I> {
+  /** The highest task number used (continues from the journal's after a restart). */
+  seq = 0;
+  private waitingSenders = 0;
 
+  constructor(
+    private readonly owner: IntakeOwner,
+    /** The first stage, where every task enters. */
+    private readonly first: AgentSupervisor,
+    private readonly ledger: TaskLedger,
+    private readonly durable: DurableLog | undefined,
+  ) {}
 
   /**
    * Accepts one task. Resolves once it is accepted (waiting while the first stage's inbox is full,
    * under the default back-pressure policy). Rejects with ERR_STOPPED once the pipeline stopped.
    */
   send(input: I, options?: SendOptions): Promise<SendResult> {
-    if (this.status !== 'running') return Promise.reject(this.stoppedError());
+    if (!this.owner.open) return Promise.reject(this.owner.stoppedError());
     if (options !== undefined) {
-      const bad = checkSendOptions(this.name, options);
+      const bad = checkSendOptions(this.owner.name, options);
       if (bad !== undefined) return Promise.reject(bad);
       if (options.id !== undefined && this.isDuplicate(options.id)) return DUPLICATE;
     }
@@ -55,8 +69,8 @@ export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
       } catch (err) {
         return Promise.reject(err); // an input the journal cannot hold: a rejection, never a throw
       }
-      const err = new BatonError('ERR_MAILBOX_FULL', `pipeline '${this.name}': the inbox of '${this.first.path}' is full (capacity ${this.first.policy.mailbox.capacity}) and its overflow policy is 'drop'.`, { stage: this.first.path });
-      this.deadLetter(env, this.first.name, err.code, { name: err.name, message: err.message, code: err.code }, 0);
+      const err = new BatonError('ERR_MAILBOX_FULL', `pipeline '${this.owner.name}': the inbox of '${this.first.path}' is full (capacity ${this.first.policy.mailbox.capacity}) and its overflow policy is 'drop'.`, { stage: this.first.path });
+      this.ledger.deadLetter(env, this.first.name, err.code, { name: err.name, message: err.message, code: err.code }, 0);
       return Promise.resolve('dropped');
     }
     return this.sendWhenRoom(input, options);
@@ -69,11 +83,12 @@ export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
    * tasks are accepted with no promise each.
    */
   async sendMany(inputs: Iterable<I>, options?: { readonly key?: (input: I, index: number) => string | undefined }): Promise<number> {
+    const name = this.owner.name;
     if (inputs === null || typeof (inputs as Partial<Iterable<I>>)?.[Symbol.iterator] !== 'function') {
-      throw new BatonError('ERR_INVALID_INPUT', `pipeline '${this.name}': sendMany takes an iterable of inputs (an array, a Set, a generator); got ${describe(inputs)}.`, { pipeline: this.name });
+      throw new BatonError('ERR_INVALID_INPUT', `pipeline '${name}': sendMany takes an iterable of inputs (an array, a Set, a generator); got ${describe(inputs)}.`, { pipeline: name });
     }
     if (options !== undefined && (options === null || typeof options !== 'object' || (options.key !== undefined && typeof options.key !== 'function'))) {
-      throw invalidOption(`pipeline '${this.name}': sendMany options`, options, '{ key?: (input, index) => string | undefined }');
+      throw invalidOption(`pipeline '${name}': sendMany options`, options, '{ key?: (input, index) => string | undefined }');
     }
     const accepted = { n: 0 };
     try {
@@ -86,15 +101,20 @@ export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
     }
   }
 
+  /** Wakes every sender waiting for room (the pipeline stops: they find it closed). */
+  wakeSenders(): void {
+    this.first.inbox.wakeAll();
+  }
+
   private async sendAll(inputs: Iterable<I>, keyOf: ((input: I, index: number) => string | undefined) | undefined, accepted: { n: number }): Promise<void> {
     let i = 0;
+    const { first, ledger } = this;
     if (keyOf === undefined && this.durable === undefined) {
       // The in-memory batch path, inlined: one Envelope and one inbox push per task while there is room.
-      const first = this.first;
       for (const input of inputs) {
-        if (this.status === 'running' && this.waitingSenders === 0 && first.inbox.hasRoom()) {
-          this.pending++;
-          this.accepted++;
+        if (this.owner.open && this.waitingSenders === 0 && first.inbox.hasRoom()) {
+          ledger.pending++;
+          ledger.accepted++;
           first.enqueue(new Envelope(undefined, ++this.seq, undefined, input));
           accepted.n++;
         } else if ((await this.send(input)) === 'accepted') accepted.n++;
@@ -104,7 +124,7 @@ export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
     for (const input of inputs) {
       const key = keyOf?.(input, i);
       i++;
-      if (this.status === 'running' && this.waitingSenders === 0 && this.first.inbox.hasRoom() && (key === undefined || typeof key === 'string')) {
+      if (this.owner.open && this.waitingSenders === 0 && first.inbox.hasRoom() && (key === undefined || typeof key === 'string')) {
         this.accept(input, key === undefined ? undefined : { key });
         accepted.n++;
         continue;
@@ -115,11 +135,12 @@ export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
   }
 
   private async sendWhenRoom(input: I, options: SendOptions | undefined): Promise<SendResult> {
+    const inbox = this.first.inbox;
     this.waitingSenders++;
     try {
-      while (!this.first.inbox.hasRoom()) {
-        await this.first.inbox.waitForRoom();
-        if (this.status !== 'running') throw this.stoppedError();
+      while (!inbox.hasRoom()) {
+        await inbox.waitForRoom();
+        if (!this.owner.open) throw this.owner.stoppedError();
       }
     } finally {
       this.waitingSenders--;
@@ -127,13 +148,13 @@ export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
     // This sender was woken for a free slot: if it does not take it, the next waiting sender must
     // hear of it, or it waits forever beside an empty inbox.
     if (options?.id !== undefined && this.isDuplicate(options.id)) {
-      this.first.inbox.passRoom();
+      inbox.passRoom();
       return 'duplicate';
     }
     try {
       this.accept(input, options);
     } catch (err) {
-      this.first.inbox.passRoom();
+      inbox.passRoom();
       throw err;
     }
     if (this.durable !== undefined) await this.durable.committed();
@@ -142,28 +163,21 @@ export abstract class PipelineIntake<I, O> extends PipelineHost<O> {
 
   /** A task with this id is pending here, or the journal holds it (pending or finished). */
   private isDuplicate(id: string): boolean {
-    return this.pendingIds.has(id) || (this.durable !== undefined && this.durable.journal.status(id) !== undefined);
+    return this.ledger.pendingIds.has(id) || (this.durable !== undefined && this.durable.journal.status(id) !== undefined);
   }
 
   private accept(input: I, options: SendOptions | undefined, enqueue = true): Envelope {
     const durable = this.durable;
     // Encoding first: an input the journal cannot hold is refused before anything is counted.
-    const payload = durable?.encode(input, `the input of pipeline '${this.name}'`);
+    const payload = durable?.encode(input, `the input of pipeline '${this.owner.name}'`);
     const env = new Envelope(options?.id, ++this.seq, options?.key, input);
     if (durable !== undefined) {
-      const id = this.taskId(env);
+      const id = this.ledger.taskId(env);
       durable.live.add(id);
       durable.push({ op: 'accept', id, seq: env.seq, key: env.key, stage: this.first.name, payload: payload! });
     }
-    if (options?.id !== undefined) this.pendingIds.add(options.id);
-    this.pending++;
-    this.accepted++;
+    this.ledger.accept(options?.id);
     if (enqueue) this.first.enqueue(env);
     return env;
-  }
-
-  protected stoppedError(): BatonError {
-    if (this.failure !== undefined) return new BatonError('ERR_STOPPED', `pipeline '${this.name}' failed and accepts no more tasks: ${this.failure.message}`, { pipeline: this.name }, this.failure);
-    return new BatonError('ERR_STOPPED', `pipeline '${this.name}' is ${this.status} and accepts no more tasks; spawn it again to send more.`, { pipeline: this.name });
   }
 }

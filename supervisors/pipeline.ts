@@ -1,17 +1,15 @@
-import type { Clock } from '../src/clock.js';
 import { BatonError } from '../src/errors.js';
-import type { EventStream } from '../src/events.js';
 import type { Logger } from '../src/logging.js';
-import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
 import { oneForOne } from '../policies/strategy.js';
 import { Supervisor } from './supervisor.js';
 import { DurableLog } from './durable-log.js';
 import { OutcomeFeed, type Outcome, type OutcomesOptions } from '../actors/outcomes.js';
-import type { PipelineDeps, PipelineOptions, PipelineStats } from './pipeline-types.js';
+import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
 import { needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
 import { PipelineIntake } from './pipeline-intake.js';
+import { TaskLedger } from './task-ledger.js';
 import { recoverPending } from './pipeline-recovery.js';
 import { buildStages, checkPipelineOptions } from './pipeline-stages.js';
 
@@ -19,35 +17,40 @@ export type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendRes
 
 /**
  * A named subtree of agent supervisors wired by address. Its own supervisor (one-for-one) only
- * restarts stages that escalate; it never routes messages. It counts tasks in and outcomes out,
- * so `drain` knows when every accepted task has its outcome.
+ * restarts stages that escalate; it never routes messages. A small owner of parts:
+ *   intake   (pipeline-intake.ts)   send, sendMany, back-pressure, overflow policies, duplicate ids
+ *   ledger   (task-ledger.ts)       every accepted task until its outcome: the stages' host, counts, drain
+ *   feed     (actors/outcomes.ts)   outcome listeners and async iterators
+ *   durable  (durable-log.ts)       the pipeline's side of the journal: group commit, recovery paging
+ *   recovery (pipeline-recovery.ts) and the operator API (operator-api.ts): functions over the journal
+ * Here: wiring, start, stop, stats, and the pipeline's status.
  */
-export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
+export class Pipeline<I = unknown, O = unknown> {
   readonly name: string;
-  readonly scheduler: Scheduler;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly events: EventStream;
-  readonly durable: DurableLog | undefined;
-  protected readonly log: Logger;
-  protected readonly feed: OutcomeFeed;
-  protected readonly journalClock: () => number;
+  private readonly scheduler: Scheduler;
+  private readonly log: Logger;
+  private readonly feed: OutcomeFeed;
+  private readonly durable: DurableLog | undefined;
+  private readonly ledger: TaskLedger;
+  private readonly intake: PipelineIntake<I>;
+  private readonly byName = new Map<string, AgentSupervisor>();
   private readonly stageList: AgentSupervisor[];
+  private readonly first: AgentSupervisor;
   private readonly supervisor: Supervisor;
-  private recovered = 0;
+  private status: PipelineStats['status'] = 'running';
+  private stopping: Promise<void> | undefined = undefined;
 
   constructor(options: PipelineOptions, deps: PipelineDeps) {
-    super();
     this.name = checkPipelineOptions(options);
-    ({ scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events } = deps);
+    this.scheduler = deps.scheduler;
     this.log = deps.log.child({ pipeline: this.name });
     this.feed = new OutcomeFeed(this.log);
     this.supervisor = new Supervisor(this.name, this.name, oneForOne({ maxRestarts: 3, withinMs: 60_000, ...options.supervisor }), deps);
     this.supervisor.onFailed = (err) => this.failed(err);
-    this.journalClock = deps.journal === undefined ? Date.now : () => deps.journal!.now();
+    const wall = deps.journal === undefined ? Date.now : () => deps.journal!.now();
     this.durable = deps.journal === undefined ? undefined : new DurableLog(
       deps.journal.openPipeline(this.name),
-      this.journalClock,
+      wall,
       options.keepCompletedMs ?? 24 * 3600_000,
       this.log,
       (err) => {
@@ -58,12 +61,19 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
         return failure;
       },
     );
-    this.stageList = buildStages(this.name, options, this, this.log, this.byName);
+    this.ledger = new TaskLedger({ ...deps, name: this.name, feed: this.feed, durable: this.durable, wall, stageNamed: (name) => this.byName.get(name) });
+    this.stageList = buildStages(this.name, options, this.ledger, this.log, this.byName);
     this.stageList.forEach((s, i) => {
       s.handoff.next = this.stageList[i + 1] ?? null;
       this.supervisor.add(s, 'permanent');
     });
     this.first = this.stageList[0]!;
+    this.intake = new PipelineIntake<I>(this, this.first, this.ledger, this.durable);
+  }
+
+  /** Whether the pipeline takes tasks (IntakeOwner). */
+  get open(): boolean {
+    return this.status === 'running';
   }
 
   /** Recovers what the journal holds for this pipeline, then starts every stage (runs each agent's init). */
@@ -75,14 +85,33 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
 
   /** See recoverPending (pipeline-recovery.ts). */
   private recover(durable: DurableLog): void {
-    this.seq = durable.journal.lastSeq();
-    this.recovered += recoverPending(durable, {
+    this.intake.seq = durable.journal.lastSeq();
+    recoverPending(durable, {
       name: this.name,
       log: this.log,
       hasStage: (name) => this.byName.has(name),
-      countPending: (count) => void (this.pending += count),
-      stageGone: (env, name, attempts, message) => this.deadLetter(env, name, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, attempts),
+      countPending: (count) => void (this.ledger.pending += count),
+      stageGone: (env, name, attempts, message) => this.ledger.deadLetter(env, name, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, attempts),
     });
+  }
+
+  // ---- producers ----------------------------------------------------------------------------
+
+  /**
+   * Accepts one task. Resolves once it is accepted (waiting while the first stage's inbox is full,
+   * under the default back-pressure policy). Rejects with ERR_STOPPED once the pipeline stopped.
+   */
+  send(input: I, options?: SendOptions): Promise<SendResult> {
+    return this.intake.send(input, options);
+  }
+
+  /**
+   * Sends every input in order, waiting for room as needed; resolves to the number accepted. If the
+   * pipeline stops part-way it rejects with ERR_STOPPED, whose `details.accepted` says how many
+   * inputs went in (those go on to their outcomes).
+   */
+  sendMany(inputs: Iterable<I>, options?: { readonly key?: (input: I, index: number) => string | undefined }): Promise<number> {
+    return this.intake.sendMany(inputs, options);
   }
 
   // ---- consumers ----------------------------------------------------------------------------
@@ -94,17 +123,29 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
 
   /** Outcomes from now on, as an async iterator; ends when the pipeline stops (or, with `untilDrained`, when nothing is pending). */
   outcomes(options: OutcomesOptions = {}): AsyncIterableIterator<Outcome<O>> {
-    return this.feed.iterate(() => this.status === 'stopped' || this.status === 'failed' || (options.untilDrained === true && this.pending === 0)) as AsyncIterableIterator<Outcome<O>>;
+    return this.feed.iterate(() => this.status === 'stopped' || this.status === 'failed' || (options.untilDrained === true && this.ledger.pending === 0)) as AsyncIterableIterator<Outcome<O>>;
+  }
+
+  /** Resolves when every accepted task has its outcome; rejects if the pipeline stops or fails first. */
+  drain(): Promise<void> {
+    if (this.status === 'stopped' && this.ledger.pending > 0) return Promise.reject(this.stoppedError());
+    return this.ledger.drain();
+  }
+
+  /** The stage with this name, for tests and tools. */
+  stage(name: string): AgentSupervisor | undefined {
+    return this.byName.get(name);
   }
 
   stats(): PipelineStats {
+    const l = this.ledger;
     return {
       name: this.name,
       status: this.status,
-      accepted: this.accepted,
-      pending: this.pending,
-      completed: this.completed,
-      deadLettered: this.deadLettered,
+      accepted: l.accepted,
+      pending: l.pending,
+      completed: l.completed,
+      deadLettered: l.deadLettered,
       stages: this.stageList.map((s) => s.stats()),
     };
   }
@@ -121,15 +162,13 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
     return (this.stopping = this.stopNow(options));
   }
 
-  private stopping: Promise<void> | undefined = undefined;
-
   private async stopNow(options: { readonly drainMs?: number }): Promise<void> {
     this.status = 'stopping';
-    this.first.inbox.wakeAll();
+    this.intake.wakeSenders();
     const drainMs = options.drainMs ?? 5_000;
-    if (this.pending > 0 && drainMs > 0) {
+    if (this.ledger.pending > 0 && drainMs > 0) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.drain().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
+      await Promise.race([this.ledger.drain().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
       clearTimeout(timer);
     }
     if (this.status === 'stopping') {
@@ -143,20 +182,8 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
     }
     // With a journal, tasks left unfinished have no outcome yet (they resume on the next start):
     // a drain() waiting for them would wait forever.
-    if (this.pending > 0) this.refuseDrainers(this.stoppedError());
+    if (this.ledger.pending > 0) this.ledger.refuseDrainers(this.stoppedError());
     this.feed.endAll();
-  }
-
-  /** Resolves when every accepted task has its outcome; rejects if the pipeline stops or fails first. */
-  override drain(): Promise<void> {
-    if (this.status === 'stopped' && this.pending > 0) return Promise.reject(this.stoppedError());
-    return super.drain();
-  }
-
-  private refuseDrainers(error: BatonError): void {
-    const waiting = this.drainers;
-    this.drainers = [];
-    for (const d of waiting) d.reject(error);
   }
 
   // ---- the journal, for operators -----------------------------------------------------------
@@ -179,20 +206,28 @@ export class Pipeline<I = unknown, O = unknown> extends PipelineIntake<I, O> {
     needJournal(this.durable, this.name, 'replay');
     if (this.status !== 'running') throw this.stoppedError();
     return replayDeadLetters(this.durable!, ids, (name) => this.byName.get(name), (stage, env) => {
-      this.pending++;
+      this.ledger.pending++;
       stage.adopt(env, 'no');
       this.scheduler.schedule(stage);
     });
   }
 
+  /** The error a send or drain gets once the pipeline stopped or failed (IntakeOwner). */
+  stoppedError(): BatonError {
+    const failure = this.ledger.failure;
+    if (failure !== undefined) return new BatonError('ERR_STOPPED', `pipeline '${this.name}' failed and accepts no more tasks: ${failure.message}`, { pipeline: this.name }, failure);
+    return new BatonError('ERR_STOPPED', `pipeline '${this.name}' is ${this.status} and accepts no more tasks; spawn it again to send more.`, { pipeline: this.name });
+  }
+
   private failed(error: BatonError): BatonError {
-    this.failure = new BatonError('ERR_PIPELINE_FAILED', `pipeline '${this.name}' stopped: ${error.message}. Its unfinished tasks were dead-lettered; fix the stage and spawn the pipeline again.`, { pipeline: this.name, ...error.details }, error);
+    const failure = new BatonError('ERR_PIPELINE_FAILED', `pipeline '${this.name}' stopped: ${error.message}. Its unfinished tasks were dead-lettered; fix the stage and spawn the pipeline again.`, { pipeline: this.name, ...error.details }, error);
+    this.ledger.failure = failure;
     this.status = 'failed';
-    this.log.error({ err: this.failure }, 'pipeline failed');
-    this.refuseDrainers(this.failure);
-    this.first.inbox.wakeAll();
+    this.log.error({ err: failure }, 'pipeline failed');
+    this.ledger.refuseDrainers(failure);
+    this.intake.wakeSenders();
     // Iterators first drain what the termination is about to dead-letter, then end.
     this.feed.endAll();
-    return this.failure;
+    return failure;
   }
 }

@@ -16,6 +16,8 @@ export class StageHandoff {
   next: StageInbox | null = null;
   /** Outputs waiting for room downstream; 0 on the hot path. */
   outCount = 0;
+  /** Read once: the in-memory hot path checks it per handoff. */
+  private readonly journaled: boolean;
   private out: { readonly envs: RingBuffer<Envelope>; readonly to: RingBuffer<StageInbox> } | undefined = undefined;
 
   constructor(
@@ -26,13 +28,15 @@ export class StageHandoff {
     private readonly counts: StageCounts,
     /** Schedules the stage: called by a downstream inbox when room appears. */
     private readonly wake: () => void,
-  ) {}
+  ) {
+    this.journaled = store.journaled;
+  }
 
   /** To the next stage in the list, or complete after the last. */
   handOn(env: Envelope, output: unknown, attempts: number): void {
     const next = this.next;
     if (next === null) this.host.complete(env, output, this.name, attempts);
-    else if (!this.store.journaled && this.outCount === 0 && next.inbox.hasRoom()) next.enqueue(env);
+    else if (!this.journaled && this.outCount === 0 && next.inbox.hasRoom()) next.enqueue(env);
     else this.handoff(env, next);
   }
 
@@ -52,7 +56,7 @@ export class StageHandoff {
   private fanOut(env: Envelope, names: readonly string[], output: unknown): void {
     if (names.length === 0) return this.host.complete(env, output, this.name, 1);
     if (names.length === 1) return this.routeTo(env, names[0]!);
-    if (this.store.journaled) {
+    if (this.journaled) {
       const err = new BatonError('ERR_INVALID_OPTION', `stage '${this.path}' routed task ${this.host.taskId(env)} to ${names.length} stages, but fan-out is not supported in pipelines with a journal yet; route to one stage.`, { stage: this.path });
       this.counts.deadLettered++;
       this.host.deadLetter(env, this.name, err.code, toErrorInfo(err), 1);
@@ -74,7 +78,7 @@ export class StageHandoff {
   }
 
   private handoff(env: Envelope, to: StageInbox): void {
-    if (this.store.journaled) this.store.recordMove(this.host.taskId(env), env, to.name);
+    if (this.journaled) this.store.recordMove(this.host.taskId(env), env, to.name);
     if (this.outCount === 0 && to.inbox.hasRoom()) {
       to.enqueue(env);
       return;
