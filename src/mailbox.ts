@@ -50,15 +50,18 @@ export class Mailbox<T> extends RingBuffer<T> {
     this.capacity = policy.capacity;
   }
 
-  /** Messages taken out but still counted against the bound (an agent's tasks parked behind their key). */
+  /**
+   * Messages counted against the bound without being in the queue: an agent's tasks parked behind
+   * their key, or room reserved for a page of tasks on its way from an asynchronous journal.
+   */
   private held = 0;
 
   hasRoom(): boolean {
     return this.length + this.held < this.capacity;
   }
 
-  hold(): void {
-    this.held++;
+  hold(n = 1): void {
+    this.held += n;
   }
 
   /** `n` held messages are gone (run, or dropped with their stage): room is made. */

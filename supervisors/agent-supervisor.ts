@@ -60,7 +60,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   private readonly route: Agent['route'];
   /** The handler takes no ctx and there is no route: sync runs need no TaskRun. */
   private readonly bare: boolean;
-  private readonly wake = (): void => this.host.scheduler.schedule(this);
+  /** Schedules the stage (a downstream inbox has room, a page or start record arrived). */
+  readonly wake = (): void => this.host.scheduler.schedule(this);
   private readonly parentLog: Logger;
   private childLog: Logger | undefined = undefined;
 
@@ -221,7 +222,10 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       const attempts = env.attempts + 1;
       env.attempts = 0;
       env.payload = out;
-      handoff.handOn(env, out, attempts);
+      // handOn, inlined for the common case (no journal on this lane): straight into the next inbox.
+      const next = handoff.next;
+      if (next !== null && handoff.outCount === 0 && next.inbox.hasRoom()) next.enqueue(env);
+      else handoff.handOn(env, out, attempts);
       if (handoff.outCount > 0 || this.status !== 'running' || failures.troubled) break;
     }
     return n;
@@ -230,8 +234,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   hasWork(): boolean {
     const runs = this.runs;
     if (this.status !== 'running' || this.handoff.outCount > 0 || runs.inFlight >= this.policy.concurrency) return false;
-    if (runs.isolated !== undefined || (runs.inFlight > 0 && this.queues.ready.peek()?.suspect === true)) return false;
-    const waiting = this.queues.hasReady() || this.store.hasBacklog();
+    if (runs.isolated !== undefined || this.backlog.waiting || (runs.inFlight > 0 && this.queues.ready.peek()?.suspect === true)) return false;
+    const waiting = this.queues.hasReady() || this.store.canPage();
     if (this.failures.breaker.status !== 'closed') return waiting && this.failures.probeDue(this.host.clock.now());
     return waiting;
   }
@@ -428,7 +432,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.runs.isolated !== undefined) this.endIsolation();
     this.worker.cancel();
     this.timer.cancel();
-    // In-flight runs go back to the front of the queue, uncharged, in their original order.
+    // In-flight runs go back to the front of the queue, uncharged, in their original order, ahead of
+    // a batch still waiting for its start record (taken from the queue after they started).
+    this.backlog.takeBack();
     for (const env of this.runs.takeBack(this.path)) this.queues.ready.unshift(env);
   }
 

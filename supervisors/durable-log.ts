@@ -1,5 +1,5 @@
 import { decode, encode } from '../src/codec.js';
-import type { JournalOp, PipelineJournal, StoredTask } from '../src/journal/journal.js';
+import { isLater, type JournalOp, type Later, type PipelineJournal, type StoredTask } from '../src/journal/journal.js';
 import type { Logger } from '../src/logging.js';
 import { Envelope, type AttemptError } from '../actors/envelope.js';
 
@@ -13,18 +13,24 @@ export interface PagedTask {
 interface Backlog {
   after: number;
   readonly upTo: number;
+  /** A page was asked for and has not arrived (asynchronous backends): ask for no other. */
+  paging: boolean;
 }
 
 /**
- * A pipeline's side of the journal: it groups the changes of one event-loop turn into one
- * transaction (group commit), runs the callbacks that must wait for durability (send's promise,
- * outcome delivery) after it, and pages a recovered backlog from disk into each stage's inbox so
- * memory holds only what the inbox bounds allow.
+ * A pipeline's side of the journal port: it groups the changes of one event-loop turn into one
+ * commit (group commit), runs the callbacks that must wait for durability (send's promise, outcome
+ * delivery, a stage's batch) after it, and pages a recovered backlog into each stage's inbox so
+ * memory holds only what the inbox bounds allow. The backend may answer at once or later (see
+ * src/journal/journal.ts): at most one commit is in flight, and what is pushed meanwhile waits for
+ * the next, so a synchronous backend sees exactly the commits it saw before the port.
  */
 export class DurableLog {
   private ops: JournalOp[] = [];
   private after: ((err?: Error) => void)[] = [];
   private scheduled = false;
+  /** A commit was handed to an asynchronous backend and has not answered yet. */
+  private inFlight = false;
   private nextCommit: Promise<void> | undefined = undefined;
   private lastPrune = 0;
   private readonly backlogs = new Map<string, Backlog>();
@@ -63,29 +69,45 @@ export class DurableLog {
     return (this.nextCommit ??= new Promise<void>((resolve, reject) => this.afterCommit((err) => (err ? reject(err) : resolve()))));
   }
 
+  /** Resolves once everything pushed so far is committed (or the journal failed). */
+  idle(): Promise<void> {
+    if (this.ops.length === 0 && this.after.length === 0 && !this.inFlight) return Promise.resolve();
+    return this.committed().catch(() => undefined);
+  }
+
   /**
-   * Commits now (a stage calls this before it starts a batch: attempts are recorded before handlers
-   * run). False if the journal failed, now or before: nothing may then run as if recorded.
+   * Records `op` and calls `then(true)` once it is committed, `then(false)` if the journal failed
+   * (now or before: nothing may then run as if recorded). A stage records the start of a batch
+   * this way before any handler of it runs. A synchronous backend commits now, so `then` runs
+   * before this returns; an asynchronous one calls it when its commit answers.
    */
-  flush(): boolean {
-    if (this.ops.length === 0 && this.after.length === 0) return this.failure === undefined;
+  record(op: JournalOp, then: (ok: boolean) => void): void {
+    this.ops.push(op);
+    this.after.push((err) => then(err === undefined));
+    this.flush();
+  }
+
+  /** Hands everything pushed so far to the backend now, unless a commit is in flight (then it goes next). */
+  flush(): void {
+    if (this.inFlight || (this.ops.length === 0 && this.after.length === 0)) return;
     const ops = this.ops;
     const after = this.after;
     this.ops = [];
     this.after = [];
     this.nextCommit = undefined;
-    let error: Error | undefined = this.failure;
-    if (error === undefined) {
-      try {
-        this.journal.commit(ops);
-      } catch (err) {
-        this.log.error({ err }, 'journal commit failed');
-        error = this.failure = this.onError(err instanceof Error ? err : new Error(String(err)));
-      }
+    if (this.failure !== undefined) return this.done(after, this.failure);
+    let answer: Later<void>;
+    try {
+      answer = ops.length === 0 ? undefined : this.journal.commit(ops);
+    } catch (err) {
+      return this.done(after, this.fail(err));
     }
-    for (const fn of after) fn(error);
-    this.maybePrune();
-    return error === undefined;
+    if (!isLater(answer)) return this.done(after, undefined);
+    this.inFlight = true;
+    answer.then(
+      () => this.answered(after, undefined),
+      (err: unknown) => this.answered(after, this.fail(err)),
+    );
   }
 
   encode(value: unknown, what: string): Uint8Array {
@@ -94,6 +116,24 @@ export class DurableLog {
 
   encodeErrors(errors: readonly AttemptError[] | undefined): Uint8Array {
     return encode(errors ?? [], 'error history');
+  }
+
+  private answered(after: ((err?: Error) => void)[], error: Error | undefined): void {
+    this.inFlight = false;
+    this.done(after, error);
+    this.flush(); // what was pushed while this commit was in flight
+  }
+
+  private done(after: ((err?: Error) => void)[], error: Error | undefined): void {
+    for (const fn of after) fn(error);
+    this.maybePrune();
+  }
+
+  /** The journal failed: told once (the pipeline fails); every later waiter gets the same error. */
+  private fail(err: unknown): Error {
+    if (this.failure !== undefined) return this.failure;
+    this.log.error({ err }, 'journal commit failed');
+    return (this.failure = this.onError(err instanceof Error ? err : new Error(String(err))));
   }
 
   // ---- recovery ------------------------------------------------------------------------------
@@ -105,22 +145,49 @@ export class DurableLog {
 
   /** Notes a stage's pending tasks on disk (at start); they are paged in by `page`. */
   addBacklog(stage: string, upTo: number): void {
-    this.backlogs.set(stage, { after: 0, upTo });
+    this.backlogs.set(stage, { after: 0, upTo, paging: false });
   }
 
   hasAnyBacklog(): boolean {
     return this.backlogs.size > 0;
   }
 
+  /** Tasks of `stage` are still in the journal, not yet paged in. */
   hasBacklog(stage: string): boolean {
     return this.backlogs.has(stage);
   }
 
-  /** Loads up to `room` pending tasks of `stage` from disk, in accepted order. */
-  page(stage: string, room: number, keyOrdered = false): PagedTask[] {
+  /** A page of `stage` may be asked for now (it has a backlog and no page on its way). */
+  canPage(stage: string): boolean {
     const b = this.backlogs.get(stage);
-    if (b === undefined || room <= 0) return [];
+    return b !== undefined && !b.paging;
+  }
+
+  /**
+   * Asks for up to `room` pending tasks of `stage`, in accepted order, and gives them to `take`: at
+   * once from a synchronous backend, when they arrive from an asynchronous one. Fresh tasks come
+   * first, then those that failed here before (see StageBacklog.adopt); a stage that keeps per-key
+   * order takes them in accepted order, which that order is made of.
+   */
+  page(stage: string, room: number, keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void {
+    const b = this.backlogs.get(stage);
+    if (b === undefined || b.paging || room <= 0) return;
     const rows = this.journal.pendingAt(stage, b.after, b.upTo, room);
+    if (!isLater(rows)) return take(this.paged(stage, b, rows, room, keyOrdered));
+    b.paging = true;
+    rows.then(
+      (r) => {
+        b.paging = false;
+        take(this.paged(stage, b, r, room, keyOrdered));
+      },
+      (err: unknown) => {
+        b.paging = false;
+        this.fail(err);
+      },
+    );
+  }
+
+  private paged(stage: string, b: Backlog, rows: StoredTask[], room: number, keyOrdered: boolean): PagedTask[] {
     if (rows.length < room) {
       this.backlogs.delete(stage);
       if (this.backlogs.size === 0) this.journal.recovered();
@@ -128,8 +195,6 @@ export class DurableLog {
     if (rows.length > 0) b.after = rows[rows.length - 1]!.seq;
     const out: PagedTask[] = [];
     const crashed = this.crashed.get(stage);
-    // Fresh tasks first, then those that failed here before (see AgentSupervisor.adopt); a stage
-    // that keeps per-key order takes them in accepted order, which that order is made of.
     if (!keyOrdered) rows.sort((x, y) => Number(x.attempts > 0) - Number(y.attempts > 0) || x.seq - y.seq);
     for (const row of rows) {
       if (this.live.has(row.id)) continue;
@@ -150,11 +215,16 @@ export class DurableLog {
     const now = this.wall();
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
+    const logged = (n: number): void => {
+      if (n > 0) this.log.debug({ pruned: n }, 'pruned completed tasks');
+    };
+    const failed = (err: unknown): void => this.log.warn({ err }, 'pruning completed tasks failed; will try again');
     try {
       const n = this.journal.pruneCompleted(now - this.keepCompletedMs);
-      if (n > 0) this.log.debug({ pruned: n }, 'pruned completed tasks');
+      if (isLater(n)) n.then(logged, failed);
+      else logged(n);
     } catch (err) {
-      this.log.warn({ err }, 'pruning completed tasks failed; will try again');
+      failed(err);
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '../src/logging.js';
 import { envelopeOf, type DurableLog } from './durable-log.js';
+import { isLater, type StoredTask } from '../src/journal/journal.js';
 import type { Envelope } from '../actors/envelope.js';
 
 /** What recovery needs from its pipeline. */
@@ -25,23 +26,30 @@ export function recoverPending(durable: DurableLog, target: RecoveryTarget): num
   for (const [name, { count, maxSeq }] of journal.pendingStages()) {
     target.countPending(count);
     recovered += count;
-    if (target.hasStage(name)) {
-      durable.addBacklog(name, maxSeq);
-      continue;
-    }
-    for (let after = 0; ; ) {
-      const rows = journal.pendingAt(name, after, maxSeq, 1000);
-      if (rows.length === 0) break;
-      after = rows[rows.length - 1]!.seq;
-      for (const row of rows) {
-        const env = envelopeOf(row);
-        durable.live.add(row.id);
-        const message = `task ${row.id} was pending at stage '${name}', which pipeline '${target.name}' no longer has; add the stage back and replay it.`;
-        target.stageGone(env, name, row.attempts, message);
-      }
-    }
+    if (target.hasStage(name)) durable.addBacklog(name, maxSeq);
+    else deadLetterGone(durable, target, name, maxSeq, 0);
   }
   if (!durable.hasAnyBacklog()) journal.recovered();
   if (recovered > 0) target.log.info({ recovered }, 'recovered pending tasks from the journal');
   return recovered;
+}
+
+/**
+ * Dead-letters, a page of 1,000 at a time, the tasks pending at a stage the pipeline no longer has
+ * (they were counted as pending first, so `drain` waits for their outcomes).
+ */
+function deadLetterGone(durable: DurableLog, target: RecoveryTarget, stage: string, upTo: number, after: number): void {
+  const rows = durable.journal.pendingAt(stage, after, upTo, 1000);
+  const take = (page: StoredTask[]): void => {
+    if (page.length === 0) return;
+    for (const row of page) {
+      const env = envelopeOf(row);
+      durable.live.add(row.id);
+      const message = `task ${row.id} was pending at stage '${stage}', which pipeline '${target.name}' no longer has; add the stage back and replay it.`;
+      target.stageGone(env, stage, row.attempts, message);
+    }
+    deadLetterGone(durable, target, stage, upTo, page[page.length - 1]!.seq);
+  };
+  if (isLater(rows)) rows.then(take, (err: unknown) => target.log.error({ err, stage }, 'reading tasks at a stage that is gone failed'));
+  else take(rows);
 }

@@ -178,6 +178,7 @@ export class Pipeline<I = unknown, O = unknown> {
     if (this.durable !== undefined) {
       // Unfinished tasks stay pending in the journal; no run is in progress any more.
       this.durable.flush();
+      await this.durable.idle();
       if (this.status === 'stopped') this.durable.journal.releaseRunning();
     }
     // With a journal, tasks left unfinished have no outcome yet (they resume on the next start):

@@ -17,6 +17,15 @@ export interface BacklogOwner {
   /** Outputs wait in the outbox: nothing new may start. */
   readonly blocked: boolean;
   startRun(env: Envelope, probe: boolean): TaskRun | undefined;
+  /** Schedules the stage (a page or a batch's start record arrived from an asynchronous journal). */
+  wake(): void;
+}
+
+/** A batch whose start record is on its way to an asynchronous journal. */
+interface Recording {
+  readonly batch: Envelope[];
+  readonly probe: boolean;
+  readonly isolated: boolean;
 }
 
 /**
@@ -25,9 +34,13 @@ export interface BacklogOwner {
  * journal is paged in while the inbox is at most half full (memory holds the inbox bound, not the
  * backlog); recovered tasks are adopted, and a task that was running when the process died runs
  * alone (a suspect) so that a task that kills the process every time is found and dead-lettered.
- * In-memory stages never reach this code.
+ * In-memory stages never reach this code. Owns: the batch whose start record an asynchronous
+ * journal has not confirmed yet.
  */
 export class StageBacklog {
+  /** The batch waiting for its start record (asynchronous journals only): nothing else starts meanwhile. */
+  private recording: Recording | undefined = undefined;
+
   constructor(
     private readonly name: string,
     private readonly policy: AgentPolicy,
@@ -49,7 +62,7 @@ export class StageBacklog {
    */
   run(budget: number): number {
     const { queues, runs, failures } = this;
-    if (runs.isolated !== undefined) return 0;
+    if (runs.isolated !== undefined || this.recording !== undefined) return 0;
     this.refill();
     const concurrency = this.policy.concurrency;
     const batch: Envelope[] = [];
@@ -82,11 +95,45 @@ export class StageBacklog {
     const isolated = batch[0]!.suspect;
     const ids = batch.map((e) => this.host.taskId(e));
     if (!isolated) for (const run of runs.running) ids.push(run.taskId);
-    if (!this.store.recordStart(ids, isolated)) {
+    const recording: Recording = { batch, probe, isolated };
+    this.recording = recording;
+    let inside = true;
+    let started = 0;
+    this.store.recordStart(ids, isolated, (ok) => {
+      if (this.recording !== recording) return; // taken back (the stage suspended) while it was on its way
+      this.recording = undefined;
+      const n = this.start(recording, ok);
+      if (inside) started = n; // a synchronous journal: still inside run()
+      else this.owner.wake(); // an asynchronous one: the batch ran when its record was committed
+    });
+    inside = false;
+    return started;
+  }
+
+  /** Whether a batch waits for its start record: the stage has no other work until it is committed. */
+  get waiting(): boolean {
+    return this.recording !== undefined;
+  }
+
+  /** The stage suspends: a batch waiting for its start record goes back to the front, in order. */
+  takeBack(): void {
+    const recording = this.recording;
+    if (recording === undefined) return;
+    this.recording = undefined;
+    const { batch } = recording;
+    // A probe's breaker state needs no undoing: a suspended stage restarts with its breaker closed.
+    for (let i = batch.length - 1; i >= 0; i--) this.queues.ready.unshift(batch[i]!);
+  }
+
+  /** Runs a batch once its start is recorded; returns how many runs started. */
+  private start({ batch, probe, isolated }: Recording, ok: boolean): number {
+    const { queues, runs, failures } = this;
+    if (!ok) {
       // The journal failed (the pipeline is failing): run nothing it did not record.
       if (!this.owner.halted) for (let i = batch.length - 1; i >= 0; i--) queues.ready.unshift(batch[i]!);
       return 0;
     }
+    const concurrency = this.policy.concurrency;
     batch[0]!.suspect = false;
     let n = 0;
     for (; n < batch.length; n++) {
@@ -110,13 +157,27 @@ export class StageBacklog {
 
   /** Pages the stage's backlog in from the journal while its inbox is at most half full. */
   private refill(): void {
-    if (!this.store.hasBacklog()) return;
+    if (!this.store.canPage()) return; // no backlog, or a page is on its way
     const { inbox, ready, keys } = this.queues;
     // Ordered stages hold fresh arrivals in the inbox until the backlog is in (see take), so only
     // `ready` counts against the page: at most twice the inbox bound in memory, and never stuck.
     const room = inbox.capacity - (keys === undefined ? inbox.length : 0) - ready.length;
     if (room < inbox.capacity / 2) return;
-    for (const { env, running } of this.store.page(room, keys !== undefined)) this.adopt(env, running);
+    let arrived = false;
+    let reserved = 0;
+    this.store.page(room, keys !== undefined, (tasks) => {
+      if (reserved > 0) inbox.unhold(reserved);
+      for (const { env, running } of tasks) this.adopt(env, running);
+      if (!arrived) arrived = true; // at once: still inside run()
+      else this.owner.wake(); // later: the page arrived after run() returned
+    });
+    // An asynchronous journal answers later: the room the page was sized for is held for it until
+    // then, or upstream stages would fill the inbox meanwhile and the page would overflow its bound.
+    if (!arrived) {
+      arrived = true;
+      reserved = keys === undefined ? room : 0;
+      if (reserved > 0) inbox.hold(reserved);
+    }
   }
 
   /**

@@ -6,8 +6,10 @@ import type { DurableLog, PagedTask } from './durable-log.js';
  * journal: `MEMORY_STORE`, whose every method is free) or the pipeline's journal (`JournalStore`).
  * The stage never asks which backend the journal has; it only asks `journaled` where it would
  * otherwise encode or write for nothing (the in-memory hot path).
- * Contract (journaled): `recordStart` commits before it returns true, so every run the stage then
- * starts is on disk first; a false return means the journal failed and nothing may run as if recorded.
+ * Contract (journaled): `recordStart` calls back `then(true)` only once the start is committed, so
+ * every run the stage then starts is recorded first (a synchronous backend calls back before
+ * `recordStart` returns, an asynchronous one later); `then(false)` means the journal failed and
+ * nothing may run as if recorded. `page` likewise gives its tasks now or later, one page at a time.
  */
 export interface StageStore {
   readonly journaled: boolean;
@@ -17,17 +19,17 @@ export interface StageStore {
   recordFailure(id: string, env: Envelope): void;
   /** `env` moves on to stage `to` with its encoded output. */
   recordMove(id: string, env: Envelope, to: string): void;
-  /** The runs in progress here are now `ids`; commits now. False if the journal failed. */
-  recordStart(ids: readonly string[], isolated: boolean): boolean;
+  /** The runs in progress here are now `ids`: calls `then` once that is committed (or failed). */
+  recordStart(ids: readonly string[], isolated: boolean, then: (ok: boolean) => void): void;
   /** The suspect's isolated run ended: nothing runs alone here any more. */
   endIsolation(): void;
-  /** Tasks of this stage are still on disk, not yet paged in. */
+  /** Tasks of this stage are still in the journal, not yet paged in. */
   hasBacklog(): boolean;
-  /** Up to `room` tasks of this stage's backlog, in accepted order (keyOrdered) or fresh first. */
-  page(room: number, keyOrdered: boolean): PagedTask[];
+  /** A page may be asked for now: there is a backlog and no page on its way. */
+  canPage(): boolean;
+  /** Gives `take` up to `room` tasks of this stage's backlog, in accepted order (keyOrdered) or fresh first. */
+  page(room: number, keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void;
 }
-
-const NOTHING: PagedTask[] = [];
 
 /** A pipeline without a journal: nothing is encoded or recorded; tasks are passed by reference. */
 export const MEMORY_STORE: StageStore = Object.freeze({
@@ -35,10 +37,11 @@ export const MEMORY_STORE: StageStore = Object.freeze({
   encodeOutput: () => undefined,
   recordFailure: () => undefined,
   recordMove: () => undefined,
-  recordStart: () => true,
+  recordStart: (_ids: readonly string[], _isolated: boolean, then: (ok: boolean) => void) => then(true),
   endIsolation: () => undefined,
   hasBacklog: () => false,
-  page: () => NOTHING,
+  canPage: () => false,
+  page: () => undefined,
 });
 
 /** One stage's view of its pipeline's journal (DurableLog: group commit, recovery paging). */
@@ -63,9 +66,8 @@ export class JournalStore implements StageStore {
     env.bytes = undefined;
   }
 
-  recordStart(ids: readonly string[], isolated: boolean): boolean {
-    this.log.push({ op: 'start', stage: this.stage, ids, isolated });
-    return this.log.flush();
+  recordStart(ids: readonly string[], isolated: boolean, then: (ok: boolean) => void): void {
+    this.log.record({ op: 'start', stage: this.stage, ids, isolated }, then);
   }
 
   endIsolation(): void {
@@ -76,7 +78,11 @@ export class JournalStore implements StageStore {
     return this.log.hasBacklog(this.stage);
   }
 
-  page(room: number, keyOrdered: boolean): PagedTask[] {
-    return this.log.page(this.stage, room, keyOrdered);
+  canPage(): boolean {
+    return this.log.canPage(this.stage);
+  }
+
+  page(room: number, keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void {
+    this.log.page(this.stage, room, keyOrdered, take);
   }
 }

@@ -46,9 +46,13 @@ export class TaskLedger implements StageHost {
   /** Set once the pipeline failed: `drain` rejects with it. */
   failure: BatonError | undefined = undefined;
   private drainers: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  // Copied out of deps: a completion reads them once per task.
+  private readonly name: string;
+  private readonly durable: DurableLog | undefined;
+  private readonly feed: OutcomeFeed;
 
   constructor(private readonly deps: LedgerDeps) {
-    ({ scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events } = deps);
+    ({ scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events, name: this.name, durable: this.durable, feed: this.feed } = deps);
   }
 
   /** A task came in (sent, recovered or replayed). */
@@ -75,7 +79,7 @@ export class TaskLedger implements StageHost {
   // ---- StageHost ----------------------------------------------------------------------------
 
   taskId(env: Envelope): string {
-    return (env.id ??= `${this.deps.name}-${env.seq}`);
+    return (env.id ??= `${this.name}-${env.seq}`);
   }
 
   stageNamed(name: string): StageInbox | undefined {
@@ -83,7 +87,7 @@ export class TaskLedger implements StageHost {
   }
 
   storeFor(stage: string): StageStore {
-    return this.deps.durable === undefined ? MEMORY_STORE : new JournalStore(this.deps.durable, stage);
+    return this.durable === undefined ? MEMORY_STORE : new JournalStore(this.durable, stage);
   }
 
   complete(env: Envelope, output: unknown, stage: string, attempts: number): void {
@@ -94,7 +98,7 @@ export class TaskLedger implements StageHost {
       if (fan.dead !== undefined) return this.finishFanOut(env, stage, attempts);
       output = fan.outputs;
     }
-    const durable = this.deps.durable;
+    const durable = this.durable;
     if (durable === undefined) return this.finish(env, 'completed', output, undefined, stage, attempts);
     durable.push({ op: 'complete', id: this.taskId(env), stage, attempts, output: env.bytes!, at: this.deps.wall() });
     env.bytes = undefined;
@@ -119,16 +123,16 @@ export class TaskLedger implements StageHost {
       (env.errors ??= []).push({ stage, attempt: attempts, at: this.clock.now(), charged: false, error });
     }
     const info = { ...error, code };
-    this.events.emit({ type: 'dead-lettered', path: `${this.deps.name}/${stage}`, at: this.clock.now(), taskId: this.taskId(env), error: info });
-    const durable = this.deps.durable;
+    this.events.emit({ type: 'dead-lettered', path: `${this.name}/${stage}`, at: this.clock.now(), taskId: this.taskId(env), error: info });
+    const durable = this.durable;
     if (durable === undefined) return this.finish(env, 'dead-lettered', fan?.outputs, info, stage, attempts);
     durable.push({ op: 'dead', id: this.taskId(env), stage, attempts, code, errors: durable.encodeErrors(env.errors), at: this.deps.wall() });
     durable.afterCommit((err) => err === undefined && this.finish(env, 'dead-lettered', undefined, info, stage, attempts));
   }
 
   abandon(env: Envelope, stage: string, code: string, error: ErrorInfo): void {
-    if (this.deps.durable === undefined) return this.deadLetter(env, stage, code, error, env.attempts);
-    this.deps.durable.live.delete(this.taskId(env)); // it stays pending in the journal for the next start
+    if (this.durable === undefined) return this.deadLetter(env, stage, code, error, env.attempts);
+    this.durable.live.delete(this.taskId(env)); // it stays pending in the journal for the next start
   }
 
   private finish(env: Envelope, status: Outcome['status'], output: unknown, error: (ErrorInfo & { code: string }) | undefined, stage: string, attempts: number): void {
@@ -137,9 +141,9 @@ export class TaskLedger implements StageHost {
     else this.deadLettered++;
     if (env.id !== undefined) {
       this.pendingIds.delete(env.id);
-      this.deps.durable?.live.delete(env.id);
+      this.durable?.live.delete(env.id);
     }
-    const feed = this.deps.feed;
+    const feed = this.feed;
     if (feed.listening) {
       const errors = env.fan?.dead?.errors ?? env.errors ?? [];
       feed.emit({ id: this.taskId(env), key: env.key, status, ...(output !== undefined ? { output } : {}), ...(error ? { error } : {}), errors, stage, attempts });

@@ -1,4 +1,4 @@
-import type { Journal, PipelineJournal } from '../system/index.js';
+import { isLater, type Journal, type Later, type PipelineJournal } from '../system/index.js';
 
 /**
  * A journal as one process sees it, for simulating that process's death in-process: until `kill()`
@@ -9,18 +9,31 @@ import type { Journal, PipelineJournal } from '../system/index.js';
 export interface KillableJournal extends Journal {
   kill(): void;
   readonly killed: boolean;
+  /**
+   * Journal calls made and answers received so far. A harness that waits for the runtime to go
+   * quiet counts these too: with an asynchronous backend, work goes on while only the journal moves.
+   */
+  readonly activity: number;
 }
 
 export function killableJournal(inner: Journal): KillableJournal {
   let killed = false;
+  let activity = 0;
+  /** Counts a call, and its answer when it comes later. */
+  const watched = <T>(answer: Later<T>): Later<T> => {
+    activity++;
+    if (isLater(answer)) answer.then(() => void activity++, () => void activity++);
+    return answer;
+  };
   const pipeline = (p: PipelineJournal): PipelineJournal => ({
     name: p.name,
     lastSeq: () => p.lastSeq(),
     status: (id) => p.status(id),
     task: (id) => p.task(id),
-    pendingAt: (stage, afterSeq, upToSeq, limit) => p.pendingAt(stage, afterSeq, upToSeq, limit),
+    pendingAt: (stage, afterSeq, upToSeq, limit) => watched(p.pendingAt(stage, afterSeq, upToSeq, limit)),
     pendingStages: () => p.pendingStages(),
-    commit: (ops) => void (killed || p.commit(ops)),
+    // An asynchronous backend's answer is passed on: the runtime waits for it as it would without the harness.
+    commit: (ops) => (killed ? undefined : watched(p.commit(ops))),
     recovered: () => void (killed || p.recovered()),
     runningAtCrash: () => p.runningAtCrash(),
     releaseRunning: () => void (killed || p.releaseRunning()),
@@ -41,6 +54,9 @@ export function killableJournal(inner: Journal): KillableJournal {
     kill: () => void (killed = true),
     get killed() {
       return killed;
+    },
+    get activity() {
+      return activity;
     },
   };
 }

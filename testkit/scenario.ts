@@ -1,4 +1,4 @@
-import { type Agent, type Outcome, type Pipeline, type PipelineOptions, type SendResult, BatonError, type BatonEvent, type Journal, memoryJournal, simulatedClock, type SimulatedClock, createSystem, type ActorSystem } from '../system/index.js';
+import { decodeOutcome, type Agent, type Outcome, type Pipeline, type PipelineOptions, type SendResult, BatonError, type BatonEvent, type Journal, memoryJournal, simulatedClock, type SimulatedClock, createSystem, type ActorSystem } from '../system/index.js';
 import type { FaultPlan } from './fault-plan.js';
 import { apply, callLog, type HandlerCall } from './faults.js';
 import { killableJournal, type KillableJournal } from './killable-journal.js';
@@ -47,6 +47,12 @@ export interface Recording {
   readonly sendResults: Map<string, SendResult>;
   readonly keys: Map<string, string | undefined>;
   readonly outcomes: Outcome[];
+  /**
+   * Ids of outcomes read back from the journal at the end: tasks a killed incarnation finished and
+   * recorded, but died before it heard the journal's acknowledgement, so no live incarnation
+   * reported them (only with an asynchronous journal). Their outcomes are in `outcomes` too.
+   */
+  readonly fromJournal: string[];
   readonly calls: readonly HandlerCall[];
   readonly events: BatonEvent[];
   readonly peaks: Map<string, StagePeak>;
@@ -83,6 +89,7 @@ export async function runScenario<I>(options: ScenarioOptions<I>): Promise<Recor
     sendResults: new Map(),
     keys: new Map(),
     outcomes: [],
+    fromJournal: [],
     calls,
     events: [],
     peaks: new Map(),
@@ -179,10 +186,12 @@ export async function runScenario<I>(options: ScenarioOptions<I>): Promise<Recor
   for (;;) {
     // Let the runtime finish what it can at this instant before time moves: until a few turns pass
     // with no handler call, outcome or event (at most 50), as real ready work would before a timer.
+    // (An asynchronous journal's calls and answers count as progress too.)
+    const progress = (): number => calls.length + rec.outcomes.length + rec.events.length + (journal?.activity ?? 0);
     for (let quiet = 0, i = 0; quiet < 3 && i < 50; i++) {
-      const before = calls.length + rec.outcomes.length + rec.events.length;
+      const before = progress();
       await turn();
-      quiet = calls.length + rec.outcomes.length + rec.events.length === before ? quiet + 1 : 0;
+      quiet = progress() === before ? quiet + 1 : 0;
       if (killDue) break;
     }
     if (killDue) {
@@ -197,7 +206,7 @@ export async function runScenario<I>(options: ScenarioOptions<I>): Promise<Recor
     // without an outcome), instead of stepping through limitMs of simulated time.
     const next = clock.nextAt();
     if (next === undefined) {
-      const now = calls.length + rec.outcomes.length + rec.events.length + rec.accepted.length;
+      const now = progress() + rec.accepted.length;
       idle = now === lastProgress ? idle + 1 : 0;
       lastProgress = now;
       if (sent || idle >= 20) break;
@@ -208,6 +217,16 @@ export async function runScenario<I>(options: ScenarioOptions<I>): Promise<Recor
     await clock.advance(Math.max(0, next - clock.now()));
   }
   if (producerError !== undefined) throw producerError;
+  if (underlying !== undefined && rec.kills > 0) {
+    const reported = new Set(rec.outcomes.map((o) => o.id));
+    for (const id of rec.accepted) {
+      if (reported.has(id)) continue;
+      const stored = underlying.openPipeline('scenario').outcome(id);
+      if (stored === undefined) continue;
+      rec.outcomes.push(decodeOutcome(stored));
+      rec.fromJournal.push(id);
+    }
+  }
   rec.drained = sent && pending() === 0;
   rec.endedAt = clock.now();
   try {

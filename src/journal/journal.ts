@@ -1,17 +1,33 @@
 /**
- * Where accepted tasks live until they have an outcome. A journal is shared by the pipelines of a
- * system; each pipeline works on its own part (`openPipeline`). Backends are synchronous (memory,
- * SQLite through better-sqlite3): a group commit is one transaction that a stage runs before it
- * starts a batch, so "recorded before the handler starts" costs no promise.
+ * What a backend answers: at once (memory, SQLite through better-sqlite3) or later (a remote
+ * journal such as NATS JetStream, where a commit is a round trip). The runtime takes either and
+ * pays for a promise only when it gets one.
  */
-export interface Journal {
+export type Later<T> = T | PromiseLike<T>;
+
+/** Whether a backend's answer is still to come. */
+export function isLater<T>(value: Later<T>): value is PromiseLike<T> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<T>).then === 'function';
+}
+
+/**
+ * Where accepted tasks live until they have an outcome: the journal port. A journal is shared by
+ * the pipelines of a system; each pipeline works on its own part (`openPipeline`). The runtime
+ * (supervisors/durable-log.ts) talks to a pipeline's part through `PipelineJournal` only: group
+ * commits, recovery reads and paging. Synchronous backends (memory, SQLite) answer at once, so
+ * "recorded before the handler starts" costs no promise; an asynchronous one answers `commit`,
+ * `pendingAt` and `pruneCompleted` with promises, and the runtime waits for them (a stage runs a
+ * batch only after the commit that records its start). Every backend passes the same contract
+ * suite (test/contract/).
+ */
+export interface Journal<P extends PipelineJournal = PipelineJournal> {
   /** 'memory' or 'sqlite'. */
   readonly kind: string;
   /** true when tasks survive the process (SQLite); false for memory. */
   readonly durable: boolean;
   /** Wall-clock ms for finishedAt and retention (Date.now unless the journal was given another). */
   now(): number;
-  openPipeline(name: string): PipelineJournal;
+  openPipeline(name: string): P;
   /** Pipelines with tasks in the journal, for tools. */
   pipelines(): string[];
   close(): void;
@@ -64,6 +80,18 @@ export type JournalOp =
   /** A dead letter sent back to its stage (after a fix): pending again, attempts reset. */
   | { readonly op: 'replay'; readonly id: string };
 
+/**
+ * One pipeline's part of a journal, as the runtime uses it. Contract (test/contract/journal.ts):
+ * - `commit(ops)` applies the ops in order, atomically: after a crash either all of them hold or
+ *   none. The runtime has at most one commit in flight per pipeline and groups what arrives
+ *   meanwhile into the next one. A commit that fails (throws or rejects) fails the pipeline.
+ * - `accept` of an id already held is ignored; ops on a task that is no longer pending are ignored
+ *   (but `replay` of a dead letter); `start` replaces the stage's set of runs in progress.
+ * - `pendingAt` pages a stage's pending tasks in seq order; `pendingStages`, `runningAtCrash` and
+ *   `lastSeq` tell recovery where the previous process stopped.
+ * - The reads the runtime makes while running (`status`, `task`, `outcome`, `deadLetters`, `counts`)
+ *   answer at once: an asynchronous backend answers them from what it holds in the process.
+ */
 export interface PipelineJournal {
   readonly name: string;
   /** The highest seq used so far (0 when empty): new tasks continue from here. */
@@ -72,10 +100,10 @@ export interface PipelineJournal {
   /** A pending task by id. */
   task(id: string): StoredTask | undefined;
   /** Pending tasks at `stage` with seq in (afterSeq, upToSeq], in seq order, at most `limit`. */
-  pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[];
+  pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): Later<StoredTask[]>;
   /** For recovery: each stage's pending count and highest seq. */
   pendingStages(): Map<string, { count: number; maxSeq: number }>;
-  commit(ops: readonly JournalOp[]): void;
+  commit(ops: readonly JournalOp[]): Later<void>;
   /** Every backlog of this pipeline is loaded (a backend may drop what it built for paging). */
   recovered(): void;
   /**
@@ -89,6 +117,13 @@ export interface PipelineJournal {
   /** Dead letters, oldest first. */
   deadLetters(limit: number, offset: number): StoredOutcome[];
   /** Deletes completed tasks that finished before `before` (wall-clock ms); dead letters stay. Returns the count. */
-  pruneCompleted(before: number): number;
+  pruneCompleted(before: number): Later<number>;
   counts(): { pending: number; completed: number; dead: number };
+}
+
+/** A backend that answers everything at once (memory, SQLite): what tools and tests read directly. */
+export interface SyncPipelineJournal extends PipelineJournal {
+  pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[];
+  commit(ops: readonly JournalOp[]): void;
+  pruneCompleted(before: number): number;
 }

@@ -1,4 +1,4 @@
-import type { Journal, JournalOp, PipelineJournal, StoredOutcome, StoredTask, TaskStatus } from './journal.js';
+import type { Journal, JournalOp, StoredOutcome, StoredTask, SyncPipelineJournal, TaskStatus } from './journal.js';
 
 interface Rec {
   id: string;
@@ -18,7 +18,7 @@ interface Rec {
  * detection and dead-letter replay across pipeline restarts within one process. Loses everything
  * with the process.
  */
-export function memoryJournal(options: { readonly now?: () => number } = {}): Journal {
+export function memoryJournal(options: { readonly now?: () => number } = {}): Journal<SyncPipelineJournal> {
   const parts = new Map<string, MemoryPipelineJournal>();
   return {
     kind: 'memory',
@@ -34,7 +34,7 @@ export function memoryJournal(options: { readonly now?: () => number } = {}): Jo
   };
 }
 
-class MemoryPipelineJournal implements PipelineJournal {
+class MemoryPipelineJournal implements SyncPipelineJournal {
   private readonly recs = new Map<string, Rec>();
   private maxSeq = 0;
   private readonly running = new Map<string, { ids: readonly string[]; isolated: boolean }>();

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { BatonError, invalidOption } from '../errors.js';
-import type { Journal, JournalOp, PipelineJournal, StoredOutcome, StoredTask, TaskStatus } from './journal.js';
+import type { Journal, JournalOp, StoredOutcome, StoredTask, SyncPipelineJournal, TaskStatus } from './journal.js';
 
 export interface SqliteJournalOptions {
   /**
@@ -36,7 +36,7 @@ CREATE TABLE baton_running (pipeline TEXT NOT NULL, stage TEXT NOT NULL, ids TEX
 `;
 
 /** The embedded durable journal: one SQLite file in WAL mode. */
-export function sqliteJournal(path: string, options: SqliteJournalOptions = {}): Journal {
+export function sqliteJournal(path: string, options: SqliteJournalOptions = {}): Journal<SyncPipelineJournal> {
   if (typeof path !== 'string' || path.length === 0) throw invalidOption('sqliteJournal(path)', path, "a file path such as './baton.db' (or ':memory:')");
   const sync = options.synchronous ?? 'normal';
   if (sync !== 'normal' && sync !== 'full') throw invalidOption('sqliteJournal synchronous', sync, "'normal' or 'full'");
@@ -51,7 +51,7 @@ export function sqliteJournal(path: string, options: SqliteJournalOptions = {}):
     throw new BatonError('ERR_JOURNAL_FOREIGN', `'${path}' cannot be opened as a Baton journal: ${(err as Error).message}. Point sqliteJournal at a new path or at a file Baton created.`, { path }, err);
   }
   const now = options.now ?? Date.now;
-  const open = new Map<string, PipelineJournal>();
+  const open = new Map<string, SyncPipelineJournal>();
   const recovering = new Set<string>();
   const recovery = {
     begin(name: string) {
@@ -118,7 +118,7 @@ interface Row {
   finished_at: number | null;
 }
 
-class SqlitePipelineJournal implements PipelineJournal {
+class SqlitePipelineJournal implements SyncPipelineJournal {
   private readonly s;
   private readonly apply: (ops: readonly JournalOp[]) => void;
 

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { memoryJournal } from '../../system/index.js';
 import { arbitraries, assertAll, buildPipeline, checkProperty, runScenario, type WorkItem } from '../../testkit/index.js';
+import { asyncJournal } from '../support/async-journal.js';
 
 /** A shape, a workload and a fault plan over that shape's stages. */
 function scenario(options: { routing: boolean; maxKills: number }) {
@@ -39,6 +41,19 @@ describe('pipelines under generated fault plans', () => {
         if (planned.some((k) => k <= rec.calls.length)) expect(rec.kills).toBeGreaterThanOrEqual(1);
       }),
       { numRuns: 1_000 },
+    );
+  }, 170_000);
+
+  it('keep every invariant on an asynchronous journal (commits and pages answer a turn later) when killed at generated moments', async () => {
+    await checkProperty(
+      fc.asyncProperty(scenario({ routing: false, maxKills: 2 }), async ({ shape, work, plan }) => {
+        const { stages, options } = buildPipeline(shape);
+        const journal = asyncJournal(memoryJournal());
+        const rec = await runScenario({ stages, pipeline: options, inputs: work, plan, journal, keyOf: (w) => w.key, idOf: (w) => w.id, taskIdOf });
+        assertAll(rec);
+        expect(journal.maxInFlight).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 300 },
     );
   }, 170_000);
 });
