@@ -1,19 +1,59 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BatonError, decodeOutcome, sqliteJournal } from '../system/index.js';
+import { BatonError, decodeOutcome, sqliteJournal, type Journal } from '../system/index.js';
 import { table } from './table.js';
 
 const USAGE = `usage: baton <command> --db PATH [options]
 
 commands:
-  status                          tasks per pipeline: pending (per stage), completed, dead letters
-  dead-letters --pipeline NAME    the dead letters of a pipeline, oldest first [--limit N] [--offset N] [--json]
+  status                          tasks per pipeline: pending (per stage, in pipeline order), completed, dead letters
+  dead-letters --pipeline NAME    the dead letters of a pipeline, oldest first [--limit N (50)] [--offset N (0)]
   replay --pipeline NAME ID...    send dead letters back to the stage that failed them [--all]
                                   (a running pipeline picks them up at its next start)
+
+options:
+  --json                          machine-readable output (camelCase keys, ISO times) on every command
+  --version, -h/--help
+
+status and dead-letters only read the journal (they change no file and work while a system runs);
+replay writes it, so it waits for the system on that journal to stop (one writer per journal file).
 `;
+
+/** Exit codes: 0 done, 1 the journal or its contents said no, 2 the command line is wrong. */
+const USAGE_ERROR = 2;
+const REFUSED = 1;
+
+class CliError extends Error {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** The operator's CLI over a SQLite journal. Returns the exit code; writes to the given streams. */
 export function main(argv: readonly string[], out: (s: string) => void, err: (s: string) => void): number {
+  try {
+    return run(argv, out, err);
+  } catch (e) {
+    if (e instanceof CliError) {
+      err(`${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof BatonError) {
+      err(`${e.code}: ${e.message}\n`);
+      return REFUSED;
+    }
+    // A fault of the CLI itself: a message and an exit code, not a stack trace over the operator's shell.
+    err(`baton: unexpected error: ${(e as Error)?.message ?? String(e)}\n`);
+    return REFUSED;
+  }
+}
+
+function run(argv: readonly string[], out: (s: string) => void, err: (s: string) => void): number {
   let parsed;
   try {
     parsed = parseArgs({
@@ -26,100 +66,160 @@ export function main(argv: readonly string[], out: (s: string) => void, err: (s:
         offset: { type: 'string' },
         all: { type: 'boolean' },
         json: { type: 'boolean' },
+        version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
-    err(`${(e as Error).message}\n${USAGE}`);
-    return 2;
+    throw new CliError(USAGE_ERROR, `${(e as Error).message}\n${USAGE}`);
   }
   const { values, positionals } = parsed;
   const [command, ...ids] = positionals;
+  if (values.version) {
+    out(`baton ${version()}\n`);
+    return 0;
+  }
   if (values.help || command === undefined) {
     (values.help ? out : err)(USAGE);
-    return values.help ? 0 : 2;
+    return values.help ? 0 : USAGE_ERROR;
   }
-  if (values.db === undefined) {
-    err(`baton ${command}: --db PATH is required (the SQLite file given to sqliteJournal).\n`);
-    return 2;
-  }
-  if (!['status', 'dead-letters', 'replay'].includes(command)) {
-    err(`baton: unknown command '${command}'.\n${USAGE}`);
-    return 2;
-  }
-  if (command === 'replay' && !values.all && ids.length === 0) {
-    err('baton replay: name the dead letters to replay (ids), or pass --all.\n');
-    return 2;
-  }
+  if (!['status', 'dead-letters', 'replay'].includes(command)) throw new CliError(USAGE_ERROR, `baton: unknown command '${command}'.\n${USAGE}`);
+  const db = values.db;
+  if (db === undefined) throw new CliError(USAGE_ERROR, `baton ${command}: --db PATH is required (the SQLite file given to sqliteJournal).`);
+  if (command === 'replay' && !values.all && ids.length === 0) throw new CliError(USAGE_ERROR, 'baton replay: name the dead letters to replay (ids), or pass --all.');
+  // Checked before the journal is opened: a bad option must not wait for, or touch, the file.
+  const limit = wholeNumber(command, '--limit', values.limit, 50, 1);
+  const offset = wholeNumber(command, '--offset', values.offset, 0, 0);
   // An operator's typo must not create an empty journal and report it empty.
-  if (!existsSync(values.db)) {
-    err(`baton ${command}: no journal at '${values.db}'; give the path passed to sqliteJournal().\n`);
-    return 1;
-  }
-  let journal;
+  if (!existsSync(db)) throw new CliError(REFUSED, `baton ${command}: no journal at '${db}'; give the path passed to sqliteJournal().`);
+
+  // Reads open the journal read-only: no lock (they work beside a running system) and no file changed.
+  const journal = sqliteJournal(db, { readonly: command !== 'replay' });
   try {
-    journal = sqliteJournal(values.db);
-  } catch (e) {
-    err(`${e instanceof BatonError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
-    return 1;
-  }
-  try {
-    const pipelineOf = (): string | undefined => {
-      if (values.pipeline !== undefined) return values.pipeline;
+    const pipelineOf = (): string => {
       const all = journal.pipelines();
-      if (all.length === 1) return all[0];
-      err(`baton ${command}: --pipeline NAME is required; this journal holds ${all.length === 0 ? 'no pipelines' : all.join(', ')}.\n`);
-      return undefined;
+      if (values.pipeline !== undefined) {
+        if (all.includes(values.pipeline)) return values.pipeline;
+        throw new CliError(REFUSED, `baton ${command}: no pipeline '${values.pipeline}' in '${db}'; it holds ${holds(all)}.`);
+      }
+      if (all.length === 1) return all[0]!;
+      throw new CliError(USAGE_ERROR, `baton ${command}: --pipeline NAME is required; '${db}' holds ${holds(all)}.`);
     };
-    switch (command) {
-      case 'status': {
-        const rows = journal.pipelines().map((name) => {
+    const show = (json: unknown, text: () => string): void => out(values.json ? JSON.stringify(json) + '\n' : text() + '\n');
+    return readingJournal(db, () => {
+      switch (command) {
+        case 'status': {
+          const rows = status(journal);
+          show(rows, () =>
+            rows.length === 0
+              ? 'the journal holds no tasks'
+              : table(
+                  rows.map((r) => ({ ...r, 'pending by stage': r.pendingByStage.map((s) => `${s.stage}:${s.count}`).join(' ') })),
+                  ['pipeline', 'pending', 'completed', 'dead', 'pending by stage'],
+                  80,
+                ),
+          );
+          return 0;
+        }
+        case 'dead-letters': {
+          const name = pipelineOf();
+          // One more than asked for: that is how the listing knows it stopped at the limit.
+          const page = journal.openPipeline(name).deadLetters(limit + 1, offset);
+          const more = page.length > limit;
+          const rows = page.slice(0, limit).map(deadLetterRow);
+          show(rows, () =>
+            rows.length === 0
+              ? `pipeline '${name}' has no dead letters${offset > 0 ? ` from offset ${offset}` : ''}`
+              : table(rows.map((r) => ({ ...r, 'last error': r.lastError, finished: r.finishedAt })), ['id', 'stage', 'attempts', 'code', 'last error', 'finished']),
+          );
+          if (more) err(`baton dead-letters: showing ${rows.length} dead letters from offset ${offset}; there are more: --offset ${offset + rows.length}\n`);
+          return 0;
+        }
+        default: {
+          const name = pipelineOf();
           const pj = journal.openPipeline(name);
-          const stages = [...pj.pendingStages()].map(([s, v]) => `${s}:${v.count}`).join(' ');
-          return { pipeline: name, ...pj.counts(), 'pending by stage': stages };
-        });
-        out(rows.length === 0 ? 'the journal holds no tasks\n' : table(rows, ['pipeline', 'pending', 'completed', 'dead', 'pending by stage'], 80) + '\n');
-        return 0;
-      }
-      case 'dead-letters': {
-        const name = pipelineOf();
-        if (name === undefined) return 2;
-        const limit = Number(values.limit ?? 50);
-        const offset = Number(values.offset ?? 0);
-        for (const [flag, v] of [['--limit', limit], ['--offset', offset]] as const) {
-          if (!Number.isInteger(v) || v < 0) {
-            err(`baton dead-letters: ${flag} must be a whole number >= 0; got '${flag === '--limit' ? values.limit : values.offset}'.\n`);
-            return 2;
-          }
+          const targets = [...new Set(values.all ? pj.deadLetters(Number.MAX_SAFE_INTEGER, 0).map((d) => d.id) : ids)];
+          const known = targets.filter((id) => pj.status(id) === 'dead');
+          const knownSet = new Set(known);
+          pj.commit(known.map((id) => ({ op: 'replay' as const, id })));
+          const others = targets.filter((id) => !knownSet.has(id));
+          show(
+            { pipeline: name, replayed: known, notDeadLetters: others },
+            () => `replayed ${known.length} of ${targets.length} in pipeline '${name}'${others.length > 0 ? ' (the others are not dead letters here)' : ''}; they run at the pipeline's next start`,
+          );
+          return 0;
         }
-        const rows = journal.openPipeline(name).deadLetters(limit, offset).map((d) => {
-          const { errors } = decodeOutcome(d);
-          const last = errors[errors.length - 1];
-          return { id: d.id, stage: d.stage, attempts: d.attempts, code: d.code, 'last error': last?.error.message, finished: new Date(d.finishedAt).toISOString(), errors };
-        });
-        if (values.json) out(JSON.stringify(rows) + '\n');
-        else out(rows.length === 0 ? `pipeline '${name}' has no dead letters\n` : table(rows, ['id', 'stage', 'attempts', 'code', 'last error', 'finished']) + '\n');
-        return 0;
       }
-      case 'replay': {
-        const name = pipelineOf();
-        if (name === undefined) return 2;
-        const pj = journal.openPipeline(name);
-        const targets = [...new Set(values.all ? pj.deadLetters(Number.MAX_SAFE_INTEGER, 0).map((d) => d.id) : ids)];
-        if (targets.length === 0) {
-          err('baton replay: name the dead letters to replay (ids), or pass --all.\n');
-          return 2;
-        }
-        const known = targets.filter((id) => pj.status(id) === 'dead');
-        pj.commit(known.map((id) => ({ op: 'replay' as const, id })));
-        out(`replayed ${known.length} of ${targets.length} in pipeline '${name}'${known.length < targets.length ? ' (the others are not dead letters here)' : ''}; they run at the pipeline's next start\n`);
-        return 0;
-      }
-      default:
-        err(`baton: unknown command '${command}'.\n${USAGE}`);
-        return 2;
-    }
+    });
   } finally {
     journal.close();
+  }
+}
+
+function status(journal: Journal) {
+  return journal.pipelines().map((pipeline) => {
+    const pj = journal.openPipeline(pipeline);
+    // The journal lists stages in the order the pipeline first reached them.
+    const pendingByStage = [...pj.pendingStages()].map(([stage, v]) => ({ stage, count: v.count }));
+    return { pipeline, ...pj.counts(), pendingByStage };
+  });
+}
+
+function deadLetterRow(d: Parameters<typeof decodeOutcome>[0]) {
+  const { errors } = decodeOutcome(d);
+  return {
+    id: d.id,
+    ...(d.key !== undefined ? { key: d.key } : {}),
+    stage: d.stage,
+    attempts: d.attempts,
+    code: d.code,
+    lastError: errors[errors.length - 1]?.error.message,
+    finishedAt: new Date(d.finishedAt).toISOString(),
+    errors: errors.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
+  };
+}
+
+/**
+ * A whole number written in digits only: Number() would also take '', '0x10', '1e20' and ' 3', and
+ * parseInt takes '3abc'.
+ */
+function wholeNumber(command: string, flag: string, raw: string | undefined, fallback: number, min: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!/^[0-9]+$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
+    throw new CliError(USAGE_ERROR, `baton ${command}: ${flag} must be a whole number from ${min} to ${Number.MAX_SAFE_INTEGER}, in digits; got '${raw}'.`);
+  }
+  return n;
+}
+
+/**
+ * Damage found while reading (a page the open did not touch) comes from SQLite as SQLITE_CORRUPT; the
+ * operator gets the same coded answer as for damage found at open.
+ */
+function readingJournal(db: string, fn: () => number): number {
+  try {
+    return fn();
+  } catch (e) {
+    const code = String((e as { code?: unknown }).code ?? '');
+    if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+      throw new CliError(REFUSED, `ERR_JOURNAL_CORRUPT: '${db}' is damaged (${(e as Error).message}); restore it from a backup, or move it aside and start with a new journal.`);
+    }
+    throw e;
+  }
+}
+
+function holds(pipelines: readonly string[]): string {
+  return pipelines.length === 0 ? 'no pipelines' : pipelines.join(', ');
+}
+
+/** This package's version: the nearest package.json above this file named 'baton' (a checkout or dist/). */
+function version(): string {
+  for (let d = dirname(fileURLToPath(import.meta.url)); ; d = dirname(d)) {
+    const file = join(d, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'baton' && typeof pkg.version === 'string') return pkg.version;
+    }
+    if (dirname(d) === d) return 'unknown';
   }
 }

@@ -17,6 +17,9 @@ export type BatonErrorCode =
   | 'ERR_PROCESS_DIED' // the process ended while a task was running (recorded on recovery)
   | 'ERR_JOURNAL_VERSION' // the journal file was written by another schema version
   | 'ERR_JOURNAL_FOREIGN' // the file is not a Baton journal (or not SQLite at all)
+  | 'ERR_JOURNAL_READONLY' // the process cannot write the journal file or create its companions beside it
+  | 'ERR_JOURNAL_LOCKED' // another system (in this process or another) has the journal file open: one writer per file
+  | 'ERR_JOURNAL_CORRUPT' // the journal file is damaged or truncated
   | 'ERR_CIRCUIT_OPEN'; // supervise(): the breaker is open, the call did not run
 
 export class BatonError extends Error {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -72,8 +72,147 @@ describe('the baton CLI', () => {
     await pipe.send(1, { id: 'a' });
     await pipe.drain();
     await system.shutdown();
-    expect(cli('dead-letters', '--db', db, '--limit', 'abc')).toMatchObject({ code: 2, err: expect.stringContaining("--limit must be a whole number >= 0; got 'abc'") });
-    expect(cli('dead-letters', '--db', db, '--offset', '1.5')).toMatchObject({ code: 2, err: expect.stringContaining("--offset must be a whole number >= 0; got '1.5'") });
+    expect(cli('dead-letters', '--db', db, '--limit', 'abc')).toMatchObject({ code: 2, err: expect.stringContaining("--limit must be a whole number from 1 to 9007199254740991, in digits; got 'abc'") });
+    expect(cli('dead-letters', '--db', db, '--offset', '1.5')).toMatchObject({ code: 2, err: expect.stringContaining("--offset must be a whole number from 0 to 9007199254740991, in digits; got '1.5'") });
     expect(cli('replay', '--db', db, 'a', 'a').out).toMatch(/replayed 1 of 1/);
+  });
+});
+
+/** The file's bytes, its mtime and its directory's listing. */
+function snapshot(path: string) {
+  return { bytes: readFileSync(path).toString('base64'), mtimeMs: statSync(path).mtimeMs, listing: readdirSync(join(path, '..')).sort() };
+}
+
+let m = 0;
+/** A closed journal in its own directory: pipeline 'legal' with three dead letters, and 'other' with one completed task. */
+async function journalWithDeadLetters(): Promise<string> {
+  const db = join(mkdtempSync(join(dir, 'dl-')), `j${m++}.db`);
+  const system = createSystem({ logger: false, journal: sqliteJournal(db) });
+  const legal = system.spawnPipeline<number, number>({ name: 'legal', stages: [agent({ name: 'parse', handle: (x: number) => { throw new Error(`corrupt ${x}`); }, retry: { maxAttempts: 1 } })] });
+  for (const x of [1, 2, 3]) await legal.send(x, { id: `d${x}` });
+  await legal.drain();
+  const other = system.spawnPipeline<number, number>({ name: 'other', stages: [agent({ name: 's', handle: (x: number) => x })] });
+  await other.send(1);
+  await other.drain();
+  await system.shutdown();
+  return db;
+}
+
+describe('the baton CLI, for scripts and operators', () => {
+  it('prints its version from package.json', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(cli('--version')).toEqual({ code: 0, out: `baton ${pkg.version}\n`, err: '' });
+  });
+
+  it('lists pending stages in pipeline order, in text and in JSON with camelCase keys', async () => {
+    const db = join(dir, 'order.db');
+    const hang = () => new Promise<number>(() => undefined);
+    const system = createSystem({ logger: false, journal: sqliteJournal(db) });
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      // Task 2 holds zeta (one at a time), so task 3 waits behind it; task 1 went on to alpha.
+      stages: [agent({ name: 'zeta', handle: (x: number) => (x === 2 ? hang() : x) }), agent({ name: 'alpha', handle: hang })],
+    });
+    for (const x of [1, 2, 3]) await pipe.send(x);
+    await new Promise((r) => setTimeout(r, 50));
+    await system.shutdown({ drainMs: 0 });
+
+    expect(cli('status', '--db', db).out).toMatch(/p\s+3\s+0\s+0\s+zeta:2 alpha:1/);
+    const json = cli('status', '--db', db, '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.out)).toEqual([{ pipeline: 'p', pending: 3, completed: 0, dead: 0, pendingByStage: [{ stage: 'zeta', count: 2 }, { stage: 'alpha', count: 1 }] }]);
+  });
+
+  it('gives dead letters in JSON with camelCase keys and ISO times', async () => {
+    const db = await journalWithDeadLetters();
+    const [first] = JSON.parse(cli('dead-letters', '--db', db, '--pipeline', 'legal', '--json').out) as Record<string, unknown>[];
+    expect(Object.keys(first!).filter((k) => !/^[a-z][A-Za-z]*$/.test(k))).toEqual([]);
+    expect(first).toMatchObject({ id: 'd1', stage: 'parse', attempts: 1, code: 'ERR_TASK_FAILED', lastError: 'corrupt 1' });
+    expect(first!['finishedAt']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect((first!['errors'] as { at: unknown }[])[0]!.at).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
+
+  it('says so when dead-letters stops at its limit, and where to go on', async () => {
+    const db = await journalWithDeadLetters();
+    const page = cli('dead-letters', '--db', db, '--pipeline', 'legal', '--limit', '2');
+    expect(page.code).toBe(0);
+    expect(page.out).toContain('d2');
+    expect(page.out).not.toContain('d3');
+    expect(page.err).toMatch(/showing 2 dead letters from offset 0; there are more: --offset 2/);
+    const json = cli('dead-letters', '--db', db, '--pipeline', 'legal', '--limit', '2', '--json');
+    expect((JSON.parse(json.out) as unknown[]).length).toBe(2);
+    expect(json.err).toMatch(/there are more/);
+    expect(cli('dead-letters', '--db', db, '--pipeline', 'legal', '--limit', '3').err).toBe('');
+  });
+
+  it('exits non-zero for a pipeline the journal does not hold, naming those it does', async () => {
+    const db = await journalWithDeadLetters();
+    for (const command of ['dead-letters', 'replay']) {
+      const r = cli(command, '--db', db, '--pipeline', 'legl', '--all');
+      expect(r.code).toBe(1);
+      expect(r.err).toContain("no pipeline 'legl'");
+      expect(r.err).toContain('legal, other');
+    }
+  });
+
+  it('refuses numeric options that are not plain whole numbers, with the option and the value', async () => {
+    const db = await journalWithDeadLetters();
+    for (const bad of ['1e20', '', '0x10', '-1', '1.0', ' 3', '99999999999999999999']) {
+      const r = cli('dead-letters', '--db', db, '--pipeline', 'legal', `--limit=${bad}`);
+      expect([r.code, r.out], bad).toEqual([2, '']);
+      expect(r.err).toContain(`--limit must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}, in digits; got '${bad}'`);
+    }
+    expect(cli('dead-letters', '--db', db, '--pipeline', 'legal', '--limit=0').code).toBe(2);
+    expect(cli('dead-letters', '--db', db, '--pipeline', 'legal', '--offset=-1').err).toContain("--offset must be a whole number from 0");
+    expect(cli('dead-letters', '--db', db, '--pipeline', 'legal', '--limit', '-1').code).toBe(2);
+  });
+
+  it('reports replay in JSON', async () => {
+    const db = await journalWithDeadLetters();
+    const r = cli('replay', '--db', db, '--pipeline', 'legal', 'd1', 'nope', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toEqual({ pipeline: 'legal', replayed: ['d1'], notDeadLetters: ['nope'] });
+  });
+
+  it('changes no file with status and dead-letters, and reads while a system runs on the journal', async () => {
+    const db = await journalWithDeadLetters();
+    const before = snapshot(db);
+    expect(cli('status', '--db', db).code).toBe(0);
+    expect(cli('status', '--db', db, '--json').code).toBe(0);
+    expect(cli('dead-letters', '--db', db, '--pipeline', 'legal').code).toBe(0);
+    expect(snapshot(db)).toEqual(before);
+
+    const system = createSystem({ logger: false, journal: sqliteJournal(db) });
+    expect(cli('status', '--db', db).out).toMatch(/legal\s+0\s+0\s+3/);
+    const replay = cli('replay', '--db', db, '--pipeline', 'legal', '--all');
+    expect(replay.code).toBe(1);
+    expect(replay.err).toMatch(/ERR_JOURNAL_LOCKED/);
+    await system.shutdown();
+  });
+
+  it('reports a damaged or truncated journal as ERR_JOURNAL_CORRUPT naming the file, not a raw SQLite error', async () => {
+    const db = join(dir, 'cut.db');
+    const system = createSystem({ logger: false, journal: sqliteJournal(db) });
+    const pipe = system.spawnPipeline<string, string>({ name: 'p', stages: [agent({ name: 's', handle: (x: string) => x })] });
+    await pipe.sendMany(Array.from({ length: 2000 }, (_, i) => `document ${i} `.repeat(20)));
+    await pipe.drain();
+    await system.shutdown();
+    const whole = readFileSync(db);
+    const damaged = Buffer.from(whole);
+    damaged.fill(0xa5, 4096 * 3, damaged.length - 4096); // page 1 (the schema) intact: found when counting
+    const cases: [string, () => void][] = [
+      ['damaged', () => writeFileSync(db, damaged)],
+      ['truncated', () => (writeFileSync(db, whole), truncateSync(db, Math.floor(whole.length / 2)))],
+    ];
+    for (const [how, spoil] of cases) {
+      spoil();
+      for (const command of ['status', 'dead-letters']) {
+        const r = cli(command, '--db', db, '--pipeline', 'p');
+        expect(r.code, `${how} ${command}`).toBe(1);
+        expect(r.err).toMatch(/^ERR_JOURNAL_CORRUPT: /);
+        expect(r.err).toContain(db);
+        expect(r.err).not.toMatch(/SQLITE_CORRUPT|SqliteError/);
+      }
+    }
   });
 });

@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isBatonError, sqliteJournal } from '../../system/index.js';
+
+// A journal file and a second OS process: the lock, its release when the holder is killed, and a
+// file this process may not write.
+
+const CHILD = new URL('../support/journal-child.ts', import.meta.url).pathname;
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'baton-proc-'));
+  dirs.push(d);
+  return d;
+}
+
+// Root writes through file permissions, so as root the child runs as 'nobody', for whom they hold.
+const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+
+/** Starts the child; resolves with it once it printed its first line. */
+function start(args: string[], opts: { uid?: number; gid?: number } = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const firstLine = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const i = out.indexOf('\n');
+      if (i >= 0) resolve(out.slice(0, i));
+    });
+    child.on('exit', (code, signal) => reject(new Error(`child ended (${code ?? signal}) before a line: ${err}`)));
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  return { child, firstLine, exited };
+}
+
+describe('a journal file and a second process', () => {
+  it('refuses a second process with ERR_JOURNAL_LOCKED while this one holds the file, and admits it after close', async () => {
+    const path = join(tempDir(), 'j.db');
+    const held = sqliteJournal(path);
+    expect(await start([path, 'try']).firstLine).toBe('ERR ERR_JOURNAL_LOCKED');
+    held.close();
+    expect(await start([path, 'try']).firstLine).toBe('OPENED');
+  }, 30_000);
+
+  it('takes over the lock of a process killed with SIGKILL, and names the holder while it lives', async () => {
+    const path = join(tempDir(), 'j.db');
+    const holder = start([path, 'hold']);
+    expect(await holder.firstLine).toBe('HELD');
+    let refused: unknown;
+    try {
+      sqliteJournal(path);
+    } catch (err) {
+      refused = err;
+    }
+    expect(isBatonError(refused, 'ERR_JOURNAL_LOCKED')).toBe(true);
+    expect((refused as Error).message).toContain(`pid ${holder.child.pid}`);
+    holder.child.kill('SIGKILL');
+    await holder.exited;
+    const journal = sqliteJournal(path);
+    expect(journal.pipelines()).toEqual([]);
+    journal.close();
+  }, 30_000);
+});
+
+describe('a journal file this process may not write', () => {
+  it('is refused at open with ERR_JOURNAL_READONLY, whether the file or its directory is read-only', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o777);
+    const file = join(dir, 'ro.db');
+    sqliteJournal(file).close();
+    chmodSync(file, 0o444);
+    expect(await start([file, 'try'], asUser).firstLine).toBe('ERR ERR_JOURNAL_READONLY');
+
+    const lockedDir = tempDir();
+    chmodSync(lockedDir, 0o777);
+    const inLockedDir = join(lockedDir, 'j.db');
+    sqliteJournal(inLockedDir).close();
+    chmodSync(inLockedDir, 0o666);
+    chmodSync(lockedDir, 0o555); // the file may be written, but no -wal, -shm or -lock beside it
+    expect(await start([inLockedDir, 'try'], asUser).firstLine).toBe('ERR ERR_JOURNAL_READONLY');
+    expect(await start([join(lockedDir, 'new.db'), 'try'], asUser).firstLine).toBe('ERR ERR_JOURNAL_READONLY');
+  }, 30_000);
+});
