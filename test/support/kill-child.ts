@@ -1,5 +1,6 @@
 // A durable pipeline in a child process, for the kill tests. It (re)sends tasks t-0..t-(N-1) with
-// fixed ids, prints "ACK <id>" once a send has resolved, and "DONE" after a full drain. The last
+// fixed ids, prints "ACK <id>" once a send has resolved, and "DONE" after a full drain. KILL_AFTER_MS, if
+// given, kills it with SIGKILL that long after it started. The last
 // stage writes to an idempotent store (a second SQLite file). FAULT picks a failure to be killed in:
 //   none | backoff (stage 'check' fails the first two runs of every third task; long backoff)
 //   breaker (stage 'check' fails everything for the first 300 ms of each process: the breaker holds)
@@ -7,7 +8,11 @@
 import Database from 'better-sqlite3';
 import { agent, createSystem, sqliteJournal } from '../../system/index.js';
 
-const [dbPath, storePath, nArg, fault = 'none'] = process.argv.slice(2);
+const [dbPath, storePath, nArg, fault = 'none', killArg] = process.argv.slice(2);
+// The kill comes from inside (KILL_AFTER_MS, a SIGKILL all the same), timed on this process's own clock from
+// its start: a timer in the parent test process fired late whenever the machine was busy (the suite runs
+// several files at once on 2 cores), so the child had finished before its "random moment" came.
+if (killArg !== undefined) setTimeout(() => process.kill(process.pid, 'SIGKILL'), Number(killArg)).unref();
 const N = Number(nArg);
 const store = new Database(storePath!);
 store.pragma('journal_mode = WAL');
