@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { eventChannel } from './diagnostics.js';
 import type { ErrorInfo } from './errors.js';
 
 /**
@@ -56,6 +57,10 @@ export class EventStream {
   emit(event: BatonEvent): void {
     const level = LEVEL[event.type];
     if (this.log.isLevelEnabled(level)) this.log[level](event, event.type);
+    // (Node catches a throwing diagnostics_channel subscriber itself and reports it as an uncaught
+    // exception on a later tick, for every channel: publish never throws here.)
+    const channel = eventChannel(event.type);
+    if (channel.hasSubscribers) channel.publish(event);
     for (const l of this.listeners) {
       try {
         l(event);

@@ -1,5 +1,6 @@
 import type { Agent, RouteResult } from '../actors/agent.js';
 import type { Envelope } from '../actors/envelope.js';
+import { runChannel, traceEnd, traceSettled, type RunTrace } from '../src/diagnostics.js';
 import { BatonError, describe, toErrorInfo } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { Mailbox } from '../src/mailbox.js';
@@ -162,7 +163,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.runs.batchNow = -1;
     if (this.store.journaled) return this.backlog.run(budget);
     const failures = this.failures;
-    if (this.bare && this.queues.keys === undefined && !failures.troubled) return this.runBare(budget);
+    // While a tool traces runs (the baton:run channel), every run takes the general path, which publishes.
+    if (this.bare && this.queues.keys === undefined && !failures.troubled && !runChannel.hasSubscribers) return this.runBare(budget);
     const concurrency = this.policy.concurrency;
     const { ready, inbox, keys } = this.queues;
     const runs = this.runs;
@@ -248,6 +250,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   startRun(env: Envelope, probe: boolean): TaskRun | undefined {
     const runs = this.runs;
     runs.inFlight++;
+    const trace = runChannel.hasSubscribers ? this.traceStart(env) : undefined;
     let run: TaskRun | undefined;
     let out: unknown;
     try {
@@ -257,18 +260,34 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       runs.inFlight--;
       run ??= new TaskRun(this, env, this.worker.state, probe);
       run.done = true;
+      if (trace !== undefined) traceEnd(trace, err);
       this.runFailed(env, probe, err);
       return run;
     }
     if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
       run ??= new TaskRun(this, env, this.worker.state, probe);
+      if (trace !== undefined) {
+        run.trace = trace;
+        runChannel.end.publish(trace); // the synchronous part ended; asyncStart/asyncEnd follow when it settles
+      }
       this.awaitRun(run, out as PromiseLike<unknown>);
       return run;
     }
     runs.inFlight--;
     if (run !== undefined) run.done = true;
+    if (trace !== undefined) {
+      trace.result = out;
+      runChannel.end.publish(trace);
+    }
     this.succeeded(env, run, probe, out);
     return run;
+  }
+
+  /** A traced run begins: its context, published on start. */
+  private traceStart(env: Envelope): RunTrace {
+    const trace: RunTrace = { path: this.path, taskId: this.taskId(env), attempt: env.attempts + 1 };
+    runChannel.start.publish(trace);
+    return trace;
   }
 
   /** A run returned a promise: give it a deadline and a place in the run list, and wait for it. */
@@ -326,6 +345,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   private settled(run: TaskRun, ok: boolean, value: unknown): void {
     if (run.done) return; // timed out or aborted: the late result is discarded
     this.runs.ended(run);
+    if (run.trace !== undefined) traceSettled(run.takeTrace(), ok, value);
     if (this.runs.isolated === run) this.endIsolation();
     if (ok) {
       this.succeeded(run.env, run, run.probe, value);
@@ -492,6 +512,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       this.runs.ended(run);
       if (this.runs.isolated === run) this.endIsolation();
       const err = run.abort('ERR_TIMEOUT', `stage '${this.path}' timed out task ${run.taskId} after ${this.policy.timeoutMs} ms (timeoutMs); the handler's late result will be discarded.`);
+      if (run.trace !== undefined) traceSettled(run.takeTrace(), false, err);
       this.runFailed(run.env, run.probe, err, 'ERR_TIMEOUT');
     }
     this.armTimer();

@@ -69,6 +69,11 @@ export class DurableLog {
     return (this.nextCommit ??= new Promise<void>((resolve, reject) => this.afterCommit((err) => (err ? reject(err) : resolve()))));
   }
 
+  /** Ops waiting for the next commit, and whether a commit is in flight: how far the journal lags. */
+  lag(): { queuedOps: number; committing: boolean } {
+    return { queuedOps: this.ops.length, committing: this.inFlight };
+  }
+
   /** Resolves once everything pushed so far is committed (or the journal failed). */
   idle(): Promise<void> {
     if (this.ops.length === 0 && this.after.length === 0 && !this.inFlight) return Promise.resolve();

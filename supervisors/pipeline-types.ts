@@ -56,6 +56,10 @@ export interface PipelineStats {
   readonly pending: number;
   readonly completed: number;
   readonly deadLettered: number;
+  /** Dead letters by the stage where they ended and their code (ERR_TASK_FAILED, ERR_TIMEOUT, ...). */
+  readonly deadLetterReasons: readonly { readonly stage: string; readonly code: string; readonly count: number }[];
+  /** With a journal: ops waiting for the next commit, and whether a commit is in flight (its lag). */
+  readonly journal?: { readonly queuedOps: number; readonly committing: boolean };
   readonly stages: readonly StageStats[];
 }
 

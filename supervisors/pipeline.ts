@@ -146,6 +146,11 @@ export class Pipeline<I = unknown, O = unknown> {
       pending: l.pending,
       completed: l.completed,
       deadLettered: l.deadLettered,
+      deadLetterReasons: [...l.deadByReason].map(([reason, count]) => {
+        const space = reason.indexOf(' ');
+        return { stage: reason.slice(0, space), code: reason.slice(space + 1), count };
+      }),
+      ...(this.durable === undefined ? {} : { journal: this.durable.lag() }),
       stages: this.stageList.map((s) => s.stats()),
     };
   }

@@ -1,4 +1,5 @@
 import { Envelope } from '../actors/envelope.js';
+import { traceSettled } from '../src/diagnostics.js';
 import { RunList, TaskRun, type RunOwner } from './task-run.js';
 
 /** What a spare run points at: it must not keep a finished task's payload alive. */
@@ -69,7 +70,8 @@ export class StageRuns {
     this.inFlight = 0;
     for (const run of runs) {
       run.done = true;
-      run.abort('ERR_ABORTED', `stage '${path}' is restarting`);
+      const reason = run.abort('ERR_ABORTED', `stage '${path}' is restarting`);
+      if (run.trace !== undefined) traceSettled(run.takeTrace(), false, reason);
     }
     return runs.map((run) => run.env);
   }

@@ -43,6 +43,8 @@ export class TaskLedger implements StageHost {
   deadLettered = 0;
   /** Ids given to `send` of tasks still pending (duplicates are refused while pending). */
   readonly pendingIds = new Set<string>();
+  /** Dead letters counted by stage and code ('<stage> <code>' -> n): few keys (stages x codes). */
+  readonly deadByReason = new Map<string, number>();
   /** Set once the pipeline failed: `drain` rejects with it. */
   failure: BatonError | undefined = undefined;
   private drainers: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -123,6 +125,8 @@ export class TaskLedger implements StageHost {
       (env.errors ??= []).push({ stage, attempt: attempts, at: this.clock.now(), charged: false, error });
     }
     const info = { ...error, code };
+    const reason = `${stage} ${code}`;
+    this.deadByReason.set(reason, (this.deadByReason.get(reason) ?? 0) + 1);
     this.events.emit({ type: 'dead-lettered', path: `${this.name}/${stage}`, at: this.clock.now(), taskId: this.taskId(env), error: info });
     const durable = this.durable;
     if (durable === undefined) return this.finish(env, 'dead-lettered', fan?.outputs, info, stage, attempts);

@@ -1,3 +1,4 @@
+import type { RunTrace } from '../src/diagnostics.js';
 import { BatonError } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { TaskContext } from '../actors/agent.js';
@@ -33,6 +34,15 @@ export class TaskRun<S = unknown> implements TaskContext<S> {
   /** A pooled run's callbacks for its promise's then(), made once and kept with it (see AgentSupervisor.awaitRun). */
   onValue: ((value: unknown) => void) | undefined = undefined;
   onError: ((error: unknown) => void) | undefined = undefined;
+  /** The run's context on the `baton:run` tracing channel, while someone subscribes (src/diagnostics.ts). */
+  trace: RunTrace | undefined = undefined;
+
+  /** The run's trace, handed over once (its async end is published once). */
+  takeTrace(): RunTrace {
+    const trace = this.trace!;
+    this.trace = undefined;
+    return trace;
+  }
 
   constructor(
     readonly owner: RunOwner,

@@ -1,4 +1,6 @@
 // The public API of Baton: one barrel of named exports.
+export { CHANNEL_PREFIX, runChannel, type RunTrace } from '../src/diagnostics.js';
+export { prometheusText, type SystemSnapshot } from './prometheus.js';
 export { createSystem, ActorSystem, type SystemOptions, type ChildSpec, type SupervisorSpec, type Terminated, type ShutdownOptions } from './system.js';
 export { BatonError, isBatonError, describe as describeValue, type BatonErrorCode, type ErrorInfo } from '../src/errors.js';
 export { address, type Address } from '../src/address.js';

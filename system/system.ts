@@ -10,6 +10,7 @@ import { DeadLetters } from '../src/dead-letters.js';
 import { DeathWatch, type Terminated } from '../src/death-watch.js';
 import { BatonError, describe, invalidOption, toErrorInfo } from '../src/errors.js';
 import { EventStream, type BatonEvent } from '../src/events.js';
+import { prometheusText, type SystemSnapshot } from './prometheus.js';
 import type { Journal } from '../src/journal/journal.js';
 import { createLogger, type Logger, type LoggerOption } from '../src/logging.js';
 import { mailboxPolicy, type MailboxOptions } from '../src/mailbox.js';
@@ -98,6 +99,24 @@ export class ActorSystem {
       throw invalidOption('journal', journal, 'a Journal such as sqliteJournal(path) or memoryJournal()');
     }
     this.journal = journal;
+  }
+
+  /** The system at this instant: every pipeline's stats (with its stages), its actors and supervisors. */
+  snapshot(): SystemSnapshot {
+    return {
+      at: this.clock.now(),
+      pipelines: [...this.pipelines.values()].map((p) => p.stats()),
+      actors: [...this.cells.values()].map((c) => ({ path: c.path, terminated: c.terminated })),
+      supervisors: [...this.supervisors.values()].map((s) => ({ path: s.path, terminated: s.terminated })),
+    };
+  }
+
+  /**
+   * The snapshot as Prometheus text (exposition format 0.0.4): serve it at /metrics, or hand it to
+   * your own registry. Labelled by pipeline and stage only. See system/prometheus.ts for the families.
+   */
+  metrics(): string {
+    return prometheusText(this.snapshot());
   }
 
   /** Spawns a top-level actor. Without a supervisor a crash stops it (its message becomes a dead letter). */
