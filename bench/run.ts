@@ -22,6 +22,7 @@ const plan = {
   raw: ['raw', size(1_000_000, 100_000)],
   batonSync: ['baton-sync', size(1_000_000, 100_000)],
   batonAsync: ['baton-async', size(200_000, 20_000)],
+  batonSyncTraced: ['baton-sync-traced', size(1_000_000, 100_000)],
   rawAsync: ['raw-async', size(200_000, 20_000)],
   rawAsyncMsg: ['raw-async-messages', size(200_000, 20_000)],
   naive1: ['naive-1', size(200_000, 20_000)],
@@ -54,6 +55,7 @@ const durableBytes = (runCase('baton-durable', size(50_000, 5_000)) as { bytesPe
 
 const rows: [string, string, string, string][] = [
   ['5 stages, sync handlers (tasks/s)', fmt(m.batonSync), `raw dispatcher ${fmt(m.raw)}`, `nact ${fmt(m.nact)}`],
+  ['5 stages, sync handlers, every run traced on baton:run (tasks/s)', fmt(m.batonSyncTraced), 'no-op diagnostics_channel subscribers', ''],
   ['5 stages, async handlers (tasks/s)', fmt(m.batonAsync), `naive, 1 at a time ${fmt(m.naive1)}`, `naive, 64 at a time ${fmt(m.naive64)}`],
   ['5 stages, async handlers: raw async dispatcher (tasks/s)', fmt(m.rawAsync), 'one then() per handler promise, nothing else', ''],
   ['5 stages, async handlers: raw async, a message per task (tasks/s)', fmt(m.rawAsyncMsg), 'the same, carrying one object per task', ''],
@@ -85,6 +87,7 @@ const r = {
   rawAsyncMsgNaive: ratio('rawAsyncMsg', 'naive1'),
   asyncRawAsync: ratio('batonAsync', 'rawAsync'),
   asyncRawAsyncMsg: ratio('batonAsync', 'rawAsyncMsg'),
+  traced: ratio('batonSyncTraced', 'batonSync'),
   // Five handoffs per durable task, each one row update, against one raw grouped insert per row.
   durableRaw: 5 * ratio('batonDurable', 'sqliteRaw'),
 };
@@ -109,6 +112,7 @@ const bounds = [
   ['async: raw async, a message per task / naive coordinator (1 at a time)', r.rawAsyncMsgNaive],
   ['async: Baton / raw async dispatcher', r.asyncRawAsync],
   ['async: Baton / raw async, a message per task', r.asyncRawAsyncMsg],
+  ['sync: every run traced on baton:run / untraced', r.traced],
 ] as const;
 console.log('\nAgainst the limits (not targets)');
 for (const [name, value] of bounds) console.log(`        ${name.padEnd(74)} ${fmt(value, 2)}`);

@@ -1,5 +1,5 @@
 // Baton's side of every comparison, on the in-memory default (no journal).
-import { agent, createSystem, type ActorSystem, type Pipeline } from '../../system/index.js';
+import { agent, createSystem, runChannel, type ActorSystem, type Pipeline } from '../../system/index.js';
 import { heapUsed, median, tick } from './stats.js';
 
 function* range(n: number): Generator<number> {
@@ -115,4 +115,19 @@ export async function batonPipelineIo(n: number, ioMs: number, stages = 5, concu
   const { rate, completed } = await sendAndDrain(system, pipe, n);
   if (completed !== n) throw new Error('baton lost tasks');
   return rate;
+}
+
+/**
+ * The sync pipeline while a tool traces every run on the baton:run diagnostics channel (no-op
+ * subscribers): what observing costs. Without a subscriber the channel costs one boolean read per batch.
+ */
+export async function batonPipelineTraced(n: number): Promise<number> {
+  const noop = (): void => undefined;
+  const handlers = { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop };
+  runChannel.subscribe(handlers);
+  try {
+    return await batonPipeline(n, 'sync');
+  } finally {
+    runChannel.unsubscribe(handlers);
+  }
 }
