@@ -2,7 +2,7 @@
 // Imports run one way only:
 //   kernel (src/) <- policies (policies/) <- definitions (actors/) <- runtime (supervisors/)
 //   <- composition root (system/) <- clients of the public API (testkit/, cli/, bench/, examples/), which import only the public
-//   barrels: system/index.ts ('baton') and testkit/index.ts ('baton/testkit').
+//   barrels: system/index.ts ('baton-actors') and testkit/index.ts ('baton-actors/testkit').
 // Tests (test/) may import any floor: unit tests reach inside on purpose.
 const KERNEL = '^src/';
 const POLICIES = '^policies/';
@@ -31,7 +31,7 @@ module.exports = {
     floor('root-imports-no-client', 'The composition root (system/) wires the runtime together; clients build on it, never the other way round.', ROOT, `${CLIENTS}|${TESTS}`),
     {
       name: 'clients-use-the-public-api',
-      comment: "Clients (testkit, CLI, bench, examples) import Baton as its users do: from the public barrels system/index.ts ('baton') and testkit/index.ts ('baton/testkit') only. What a client needs and the barrel lacks is a gap in the public API: export it there.",
+      comment: "Clients (testkit, CLI, bench, examples) import Baton as its users do: from the public barrels system/index.ts ('baton-actors') and testkit/index.ts ('baton-actors/testkit') only. What a client needs and the barrel lacks is a gap in the public API: export it there.",
       severity: 'error',
       from: { path: CLIENTS },
       to: { path: `${KERNEL}|${POLICIES}|${DEFINITIONS}|${RUNTIME}|${ROOT}`, pathNot: '^system/index\\.ts$' },

@@ -1,14 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Examples import Baton as its users do ('baton', 'baton/testkit'); here those names mean the sources.
+// Examples import Baton as its users do ('baton-actors', 'baton-actors/testkit'); here those names mean the sources.
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 export default defineConfig({
   resolve: {
     alias: [
-      { find: /^baton\/testkit$/, replacement: src('./testkit/index.ts') },
-      { find: /^baton$/, replacement: src('./system/index.ts') },
+      { find: /^baton-actors\/testkit$/, replacement: src('./testkit/index.ts') },
+      { find: /^baton-actors$/, replacement: src('./system/index.ts') },
     ],
   },
   test: {

@@ -212,13 +212,13 @@ function holds(pipelines: readonly string[]): string {
   return pipelines.length === 0 ? 'no pipelines' : pipelines.join(', ');
 }
 
-/** This package's version: the nearest package.json above this file named 'baton' (a checkout or dist/). */
+/** This package's version: the nearest package.json above this file named 'baton-actors' (a checkout or dist/). */
 function version(): string {
   for (let d = dirname(fileURLToPath(import.meta.url)); ; d = dirname(d)) {
     const file = join(d, 'package.json');
     if (existsSync(file)) {
       const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'baton' && typeof pkg.version === 'string') return pkg.version;
+      if (pkg.name === 'baton-actors' && typeof pkg.version === 'string') return pkg.version;
     }
     if (dirname(d) === d) return 'unknown';
   }

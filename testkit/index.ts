@@ -1,4 +1,4 @@
-// baton/testkit: fault-test a Baton pipeline with fast-check. Needs fast-check (a peer dependency).
+// baton-actors/testkit: fault-test a Baton pipeline with fast-check. Needs fast-check (a peer dependency).
 export { faults, apply, callLog, type HandlerCall, type CallLog, type ApplyOptions } from './faults.js';
 export { InjectedFault, type Fault, type FaultKind, type FaultPlan } from './fault-plan.js';
 export { runScenario, type ScenarioOptions, type Recording, type StagePeak } from './scenario.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arbitraries, checkProperty, invariants, runScenario } from 'baton/testkit';
+import { arbitraries, checkProperty, invariants, runScenario } from 'baton-actors/testkit';
 import { invoiceStages, type Store } from './invoices.js';
 
 // Twenty invoice lines; every seventh is malformed (poison by nature, not by injection).

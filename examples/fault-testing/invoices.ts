@@ -1,8 +1,8 @@
-import { agent } from 'baton';
+import { agent } from 'baton-actors';
 
 /**
  * A small pipeline a user might own: parse an invoice line, then store it. This file is the
- * "production" code; invoices.test.ts fault-tests it with baton/testkit.
+ * "production" code; invoices.test.ts fault-tests it with baton-actors/testkit.
  */
 export interface Invoice {
   readonly id: string;

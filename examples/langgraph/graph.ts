@@ -1,5 +1,5 @@
 import { Annotation, END, interrupt, MemorySaver, START, StateGraph, type LangGraphRunnableConfig } from '@langchain/langgraph';
-import { supervise, type SuperviseOptions } from 'baton';
+import { supervise, type SuperviseOptions } from 'baton-actors';
 
 /**
  * A three-node LangGraph.js graph (fetch -> summarise -> store) whose middle node, the one that

@@ -1,6 +1,6 @@
 import { Command, GraphDrained, GraphInterrupt, isGraphBubbleUp, NodeInterrupt, ParentCommand } from '@langchain/langgraph';
 import { describe, expect, it } from 'vitest';
-import { CircuitOpenError, simulatedClock, supervise, type SimulatedClock, type SupervisedDeadLetter } from 'baton';
+import { CircuitOpenError, simulatedClock, supervise, type SimulatedClock, type SupervisedDeadLetter } from 'baton-actors';
 import { buildGraph, type Doc, type Model } from './graph.js';
 
 const documents = new Map([
