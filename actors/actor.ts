@@ -1,4 +1,5 @@
 import { BatonError, describe } from '../src/errors.js';
+import { checkKeys } from '../src/options.js';
 import type { Logger } from '../src/logging.js';
 import type { Address } from '../src/address.js';
 import type { MailboxOptions } from '../src/mailbox.js';
@@ -44,6 +45,7 @@ export function actor<M, S = undefined>(options: ActorOptions<M, S>): ActorDefin
   if (options === null || typeof options !== 'object' || typeof options.receive !== 'function') {
     throw new BatonError('ERR_INVALID_OPTION', `actor(options) needs { receive(state, message, ctx) }; got ${describe(options)}.`, { option: 'actor' });
   }
+  checkKeys(options, ['init', 'receive', 'mailbox'], 'actor(options)');
   if (options.init !== undefined && typeof options.init !== 'function') {
     throw new BatonError('ERR_INVALID_OPTION', `actor init must be a function (ctx) => state; got ${describe(options.init)}.`, { option: 'init' });
   }

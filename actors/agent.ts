@@ -1,7 +1,11 @@
 import { assertName } from '../src/address.js';
 import { BatonError, describe } from '../src/errors.js';
+import { checkKeys } from '../src/options.js';
 import type { Logger } from '../src/logging.js';
-import type { AgentPolicyOptions } from '../policies/agent-policy.js';
+import { AGENT_POLICY_KEYS, type AgentPolicyOptions } from '../policies/agent-policy.js';
+
+// 'kind' too: an agent() result spread into agent() again (to wrap its handler) carries it.
+const AGENT_KEYS = ['name', 'handle', 'init', 'route', 'kind', ...AGENT_POLICY_KEYS];
 
 /** What a handler knows about the run it is in. */
 export interface TaskContext<S = undefined> {
@@ -57,6 +61,7 @@ export function agent<I, O, S = undefined>(options: AgentOptions<I, O, S>): Agen
     throw new BatonError('ERR_INVALID_OPTION', `agent(options) needs an object with name and handle; got ${describe(options)}.`, { option: 'agent' });
   }
   assertName(options.name, 'agent name');
+  checkKeys(options, AGENT_KEYS, `agent '${options.name}'`);
   for (const fn of ['handle', 'init', 'route'] as const) {
     const v = options[fn];
     if ((fn === 'handle' || v !== undefined) && typeof v !== 'function') {

@@ -3,15 +3,10 @@ import type { Logger } from '../src/logging.js';
 import { RingBuffer } from '../src/ring-buffer.js';
 import type { AttemptError } from './envelope.js';
 
-/** How an accepted task ended. Every accepted task gets exactly one. */
-export interface Outcome<O = unknown> {
+/** What every outcome says, however the task ended. */
+interface OutcomeBase {
   readonly id: string;
   readonly key: string | undefined;
-  readonly status: 'completed' | 'dead-lettered';
-  /** The last stage's output. For a fanned-out task: every branch's `{ stage, output }`, in completion order. */
-  readonly output?: O;
-  /** Why it was dead-lettered: a stable code (ERR_TASK_FAILED, ERR_TIMEOUT, ERR_UNKNOWN_ADDRESS, ...) and the last error. */
-  readonly error?: ErrorInfo & { readonly code: string };
   /**
    * Every failed run, at every stage, oldest first; for a dead letter that no failed run ended (an
    * unknown route, a full inbox under 'drop', a stop), a last entry with what ended it (charged: false).
@@ -22,6 +17,27 @@ export interface Outcome<O = unknown> {
   /** Runs at that stage (for a dead letter: the attempts it was charged). */
   readonly attempts: number;
 }
+
+/** The task went through: `output` is the last stage's output (for a fanned-out task, every branch's `{ stage, output }`, in completion order). */
+export interface CompletedOutcome<O = unknown> extends OutcomeBase {
+  readonly status: 'completed';
+  readonly output: O;
+  readonly error?: undefined;
+}
+
+/** The task was quarantined: `error` says why, with a stable code (ERR_TASK_FAILED, ERR_TIMEOUT, ERR_UNKNOWN_ADDRESS, ...). */
+export interface DeadLetteredOutcome extends OutcomeBase {
+  readonly status: 'dead-lettered';
+  readonly error: ErrorInfo & { readonly code: string };
+  /** For a fanned-out task whose other branches completed: their `{ stage, output }`. */
+  readonly output?: unknown;
+}
+
+/**
+ * How an accepted task ended. Every accepted task gets exactly one. Narrow on `status`:
+ * `if (o.status === 'completed') use(o.output); else log(o.error.code)`.
+ */
+export type Outcome<O = unknown> = CompletedOutcome<O> | DeadLetteredOutcome;
 
 export interface OutcomesOptions {
   /** End the iteration once the pipeline has no pending task. Optional; defaults to false (end when the pipeline stops). */

@@ -1,4 +1,5 @@
 import { invalidOption } from '../src/errors.js';
+import { checkKeys } from '../src/options.js';
 import { mailboxPolicy, type MailboxOptions, type MailboxPolicy } from '../src/mailbox.js';
 import { backoff, RESTART_BACKOFF, RETRY_BACKOFF, type BackoffOptions, type BackoffPolicy } from './backoff.js';
 import { breakerPolicy, NO_BREAKER, type BreakerOptions, type BreakerPolicy } from './breaker.js';
@@ -56,7 +57,18 @@ export interface AgentPolicy {
 export const AGENT_INTENSITY: IntensityPolicy = Object.freeze({ maxRestarts: 10, withinMs: 60_000 });
 
 /** Merges an agent's own options over its pipeline's defaults and validates the result. */
+/** The options every agent (and a pipeline's `defaults`) takes; agent() adds name, handle, init and route. */
+export const AGENT_POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState'];
+
 export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOptions, path: string): AgentPolicy {
+  for (const [o, where] of [[own, path], [defaults, `${path} (from the pipeline's defaults)`]] as const) {
+    for (const [key, keys] of [['retry', ['maxAttempts', 'backoff']], ['restart', ['maxRestarts', 'withinMs', 'backoff']]] as const) {
+      const sub = o[key];
+      if (sub === undefined) continue;
+      if (sub === null || typeof sub !== 'object') throw invalidOption(`${where}.${key}`, sub, 'an object');
+      checkKeys(sub, keys, `${where}.${key}`);
+    }
+  }
   const pick = <K extends keyof AgentPolicyOptions>(k: K): AgentPolicyOptions[K] => (own[k] !== undefined ? own[k] : defaults[k]);
   const retry = { ...defaults.retry, ...own.retry };
   const restart = { ...defaults.restart, ...own.restart };

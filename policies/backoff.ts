@@ -1,4 +1,7 @@
 import { invalidOption } from '../src/errors.js';
+import { checkKeys } from '../src/options.js';
+
+const BACKOFF_KEYS = ['minMs', 'maxMs', 'factor', 'jitter'];
 import type { Random } from '../src/random.js';
 
 /**
@@ -20,6 +23,7 @@ export type BackoffOptions = Partial<BackoffPolicy>;
 
 export function backoff(options: BackoffOptions = {}, defaults: BackoffPolicy = RETRY_BACKOFF, path = 'backoff'): BackoffPolicy {
   if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { minMs?, maxMs?, factor?, jitter? }');
+  checkKeys(options, BACKOFF_KEYS, path);
   const p = { ...defaults, ...stripUndefined(options) };
   // typeof first: `>=` would take '500' or null for a number.
   const isNumber = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);

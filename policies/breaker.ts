@@ -1,4 +1,5 @@
 import { invalidOption } from '../src/errors.js';
+import { checkKeys } from '../src/options.js';
 import type { Random } from '../src/random.js';
 import { backoff, BREAKER_BACKOFF, calculateDelay, type BackoffOptions, type BackoffPolicy } from './backoff.js';
 
@@ -28,6 +29,8 @@ export interface BreakerOptions {
 }
 
 export function breakerPolicy(options: BreakerOptions = {}, path = 'breaker'): BreakerPolicy {
+  if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { threshold?, backoff?, maxHoldMs? } or false');
+  checkKeys(options, ['threshold', 'backoff', 'maxHoldMs'], path);
   const threshold = options.threshold ?? 5;
   const maxHoldMs = options.maxHoldMs ?? Infinity;
   if (!(Number.isInteger(threshold) && threshold >= 1)) throw invalidOption(`${path}.threshold`, threshold, 'an integer >= 1');

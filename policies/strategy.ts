@@ -1,4 +1,5 @@
 import { invalidOption } from '../src/errors.js';
+import { checkKeys } from '../src/options.js';
 import { backoff, RESTART_BACKOFF, type BackoffOptions, type BackoffPolicy } from './backoff.js';
 import { intensity, type IntensityPolicy } from './intensity.js';
 
@@ -33,6 +34,8 @@ export const SUPERVISOR_INTENSITY: IntensityPolicy = Object.freeze({ maxRestarts
 const NO_BACKOFF: BackoffPolicy = Object.freeze({ ...RESTART_BACKOFF, minMs: 0, maxMs: 0 });
 
 function make(kind: StrategyKind, options: StrategyOptions = {}): SupervisorStrategy {
+  if (options === null || typeof options !== 'object') throw invalidOption('strategy', options, 'an object { maxRestarts?, withinMs?, backoff?, resetAfterMs? }');
+  checkKeys(options, ['maxRestarts', 'withinMs', 'backoff', 'resetAfterMs'], 'strategy');
   const resetAfterMs = options.resetAfterMs ?? 30_000;
   if (!(typeof resetAfterMs === 'number' && resetAfterMs >= 0)) throw invalidOption('strategy.resetAfterMs', resetAfterMs, 'a number of milliseconds >= 0');
   return Object.freeze({

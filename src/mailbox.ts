@@ -1,3 +1,4 @@
+import { checkKeys } from './options.js';
 import { invalidOption } from './errors.js';
 import { RingBuffer } from './ring-buffer.js';
 
@@ -24,6 +25,8 @@ export interface MailboxPolicy {
 export const DEFAULT_MAILBOX: MailboxPolicy = Object.freeze({ capacity: 1_000, overflow: 'back-pressure' });
 
 export function mailboxPolicy(options: MailboxOptions = {}, path = 'mailbox', defaults = DEFAULT_MAILBOX): MailboxPolicy {
+  if (options === null || typeof options !== 'object') throw invalidOption(path, options, "an object { capacity?, overflow? }");
+  checkKeys(options, ['capacity', 'overflow'], path);
   const capacity = options.capacity ?? defaults.capacity;
   const overflow = options.overflow ?? defaults.overflow;
   if (!(Number.isInteger(capacity) && capacity >= 1)) throw invalidOption(`${path}.capacity`, capacity, 'an integer >= 1');

@@ -1,7 +1,8 @@
 import { assertName } from '../src/address.js';
 import { BatonError, describe } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
-import { agentPolicy } from '../policies/agent-policy.js';
+import { agentPolicy, AGENT_POLICY_KEYS } from '../policies/agent-policy.js';
+import { checkKeys } from '../src/options.js';
 import { AgentSupervisor, type StageHost } from './agent-supervisor.js';
 import type { Agent } from '../actors/agent.js';
 import type { PipelineOptions, SendOptions } from './pipeline-types.js';
@@ -16,6 +17,11 @@ export function checkPipelineOptions(options: PipelineOptions): string {
   }
   assertName(options.name, 'pipeline name');
   const name = options.name;
+  checkKeys(options, ['name', 'stages', 'defaults', 'supervisor', 'keepCompletedMs'], `pipeline '${name}'`);
+  if (options.defaults !== undefined) {
+    if (options.defaults === null || typeof options.defaults !== 'object') throw new BatonError('ERR_INVALID_OPTION', `pipeline '${name}': defaults must be an object of agent options; got ${describe(options.defaults)}.`, { option: `${name}.defaults` });
+    checkKeys(options.defaults, AGENT_POLICY_KEYS, `pipeline '${name}' defaults`);
+  }
   if (!Array.isArray(options.stages) || options.stages.length === 0) {
     throw new BatonError('ERR_INVALID_OPTION', `pipeline '${name}': stages must be a non-empty array of agent(...) definitions; got ${describe(options.stages)}.`, { option: `${name}.stages` });
   }

@@ -7,14 +7,7 @@ import type { Outcome } from '../actors/outcomes.js';
 export function outcomeOf<O>(r: StoredOutcome): Outcome<O> {
   const errors = r.errors === undefined ? [] : decode<AttemptError[]>(r.errors);
   const last = errors[errors.length - 1]?.error;
-  return {
-    id: r.id,
-    key: r.key,
-    status: r.status === 'completed' ? 'completed' : 'dead-lettered',
-    ...(r.output !== undefined ? { output: decode<O>(r.output) } : {}),
-    ...(r.status === 'dead' ? { error: { ...(last ?? { name: 'BatonError', message: r.code ?? 'dead-lettered' }), code: r.code ?? 'ERR_TASK_FAILED' } } : {}),
-    errors,
-    stage: r.stage,
-    attempts: r.attempts,
-  };
+  const base = { id: r.id, key: r.key, errors, stage: r.stage, attempts: r.attempts };
+  if (r.status === 'completed') return { ...base, status: 'completed', output: (r.output === undefined ? undefined : decode<O>(r.output)) as O };
+  return { ...base, status: 'dead-lettered', error: { ...(last ?? { name: 'BatonError', message: r.code ?? 'dead-lettered' }), code: r.code ?? 'ERR_TASK_FAILED' } };
 }

@@ -150,7 +150,8 @@ export class TaskLedger implements StageHost {
     const feed = this.feed;
     if (feed.listening) {
       const errors = env.fan?.dead?.errors ?? env.errors ?? [];
-      feed.emit({ id: this.taskId(env), key: env.key, status, ...(output !== undefined ? { output } : {}), ...(error ? { error } : {}), errors, stage, attempts });
+      const base = { id: this.taskId(env), key: env.key, errors, stage, attempts };
+      feed.emit(status === 'completed' ? { ...base, status, output } : { ...base, status, error: error!, ...(output !== undefined ? { output } : {}) });
     }
     if (this.pending === 0) this.drained();
   }

@@ -10,6 +10,7 @@ import { DeadLetters } from '../src/dead-letters.js';
 import { DeathWatch, type Terminated } from '../src/death-watch.js';
 import { BatonError, describe, invalidOption, toErrorInfo } from '../src/errors.js';
 import { EventStream, type BatonEvent } from '../src/events.js';
+import { checkKeys } from '../src/options.js';
 import { prometheusText, type SystemSnapshot } from './prometheus.js';
 import type { Journal } from '../src/journal/journal.js';
 import { createLogger, type Logger, type LoggerOption } from '../src/logging.js';
@@ -72,6 +73,7 @@ export class ActorSystem {
 
   constructor(options: SystemOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidOption('createSystem(options)', options, 'an object (or nothing)');
+    checkKeys(options, ['logger', 'clock', 'random', 'scheduler', 'journal'], 'createSystem(options)');
     const { logger, clock, random } = options;
     if (clock !== undefined && (typeof clock?.now !== 'function' || typeof clock?.setTimer !== 'function')) {
       throw invalidOption('clock', clock, 'a Clock { now(), setTimer(ms, fn) } such as simulatedClock()');
@@ -83,6 +85,7 @@ export class ActorSystem {
     const sched = options.scheduler;
     if (sched !== undefined) {
       if (sched === null || typeof sched !== 'object') throw invalidOption('scheduler', sched, 'an object { throughput?, sliceMs? }');
+      checkKeys(sched, ['throughput', 'sliceMs'], 'createSystem(options).scheduler');
       if (sched.throughput !== undefined && !(Number.isInteger(sched.throughput) && sched.throughput >= 1)) throw invalidOption('scheduler.throughput', sched.throughput, 'an integer >= 1');
       if (sched.sliceMs !== undefined && !(typeof sched.sliceMs === 'number' && sched.sliceMs > 0)) throw invalidOption('scheduler.sliceMs', sched.sliceMs, 'a number of milliseconds > 0');
     }

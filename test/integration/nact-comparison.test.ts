@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { agent, createSystem } from '../../system/index.js';
+import { agent, createSystem, type Outcome } from '../../system/index.js';
 
 // The same fault plan on nact 7.6.2 (the baseline the design notes measured) and on Baton: a 3-stage
 // chain whose middle stage crashes on every 4th message the first time it sees it, and is reset.
@@ -109,7 +109,7 @@ describe('one fault plan on nact and on Baton', () => {
         agent({ name: 'sink', handle: (m: number) => m }),
       ],
     });
-    const outcomes: { status: string; output?: number; attempts: number; errors: readonly unknown[]; error?: { code: string } }[] = [];
+    const outcomes: Outcome<number>[] = [];
     pipe.onOutcome((o) => outcomes.push(o));
     await pipe.sendMany(messages);
     await pipe.drain();

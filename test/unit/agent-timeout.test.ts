@@ -278,7 +278,7 @@ describe('a one-parameter async handler (the bare lane, whose run records are re
     await settle();
     await pipe.sendMany([8, 9]); // runs on records freed by the others
     await drainOn(clock, pipe);
-    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual(range(10).map((x) => x * 10));
+    expect(outcomes.map((o) => o.output as number).sort((a, b) => a - b)).toEqual(range(10).map((x) => x * 10));
     expect(downstream.sort((a, b) => a - b)).toEqual(range(10).map((x) => x * 10));
     const three = outcomes.find((o) => o.output === 30)!;
     expect(three.errors.map((e) => e.error.code)).toEqual(['ERR_TIMEOUT']);
@@ -356,7 +356,7 @@ describe('a one-parameter async handler (the bare lane, whose run records are re
     await settle();
     open();
     await drainOn(clock, pipe);
-    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual(range(10).map((x) => x + 1));
+    expect(outcomes.map((o) => o.output as number).sort((a, b) => a - b)).toEqual(range(10).map((x) => x + 1));
     expect(downstream.sort((a, b) => a - b)).toEqual(range(10).map((x) => x + 1));
   });
 
@@ -410,7 +410,7 @@ describe('a one-parameter async handler (the bare lane, whose run records are re
     await settle();
     open();
     await drainOn(clock, pipe);
-    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual(range(8).map((x) => x + 1));
+    expect(outcomes.map((o) => o.output as number).sort((a, b) => a - b)).toEqual(range(8).map((x) => x + 1));
   });
 
   it('does not charge the next task on a reused record with the error of a then() that called back and then threw', async () => {

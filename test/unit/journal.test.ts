@@ -100,7 +100,7 @@ describe('the sqlite journal', () => {
     const outcomes = collect(p2);
     expect(p2.stats().pending).toBe(20);
     await p2.drain();
-    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual([...Array(20).keys()].map((i) => i * 2 + 1));
+    expect(outcomes.map((o) => o.output as number).sort((a, b) => a - b)).toEqual([...Array(20).keys()].map((i) => i * 2 + 1));
     expect(p2.stats().stages[0]!.received, 'the first stage did not run again').toBe(0);
     await s2.shutdown();
   });

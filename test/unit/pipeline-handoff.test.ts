@@ -71,9 +71,9 @@ describe('routing', () => {
     await drainOn(clock, pipe);
     expect(outcomes).toHaveLength(2);
     for (const o of outcomes) {
-      expect(o.status).toBe('completed');
+      if (o.status !== 'completed') throw new Error(`expected completed, got ${o.status}`);
       const n = o.id === 'one' ? 1 : 2;
-      expect([...o.output!].sort((a, b) => a.stage.localeCompare(b.stage))).toEqual([
+      expect([...o.output].sort((a, b) => a.stage.localeCompare(b.stage))).toEqual([
         { stage: 'de', output: `de ${n}` },
         { stage: 'en', output: `en ${n}` },
         { stage: 'fr', output: `fr ${n}` },
@@ -181,7 +181,7 @@ describe('back-pressure', () => {
     g.open();
     await sends;
     await drainOn(clock, pipe);
-    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual(range(20));
+    expect(outcomes.map((o) => o.output as number).sort((a, b) => a - b)).toEqual(range(20));
     expect(upstream).toBe(20);
   });
 

@@ -13,7 +13,7 @@ describe('a linear pipeline', () => {
     for (let i = 0; i < 50; i++) await pipe.send(i, { id: `t${i}` });
     await drainOn(clock, pipe);
     expect(outcomes).toHaveLength(50);
-    expect(outcomes.map((o) => o.output).sort((a, b) => a! - b!)).toEqual([...Array(50).keys()].map((i) => (i + 1) * 10));
+    expect(outcomes.map((o) => o.output as number).sort((a, b) => a - b)).toEqual([...Array(50).keys()].map((i) => (i + 1) * 10));
     expect(new Set(outcomes.map((o) => o.id)).size).toBe(50);
     expect(pipe.stats().stages.map((s) => s.completed)).toEqual([50, 50]);
     await system.shutdown();
