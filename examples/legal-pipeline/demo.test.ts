@@ -123,3 +123,20 @@ describe('the demo killed at 40% and run again', () => {
     }
   }, 60_000);
 });
+
+describe('the demo command line', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const demo = (...flags: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'examples/legal-pipeline/main.ts', ...flags], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+
+  it.each([
+    [['--docs', '-5'], "--docs must be a whole number >= 1; got '-5'."],
+    [['--docs', '0x10'], "--docs must be a whole number >= 1; got '0x10'."],
+    [['--docs', '1e3'], "--docs must be a whole number >= 1; got '1e3'."],
+    [['--corrupt-rate', '2'], "--corrupt-rate must be a number between 0 and 1; got '2'."],
+  ])('refuses %j with exit code 2, the flag named and the usage', (flags, message) => {
+    const r = demo(...flags);
+    expect(r.status).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(message);
+    expect(r.stderr).toContain('--crash-at P');
+  });
+});

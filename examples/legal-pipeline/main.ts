@@ -13,7 +13,8 @@ const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [
   --memory          no journal: accepted tasks live in memory only
   --crash-at P      kill this process with SIGKILL once P of the documents are stored (40% or a count);
                     run the same command again and it resumes the batch from the journal
-  --json            print only the summary, as one JSON object on stdout
+  --json            print only the summary, as one JSON object on stdout (run it as npm run -s demo -- --json:
+                    without -s, npm prints its own banner on stdout first)
   --quiet           no live progress
 exit code: 0 if every check passes, 1 if one fails, 2 on bad flags or a journal holding another batch`;
 
@@ -22,16 +23,24 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/** Plain decimal numbers only: Number() would also take '0x10', '1e3', ' 7' and ''. */
+const DECIMAL = /^-?(\d+(\.\d+)?|\.\d+)$/;
+
 function number(flag: string, raw: string | undefined, fallback: number, ok: (x: number) => boolean, expected: string): number {
   if (raw === undefined) return fallback;
   const x = Number(raw);
-  if (raw.trim() === '' || !ok(x)) fail(`--${flag} must be ${expected}; got '${raw}'.`);
+  if (!DECIMAL.test(raw) || !ok(x)) fail(`--${flag} must be ${expected}; got '${raw}'.`);
   return x;
 }
+
+// `--docs -5` would read as a flag named 5 (node's parseArgs has no allowNegative before Node 22.4):
+// a value that looks like a negative number is joined to its flag, so it gets the flag's own error.
+const argv = process.argv.slice(2).flatMap((arg, i, all) => (i > 0 && /^--(docs|seed|corrupt-rate|crash-at)$/.test(all[i - 1]!) && /^-\d/.test(arg) ? [] : [/^--(docs|seed|corrupt-rate|crash-at)$/.test(arg) && /^-\d/.test(all[i + 1] ?? '') ? `${arg}=${all[i + 1]}` : arg]));
 
 let args;
 try {
   args = parseArgs({
+    args: argv,
     options: {
       docs: { type: 'string' },
       seed: { type: 'string' },

@@ -34,8 +34,14 @@ function start(args: string[], opts: { uid?: number; gid?: number } = {}) {
       if (i >= 0) resolve(out.slice(0, i));
     });
     child.on('exit', (code, signal) => reject(new Error(`child ended (${code ?? signal}) before a line: ${err}`)));
+    // A child that cannot start at all (EACCES: the node binary is not executable for 'nobody') fails
+    // the test at once, naming the binary, instead of waiting out the timeout.
+    child.on('error', (e) => reject(new Error(`could not start ${process.execPath} as ${JSON.stringify(opts)}: ${e.message}`)));
   });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => {
+    child.on('exit', () => resolve());
+    child.on('error', () => resolve());
+  });
   return { child, firstLine, exited };
 }
 
