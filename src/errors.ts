@@ -59,7 +59,20 @@ function wellFormed(text: string): string {
   return text.replace(LONE_SURROGATES, '\uFFFD');
 }
 
+/**
+ * What a handler threw, as ErrorInfo. Total: it never throws, whatever `thrown` is (a Proxy whose
+ * every trap throws, a revoked Proxy, throwing getters), since it runs inside the runtime's own
+ * catch blocks, where a throw would escape to the scheduler and end the process.
+ */
 export function toErrorInfo(thrown: unknown): ErrorInfo {
+  try {
+    return errorInfoOf(thrown);
+  } catch {
+    return { name: 'NonError', message: 'a value was thrown that cannot be read (reading it threw)' };
+  }
+}
+
+function errorInfoOf(thrown: unknown): ErrorInfo {
   if (thrown instanceof Error) {
     const code = field(thrown, 'code');
     return {
@@ -100,8 +113,16 @@ function safeString(value: unknown): string {
   }
 }
 
-/** Describes a bad value for an error message without dumping huge objects. */
+/** Describes a bad value for an error message without dumping huge objects. Never throws. */
 export function describe(value: unknown): string {
+  try {
+    return describeValue(value);
+  } catch {
+    return 'a value that cannot be read (a Proxy, or a getter that throws)';
+  }
+}
+
+function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (typeof value === 'bigint') return `${value}n`;

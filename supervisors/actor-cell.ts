@@ -103,13 +103,16 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
       if (item === undefined) break;
       n++;
       let result: S | void | PromiseLike<S | void>;
+      let thenable: boolean;
       try {
         result = this.def.receive(this.state as S, unbox(item), this.ctx);
+        // Inside the try: reading `then` runs user code (a getter, a Proxy trap) that may throw.
+        thenable = result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function';
       } catch (err) {
         this.crash(err, item);
         break;
       }
-      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      if (thenable) {
         this.busy = true;
         this.current = item;
         const gen = this.gen;

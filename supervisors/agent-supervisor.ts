@@ -209,13 +209,16 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       if (env === undefined) break;
       n++;
       let out: unknown;
+      let thenable: boolean;
       try {
         out = handle(env.payload);
+        // Inside the try: reading `then` runs user code (a getter, a Proxy trap) that may throw.
+        thenable = out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function';
       } catch (err) {
         this.runFailed(env, false, err);
         break;
       }
-      if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+      if (thenable) {
         runs.inFlight++;
         this.awaitRun(runs.pooled(env), out as PromiseLike<unknown>);
         continue;
@@ -253,9 +256,12 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     const trace = runChannel.hasSubscribers ? this.traceStart(env) : undefined;
     let run: TaskRun | undefined;
     let out: unknown;
+    let thenable: boolean;
     try {
       if (this.bare) out = (this.handle as (input: unknown) => unknown)(env.payload);
       else out = this.handle(env.payload, (run = new TaskRun(this, env, this.worker.state, probe)));
+      // Inside the try: reading `then` runs user code (a getter, a Proxy trap) that may throw.
+      thenable = out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function';
     } catch (err) {
       runs.inFlight--;
       run ??= new TaskRun(this, env, this.worker.state, probe);
@@ -264,7 +270,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       this.runFailed(env, probe, err);
       return run;
     }
-    if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+    if (thenable) {
       run ??= new TaskRun(this, env, this.worker.state, probe);
       if (trace !== undefined) {
         run.trace = trace;
@@ -301,7 +307,13 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (run.deadline < this.timer.at) this.armTimer();
     // Only the native then() is sure to call back at most once (reused records rely on that): a
     // thenable, or a Promise subclass overriding then(), may call back twice; `await` guards them.
-    if (!run.pooled || promise.then !== NATIVE_THEN) return void this.await(run, promise);
+    let native: boolean;
+    try {
+      native = promise.then === NATIVE_THEN;
+    } catch {
+      native = false; // a `then` getter that throws on its second read: `await` turns that into a rejection
+    }
+    if (!run.pooled || !native) return void this.await(run, promise);
     // A pooled run keeps its two callbacks, so then() costs no closure: measured ~1.25x the async
     // tasks/s of an async frame per run (which wins only when then() needs two new closures).
     try {

@@ -43,13 +43,16 @@ export class StageWorker {
     if (init === undefined) return this.owner.workerReady();
     const gen = ++this.gen;
     let result: unknown;
+    let thenable: boolean;
     try {
       result = init();
+      thenable = result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function';
     } catch (err) {
       return this.owner.workerFailed(err);
     }
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      (result as PromiseLike<unknown>).then(
+    if (thenable) {
+      // Through Promise.resolve: a thenable's then() may throw or call back twice; this never does either.
+      Promise.resolve(result as PromiseLike<unknown>).then(
         (state) => {
           if (gen !== this.gen) return;
           this.state = state;
