@@ -33,17 +33,30 @@ export interface StrategyOptions extends Partial<IntensityPolicy> {
 export const SUPERVISOR_INTENSITY: IntensityPolicy = Object.freeze({ maxRestarts: 3, withinMs: 5_000 });
 const NO_BACKOFF: BackoffPolicy = Object.freeze({ ...RESTART_BACKOFF, minMs: 0, maxMs: 0 });
 
+/** Strategies made by the factories below: a supervisor interprets no other (a hand-made object would fail at its first crash). */
+const MADE = new WeakSet<object>();
+
+/** Whether `value` is a strategy made by oneForOne, oneForAll or restForOne. */
+export function isStrategy(value: unknown): value is SupervisorStrategy {
+  return value !== null && typeof value === 'object' && MADE.has(value);
+}
+
+/** The restart types a child spec may name. */
+export const RESTART_TYPES: readonly RestartType[] = ['permanent', 'transient', 'temporary'];
+
 function make(kind: StrategyKind, options: StrategyOptions = {}): SupervisorStrategy {
   if (options === null || typeof options !== 'object') throw invalidOption('strategy', options, 'an object { maxRestarts?, withinMs?, backoff?, resetAfterMs? }');
   checkKeys(options, ['maxRestarts', 'withinMs', 'backoff', 'resetAfterMs'], 'strategy');
   const resetAfterMs = options.resetAfterMs ?? 30_000;
   if (!(typeof resetAfterMs === 'number' && resetAfterMs >= 0)) throw invalidOption('strategy.resetAfterMs', resetAfterMs, 'a number of milliseconds >= 0');
-  return Object.freeze({
+  const strategy: SupervisorStrategy = Object.freeze({
     kind,
     intensity: intensity(options, SUPERVISOR_INTENSITY, 'strategy'),
     backoff: options.backoff ? backoff(options.backoff, { ...RESTART_BACKOFF, minMs: options.backoff.minMs ?? 0 }, 'strategy.backoff') : NO_BACKOFF,
     resetAfterMs,
   });
+  MADE.add(strategy);
+  return strategy;
 }
 
 /** Restart only the child that failed. */

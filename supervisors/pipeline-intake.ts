@@ -1,5 +1,5 @@
 import { Envelope } from '../actors/envelope.js';
-import { BatonError, describe, invalidOption, isBatonError } from '../src/errors.js';
+import { BatonError, describe, invalidOption, isBatonError, toErrorInfo } from '../src/errors.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
 import type { DurableLog } from './durable-log.js';
 import { checkSendOptions } from './pipeline-stages.js';
@@ -90,14 +90,18 @@ export class PipelineIntake<I> {
     if (options !== undefined && (options === null || typeof options !== 'object' || (options.key !== undefined && typeof options.key !== 'function'))) {
       throw invalidOption(`pipeline '${name}': sendMany options`, options, '{ key?: (input, index) => string | undefined }');
     }
-    const accepted = { n: 0 };
+    // How far it got: inputs accepted, and the index of the input being sent (the failing one, if any).
+    const accepted = { n: 0, index: 0 };
     try {
       await this.sendAll(inputs, options?.key, accepted);
       return accepted.n;
     } catch (err) {
-      // Stopped part-way: the inputs accepted so far go on to their outcomes; say how many they are.
-      if (isBatonError(err, 'ERR_STOPPED')) throw new BatonError('ERR_STOPPED', `${err.message} (sendMany: ${accepted.n} input(s) were accepted before)`, { ...err.details, accepted: accepted.n }, err);
-      throw err;
+      // Failed part-way: the inputs accepted so far go on to their outcomes. Say how many they are and
+      // which input failed, so a caller who retries sends only the rest (not the accepted ones twice).
+      const where = `(sendMany: ${accepted.n} input(s) were accepted before input ${accepted.index}, which did not go in; those go on to their outcomes)`;
+      const details = { accepted: accepted.n, index: accepted.index };
+      if (isBatonError(err)) throw new BatonError(err.code, `${err.message} ${where}`, { ...err.details, ...details }, err);
+      throw new BatonError('ERR_INVALID_INPUT', `pipeline '${name}': the inputs iterable or the key function threw: ${toErrorInfo(err).message} ${where}`, { pipeline: name, ...details }, err);
     }
   }
 
@@ -106,7 +110,7 @@ export class PipelineIntake<I> {
     this.first.inbox.wakeAll();
   }
 
-  private async sendAll(inputs: Iterable<I>, keyOf: ((input: I, index: number) => string | undefined) | undefined, accepted: { n: number }): Promise<void> {
+  private async sendAll(inputs: Iterable<I>, keyOf: ((input: I, index: number) => string | undefined) | undefined, accepted: { n: number; index: number }): Promise<void> {
     let i = 0;
     const { first, ledger } = this;
     if (keyOf === undefined && this.durable === undefined) {
@@ -118,10 +122,12 @@ export class PipelineIntake<I> {
           first.enqueue(new Envelope(undefined, ++this.seq, undefined, input));
           accepted.n++;
         } else if ((await this.send(input)) === 'accepted') accepted.n++;
+        accepted.index++;
       }
       return;
     }
     for (const input of inputs) {
+      accepted.index = i;
       const key = keyOf?.(input, i);
       i++;
       if (this.owner.open && this.waitingSenders === 0 && first.inbox.hasRoom() && (key === undefined || typeof key === 'string')) {

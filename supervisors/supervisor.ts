@@ -101,7 +101,7 @@ export class Supervisor implements SupervisedChild, ChildParent {
       if (p.entries.length === 0) p.timer.cancel();
     }
     this.pending = this.pending.filter((p) => p.entries.length > 0);
-    if (delay <= 0) return this.restartSet(set, token);
+    if (delay <= 0) return this.restartNow(() => this.restartSet(set, token));
     const waiting = { entries: set, timer: undefined as unknown as TimerHandle };
     waiting.timer = this.deps.clock.setTimer(delay, () => {
       this.pending = this.pending.filter((p) => p !== waiting);
@@ -110,6 +110,29 @@ export class Supervisor implements SupervisedChild, ChildParent {
     });
     this.pending.push(waiting);
   }
+
+  /**
+   * Runs a restart now, or, if one is running (a restarted child failed again at once: its init threw),
+   * right after it. Restarts must not recurse: restart -> init throws -> childExited -> restart -> ...
+   * grew the stack by one round per attempt, and with maxRestarts 5,000 it overflowed at about 1,200
+   * instead of escalating. This loop keeps the stack flat; the intensity window still counts each one.
+   */
+  private restartNow(restart: () => void): void {
+    this.queuedRestarts.push(restart);
+    if (this.restarting) return;
+    this.restarting = true;
+    try {
+      for (let next = this.queuedRestarts.shift(); next !== undefined; next = this.queuedRestarts.shift()) {
+        if (this.status === 'running') next();
+      }
+    } finally {
+      this.restarting = false;
+      this.queuedRestarts = [];
+    }
+  }
+
+  private restarting = false;
+  private queuedRestarts: (() => void)[] = [];
 
   /** Restarts, in start order, the children of `set` that are still `decision`'s (see Entry.decision). */
   private restartSet(set: readonly Entry[], decision: object): void {

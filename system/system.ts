@@ -1,6 +1,6 @@
 import { Pipeline, type PipelineOptions } from '../supervisors/pipeline.js';
 import type { SupervisedChild } from '../supervisors/child.js';
-import { oneForOne, type RestartType, type SupervisorStrategy } from '../policies/strategy.js';
+import { isStrategy, oneForOne, RESTART_TYPES, type RestartType, type SupervisorStrategy } from '../policies/strategy.js';
 import { Supervisor } from '../supervisors/supervisor.js';
 import type { ActorDefinition, ActorRef, Delivery } from '../actors/actor.js';
 import { ActorCell, unknownAddress } from '../supervisors/actor-cell.js';
@@ -201,8 +201,14 @@ export class ActorSystem {
    * Stops everything: pipelines stop accepting, get `drainMs` to finish, and dead-letter what is
    * left (ERR_STOPPED); actors and supervisors are terminated. Idempotent.
    */
-  async shutdown(options: ShutdownOptions = {}): Promise<void> {
-    if (this.stopped) return;
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    // A second call waits for the shutdown under way (it resolved at once while the first still drained).
+    return (this.shuttingDown ??= this.shutdownNow(options));
+  }
+
+  private shuttingDown: Promise<void> | undefined = undefined;
+
+  private async shutdownNow(options: ShutdownOptions): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.pipelines.values()].map((p) => p.stop(options)));
     for (const root of [...this.roots.values()].reverse()) root.terminate('shutdown');
@@ -262,6 +268,9 @@ export class ActorSystem {
 
   private buildSupervisor(name: string, path: string, spec: SupervisorSpec): Supervisor {
     if (!Array.isArray(spec?.children)) throw invalidOption(`supervisor '${path}'.children`, spec?.children, 'an array of child specs');
+    if (spec.strategy !== undefined && !isStrategy(spec.strategy)) {
+      throw invalidOption(`supervisor '${path}'.strategy`, spec.strategy, 'a strategy made by oneForOne(), oneForAll() or restForOne()');
+    }
     const sup = new Supervisor(name, path, spec.strategy ?? oneForOne(), { clock: this.clock, random: this.random, events: this.events });
     this.supervisors.set(path, sup);
     sup.onTerminated = (reason, error) => {
@@ -271,6 +280,9 @@ export class ActorSystem {
     for (const c of spec.children) {
       if (c === null || typeof c !== 'object') throw invalidOption(`supervisor '${path}' child`, c, 'a child spec { name, actor } or { name, supervisor }');
       const childPath = `${path}/${c.name}`;
+      if (c.restart !== undefined && !RESTART_TYPES.includes(c.restart)) {
+        throw invalidOption(`supervisor '${path}' child '${describe(c.name)}'.restart`, c.restart, "'permanent', 'transient' or 'temporary'");
+      }
       if ('actor' in c) sup.add(this.makeCell(c.actor, c.name, childPath, c.mailbox), c.restart ?? 'permanent');
       else if ('supervisor' in c) sup.add(this.buildSupervisor(c.name, childPath, c.supervisor), c.restart ?? 'permanent');
       else throw invalidOption(`supervisor '${path}' child '${describe(c.name)}'`, c, 'a child spec with actor or supervisor');
