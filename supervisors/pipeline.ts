@@ -1,11 +1,11 @@
-import { BatonError } from '../src/errors.js';
+import { BatonError, invalidOption } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { Scheduler } from '../src/scheduler.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
 import { oneForOne } from '../policies/strategy.js';
 import { Supervisor } from './supervisor.js';
 import { DurableLog } from './durable-log.js';
-import { OutcomeFeed, type Outcome, type OutcomesOptions } from '../actors/outcomes.js';
+import { DEFAULT_OUTCOMES_HIGH_WATER_MARK, OutcomeFeed, type Outcome, type OutcomeIterator, type OutcomesOptions } from '../actors/outcomes.js';
 import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
 import { needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
 import { PipelineIntake } from './pipeline-intake.js';
@@ -122,8 +122,10 @@ export class Pipeline<I = unknown, O = unknown> {
   }
 
   /** Outcomes from now on, as an async iterator; ends when the pipeline stops (or, with `untilDrained`, when nothing is pending). */
-  outcomes(options: OutcomesOptions = {}): AsyncIterableIterator<Outcome<O>> {
-    return this.feed.iterate(() => this.status === 'stopped' || this.status === 'failed' || (options.untilDrained === true && this.ledger.pending === 0)) as AsyncIterableIterator<Outcome<O>>;
+  outcomes(options: OutcomesOptions = {}): OutcomeIterator<O> {
+    const hwm = options.highWaterMark ?? DEFAULT_OUTCOMES_HIGH_WATER_MARK;
+    if (!(Number.isInteger(hwm) && hwm >= 1)) throw invalidOption(`pipeline '${this.name}': outcomes highWaterMark`, hwm, 'an integer >= 1');
+    return this.feed.iterate(() => this.status === 'stopped' || this.status === 'failed' || (options.untilDrained === true && this.ledger.pending === 0), hwm) as OutcomeIterator<O>;
   }
 
   /** Resolves when every accepted task has its outcome; rejects if the pipeline stops or fails first. */

@@ -20,7 +20,7 @@ export { isLater, type Journal, type PipelineJournal, type SyncPipelineJournal, 
 export { agent, type Agent, type AgentOptions, type TaskContext, type RouteResult } from '../actors/agent.js';
 export { actor, type ActorOptions } from '../actors/actor.js';
 export { Pipeline, type PipelineOptions, type PipelineStats, type SendOptions, type SendResult } from '../supervisors/pipeline.js';
-export type { Outcome, CompletedOutcome, DeadLetteredOutcome, OutcomesOptions } from '../actors/outcomes.js';
+export type { Outcome, CompletedOutcome, DeadLetteredOutcome, OutcomesOptions, OutcomeIterator } from '../actors/outcomes.js';
 export { outcomeOf as decodeOutcome } from '../supervisors/stored-outcome.js';
 export type { AttemptError } from '../actors/envelope.js';
 
