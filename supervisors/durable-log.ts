@@ -1,4 +1,5 @@
 import { decode, encode } from '../src/codec.js';
+import { toErrorInfo, type ErrorInfo } from '../src/errors.js';
 import { isLater, type JournalOp, type Later, type PipelineJournal, type StoredTask } from '../src/journal/journal.js';
 import type { Logger } from '../src/logging.js';
 import { Envelope, type AttemptError } from '../actors/envelope.js';
@@ -234,9 +235,37 @@ export class DurableLog {
   }
 }
 
-export function envelopeOf(row: StoredTask): Envelope {
-  const env = new Envelope(row.id, row.seq, row.key, decode(row.payload));
+/**
+ * A stored task as an envelope. A row whose payload or history does not decode (a damaged file, bytes
+ * written by something else) gives an envelope with `corrupt` set: the stage dead-letters it with
+ * ERR_JOURNAL_CORRUPT instead of failing every start (one bad row made every restart throw and
+ * nothing recovered). Its raw bytes stay in the journal row for an operator.
+ */
+export function envelopeOf(row: StoredTask): Envelope & { corrupt?: ErrorInfo } {
+  let payload: unknown;
+  let errors: AttemptError[] | undefined;
+  let corrupt: ErrorInfo | undefined;
+  try {
+    payload = decode(row.payload);
+  } catch (err) {
+    corrupt = corruptInfo(row, 'payload', err);
+  }
+  try {
+    if (row.errors !== undefined) errors = decode<AttemptError[]>(row.errors);
+  } catch (err) {
+    corrupt ??= corruptInfo(row, 'error history', err);
+  }
+  const env: Envelope & { corrupt?: ErrorInfo } = new Envelope(row.id, row.seq, row.key, payload);
   env.attempts = row.attempts;
-  if (row.errors !== undefined) env.errors = decode<AttemptError[]>(row.errors);
+  if (errors !== undefined) env.errors = errors;
+  if (corrupt !== undefined) env.corrupt = corrupt;
   return env;
+}
+
+function corruptInfo(row: StoredTask, what: string, err: unknown): ErrorInfo {
+  return {
+    name: 'BatonError',
+    code: 'ERR_JOURNAL_CORRUPT',
+    message: `the journal's ${what} of task ${row.id} (at stage '${row.stage}') cannot be read: ${toErrorInfo(err).message}; its raw bytes are left in the journal row`,
+  };
 }

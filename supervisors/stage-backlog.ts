@@ -1,4 +1,5 @@
 import type { Envelope } from '../actors/envelope.js';
+import type { ErrorInfo } from '../src/errors.js';
 import type { AgentPolicy } from '../policies/agent-policy.js';
 import type { StageFailures } from './stage-failures.js';
 import type { StageCounts, StageHost } from './stage-host.js';
@@ -180,6 +181,14 @@ export class StageBacklog {
     }
   }
 
+  /** A recovered row that cannot be decoded: dead-lettered (ERR_JOURNAL_CORRUPT), so the rest recover. */
+  private quarantine(env: Envelope, error: ErrorInfo): void {
+    this.counts.received++;
+    this.counts.deadLettered++;
+    (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: this.host.clock.now(), charged: false, error });
+    this.host.deadLetter(env, this.name, 'ERR_JOURNAL_CORRUPT', error, env.attempts);
+  }
+
   /**
    * Takes in a task recovered from the journal. A run in progress when the process died makes its
    * task a suspect, not a culprit: a batch of 256 sync runs, or the neighbours of an async run, were
@@ -188,6 +197,8 @@ export class StageBacklog {
    * after maxAttempts isolated crashes instead of crash-looping.
    */
   adopt(env: Envelope, running: 'no' | 'suspect' | 'isolated'): void {
+    const corrupt = (env as Envelope & { corrupt?: ErrorInfo }).corrupt;
+    if (corrupt !== undefined) return this.quarantine(env, corrupt);
     this.counts.received++;
     const { queues } = this;
     const now = this.host.clock.now();
