@@ -43,7 +43,8 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   private started = false;
   private gen = 0;
   private stopRequested = false;
-  private readonly ctx: ActorContext<M>;
+  /** This incarnation's context: a new one per incarnation, so a stale one's calls are ignored. */
+  private ctx: ActorContext<M>;
 
   constructor(
     readonly name: string,
@@ -55,7 +56,7 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   ) {
     this.mailbox = new Mailbox<M>(policy);
     this.log = log.child({ actor: address });
-    this.ctx = { self: this, path: address, log: this.log, stop: () => (this.stopRequested = true) };
+    this.ctx = this.contextFor(this.gen);
   }
 
   get path(): string {
@@ -156,13 +157,30 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   private begin(): void {
     this.status = 'running';
     this.stopRequested = false;
+    // A new incarnation, a new context: a late ctx.stop() from a replaced incarnation's async receive
+    // must not stop this one (all incarnations shared one ctx, and it did).
+    this.ctx = this.contextFor(this.gen);
     try {
       this.state = this.def.init?.(this.ctx);
     } catch (err) {
       this.crash(err, undefined);
       return;
     }
+    // ctx.stop() from init: the actor ends normally before it handles a message (it went on to the next one).
+    if (this.stopRequested) return this.exitNormally();
     if (this.hasWork()) this.deps.scheduler.schedule(this);
+  }
+
+  /** The context of the incarnation numbered `gen` (see suspend: each suspension ends an incarnation). */
+  private contextFor(gen: number): ActorContext<M> {
+    return {
+      self: this,
+      path: this.address,
+      log: this.log,
+      stop: () => {
+        if (gen === this.gen && this.status === 'running') this.stopRequested = true;
+      },
+    };
   }
 
   /** `item`: the message it crashed on, boxed; undefined for a crash in init. */

@@ -86,8 +86,10 @@ export class Supervisor implements SupervisedChild, ChildParent {
     this.window = decision.window;
     if (!decision.restart) return this.escalate(child, error);
 
+    // The quiet period runs from the last restart, not the last failure: a child that crashes right
+    // after each restart is never quiet (measured from the failure, a 32 s backoff step counted as 32 s
+    // of quiet, and the backoff fell back to 1 s every sixth restart instead of staying at its cap).
     this.step = now - this.lastRestartAt > this.strategy.resetAfterMs ? 1 : this.step + 1;
-    this.lastRestartAt = now;
     const set = restartSet(this.strategy.kind, index, this.entries.length)
       .map((i) => this.entries[i]!)
       .filter((e) => e.alive);
@@ -139,6 +141,7 @@ export class Supervisor implements SupervisedChild, ChildParent {
     for (const e of set) {
       if (!e.alive || e.decision !== decision) continue;
       e.decision = undefined;
+      this.lastRestartAt = this.deps.clock.now();
       e.child.restart();
     }
   }

@@ -101,6 +101,7 @@ function observe(m: Model, r: Real): void {
       expect.fail(`${name} was restarted at ${e.at} ms while ${entry.names.slice(0, entry.names.indexOf(name)).join(', ')}, restarted before it by the same decision (${entry.names.join(', ')}), is still down`);
     }
     entry.names.shift();
+    m.lastRestartAt = Math.max(m.lastRestartAt, e.at);
     m.state[name] = 'running';
     m.starts[name]++;
     m.restartedEvents.push(e.path);
@@ -148,8 +149,8 @@ class Exit implements fc.AsyncCommand<Model, Real> {
         m.pending = [];
       } else {
         m.restarts.push(m.now);
+        // The quiet period runs from the last restart the supervisor made (observe() notes it).
         m.step = m.now - m.lastRestartAt > resetAfterMs ? 1 : m.step + 1;
-        m.lastRestartAt = m.now;
         const from = NAMES.indexOf(name);
         const set = (kind === 'one-for-one' ? [name] : kind === 'one-for-all' ? [...NAMES] : NAMES.slice(from)).filter((n) => m.state[n] !== 'ended');
         // A child already waiting for an earlier decision's restart comes back once, with this set.
