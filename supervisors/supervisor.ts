@@ -90,9 +90,17 @@ export class Supervisor implements SupervisedChild, ChildParent {
     // after each restart is never quiet (measured from the failure, a 32 s backoff step counted as 32 s
     // of quiet, and the backoff fell back to 1 s every sixth restart instead of staying at its cap).
     this.step = now - this.lastRestartAt > this.strategy.resetAfterMs ? 1 : this.step + 1;
-    const set = restartSet(this.strategy.kind, index, this.entries.length)
+    const affected = restartSet(this.strategy.kind, index, this.entries.length)
       .map((i) => this.entries[i]!)
       .filter((e) => e.alive);
+    // A temporary child caught in a one-for-all or rest-for-one restart is not restarted: it is
+    // stopped and removed, as OTP's supervisor does (it was restarted like the others).
+    for (const e of affected) {
+      if (e.child === child || e.restart !== 'temporary') continue;
+      e.alive = false;
+      e.child.terminate('shutdown');
+    }
+    const set = affected.filter((e) => e.alive);
     // Stop siblings in reverse start order, restart all in start order (as OTP does).
     for (const e of [...set].reverse()) if (e.child !== child) e.child.suspend();
     const token = {};
