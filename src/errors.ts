@@ -21,7 +21,8 @@ export type BatonErrorCode =
   | 'ERR_JOURNAL_LOCKED' // another system (in this process or another) has the journal file open: one writer per file
   | 'ERR_JOURNAL_CORRUPT' // the journal file is damaged or truncated
   | 'ERR_CIRCUIT_OPEN' // supervise(): the breaker is open, the call did not run
-  | 'ERR_RATE_LIMITED'; // a handler was refused for rate (an HTTP 429): thrown by rateLimited()
+  | 'ERR_RATE_LIMITED' // a handler was refused for rate (an HTTP 429): thrown by rateLimited()
+  | 'ERR_START_FAILED'; // a supervision tree gave up while it was starting (spawnSupervisor)
 
 export class BatonError extends Error {
   readonly code: BatonErrorCode;

@@ -148,12 +148,20 @@ export class ActorSystem {
       for (const path of [...this.supervisors.keys()]) if (!supervisorsBefore.has(path)) this.supervisors.delete(path);
       throw err;
     }
+    let failure: unknown;
     sup.onFailed = (err) => {
+      failure = err;
       this.log.error({ err }, 'supervisor gave up');
       return err;
     };
     this.roots.set(options.name, sup);
     this.startTree(sup);
+    // The tree gave up while it was starting (a child's init kept throwing past the intensity): the
+    // caller must learn it here, not from a handle to a dead tree (watch() then said 'unknown').
+    if (sup.terminated) {
+      const cause = toErrorInfo(failure);
+      throw new BatonError('ERR_START_FAILED', `supervisor '${options.name}' could not start its children: ${cause.message}. Fix the child's init (or raise the strategy's maxRestarts) and spawn it again.`, { supervisor: options.name }, failure);
+    }
     return { path: options.name, child: <M>(name: string) => this.lookup<M>(`${options.name}/${name}` as Address<M>) };
   }
 
