@@ -7,6 +7,7 @@ import type { MailboxOptions } from '../src/mailbox.js';
 /** What `tell` did with a message. Never a throw into the sender's code. */
 export type Delivery = 'enqueued' | 'rejected' | 'dropped' | 'stopped';
 
+/** The address of a plain actor, and how to send to it. Refs stay valid across restarts: the mailbox belongs to the address. */
 export interface ActorRef<M> {
   readonly address: Address<M>;
   /** Enqueues now or reports why not (a full 'back-pressure' mailbox reports 'rejected'; use `send` to wait). */
@@ -15,6 +16,7 @@ export interface ActorRef<M> {
   send(message: M): Promise<Delivery>;
 }
 
+/** What `init` and `receive` get: the actor's own ref and path, its logger, and `stop()`. Each incarnation (after a restart) gets its own; a stale one's `stop()` is ignored. */
 export interface ActorContext<M> {
   readonly self: ActorRef<M>;
   readonly path: string;
@@ -34,8 +36,11 @@ export interface ActorDefinition<M, S> {
   readonly mailbox?: MailboxOptions;
 }
 
+/** What `actor()` takes. */
 export interface ActorOptions<M, S> {
+  /** Builds the state, at start and after every restart. Optional; defaults to undefined state. `ctx.stop()` here ends the actor before its first message. */
   readonly init?: (ctx: ActorContext<M>) => S;
+  /** Handles one message and returns the next state (undefined keeps it). A throw or rejection crashes the actor; its supervisor decides what happens next. */
   readonly receive: (state: S, message: M, ctx: ActorContext<M>) => S | void | PromiseLike<S | void>;
   readonly mailbox?: MailboxOptions;
 }

@@ -39,6 +39,7 @@ export interface DeadLetteredOutcome extends OutcomeBase {
  */
 export type Outcome<O = unknown> = CompletedOutcome<O> | DeadLetteredOutcome;
 
+/** Options of `pipeline.outcomes()`. */
 export interface OutcomesOptions {
   /** End the iteration once the pipeline has no pending task. Optional; defaults to false (end when the pipeline stops). */
   readonly untilDrained?: boolean;

@@ -19,8 +19,10 @@ export interface BackoffPolicy {
   readonly jitter: number;
 }
 
+/** Backoff settings, each optional (the defaults depend on where the backoff is used: retries, restarts, the breaker). See BackoffPolicy. */
 export type BackoffOptions = Partial<BackoffPolicy>;
 
+/** Builds a backoff policy from options over `defaults`, validated. Throws ERR_INVALID_OPTION naming the bad field (`retry.backoff.minMs`, ...). */
 export function backoff(options: BackoffOptions = {}, defaults: BackoffPolicy = RETRY_BACKOFF, path = 'backoff'): BackoffPolicy {
   if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { minMs?, maxMs?, factor?, jitter? }');
   checkKeys(options, BACKOFF_KEYS, path);

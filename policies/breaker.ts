@@ -22,12 +22,14 @@ export interface BreakerPolicy {
   readonly maxHoldMs: number;
 }
 
+/** The breaker of an agent: when fresh failures mean the agent is broken (an outage), not the tasks. Every field optional; see BreakerPolicy for the defaults. */
 export interface BreakerOptions {
   readonly threshold?: number;
   readonly backoff?: BackoffOptions;
   readonly maxHoldMs?: number;
 }
 
+/** Builds a breaker policy from options: threshold 5, probes after 1 s x2 up to 60 s, maxHoldMs Infinity by default. Throws ERR_INVALID_OPTION naming the bad field. */
 export function breakerPolicy(options: BreakerOptions = {}, path = 'breaker'): BreakerPolicy {
   if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { threshold?, backoff?, maxHoldMs? } or false');
   checkKeys(options, ['threshold', 'backoff', 'maxHoldMs'], path);
@@ -41,6 +43,7 @@ export function breakerPolicy(options: BreakerOptions = {}, path = 'breaker'): B
 /** A breaker that never opens (`breaker: false`). */
 export const NO_BREAKER: BreakerPolicy = Object.freeze({ threshold: Infinity, maxHoldMs: Infinity, backoff: BREAKER_BACKOFF });
 
+/** A breaker's state: closed (counting fresh failures in a row), open (holding the inbox until `probeAt`), or probing (one probe runs). */
 export type BreakerState =
   | { readonly status: 'closed'; readonly freshFailures: number }
   /** Holding the inbox until `probeAt`; `openedAt` is when this outage began. */

@@ -12,6 +12,7 @@ export interface IntensityPolicy {
   readonly withinMs: number;
 }
 
+/** Builds a restart intensity (more than `maxRestarts` within `withinMs` escalates) from options over `defaults`. Throws ERR_INVALID_OPTION naming the bad field. */
 export function intensity(options: Partial<IntensityPolicy>, defaults: IntensityPolicy, path = 'restart'): IntensityPolicy {
   const maxRestarts = options.maxRestarts ?? defaults.maxRestarts;
   const withinMs = options.withinMs ?? defaults.withinMs;

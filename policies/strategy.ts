@@ -15,6 +15,7 @@ export type RestartType = 'permanent' | 'transient' | 'temporary';
 /** How a child ended: `normal` (it stopped itself) or `crash` (it threw, or escalated). */
 export type ExitKind = 'normal' | 'crash';
 
+/** How a supervisor answers a child's exit: which children restart (its kind), how many restarts it allows (intensity), and how long it waits (backoff). Made by oneForOne, oneForAll or restForOne; a supervisor takes no other. */
 export interface SupervisorStrategy {
   readonly kind: StrategyKind;
   readonly intensity: IntensityPolicy;
@@ -24,6 +25,7 @@ export interface SupervisorStrategy {
   readonly resetAfterMs: number;
 }
 
+/** A supervisor strategy's options: restart intensity (`maxRestarts` within `withinMs`; optional, defaults to 3 within 5,000 ms), the restart backoff and its quiet period. */
 export interface StrategyOptions extends Partial<IntensityPolicy> {
   /** Optional; defaults to no delay (minMs 0, maxMs 0): restart at once, as OTP does. */
   readonly backoff?: BackoffOptions;

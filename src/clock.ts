@@ -3,10 +3,13 @@
  * restart windows) asks a Clock, so tests can run minutes of backoff in microseconds
  * on a simulated clock.
  */
+/** A timer set on a Clock. */
 export interface TimerHandle {
+  /** Cancels the timer; calling it after the timer fired does nothing. */
   cancel(): void;
 }
 
+/** Where Baton reads time and sets timers: `systemClock` by default, `simulatedClock()` in tests. */
 export interface Clock {
   /** Milliseconds; only differences matter. */
   now(): number;
@@ -34,6 +37,7 @@ class NodeTimer implements TimerHandle {
   }
 }
 
+/** The real clock: `performance.now()` and `setTimeout` (waits past 2^31 ms are chained). */
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer: (ms, fn) => new NodeTimer(ms, fn),

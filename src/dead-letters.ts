@@ -19,6 +19,7 @@ export class DeadLetters {
 
   constructor(private readonly log: Logger) {}
 
+  /** Calls `listener` with every dead letter from now on; returns a function that unsubscribes. A listener that throws is logged and skipped. */
   on(listener: (d: DeadLetter) => void): () => void {
     this.listeners = [...this.listeners, listener];
     return () => {
@@ -26,6 +27,7 @@ export class DeadLetters {
     };
   }
 
+  /** Records a dead letter and tells the listeners (used by the runtime). */
   publish(d: DeadLetter): void {
     this.count++;
     this.log.warn({ to: d.to, reason: d.reason, error: d.error?.message }, 'dead letter');

@@ -24,6 +24,7 @@ export type BatonErrorCode =
   | 'ERR_RATE_LIMITED' // a handler was refused for rate (an HTTP 429): thrown by rateLimited()
   | 'ERR_START_FAILED'; // a supervision tree gave up while it was starting (spawnSupervisor)
 
+/** Every error Baton throws or reports: a stable `code` (see BatonErrorCode), a message that names the input and says what to do, and `details` for programs. */
 export class BatonError extends Error {
   readonly code: BatonErrorCode;
   /** Extra facts for programs: the option name, the address, the stage, ... */
@@ -37,6 +38,7 @@ export class BatonError extends Error {
   }
 }
 
+/** Whether `value` is a BatonError (with `code`, if given). */
 export function isBatonError(value: unknown, code?: BatonErrorCode): value is BatonError {
   return value instanceof BatonError && (code === undefined || value.code === code);
 }

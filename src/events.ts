@@ -18,7 +18,9 @@ export type BatonEvent =
   | { readonly type: 'breaker-closed'; readonly path: string; readonly at: number; readonly heldMs: number }
   | { readonly type: 'stopped'; readonly path: string; readonly at: number; readonly reason: string };
 
+/** The type of a lifecycle event: started, crashed, restarted, retried, dead-lettered, escalated, breaker-opened, breaker-closed, stopped. */
 export type BatonEventType = BatonEvent['type'];
+/** A listener of `system.events`. One that throws is logged and skipped. */
 export type EventListener = (event: BatonEvent) => void;
 
 const LEVEL: Record<BatonEventType, 'debug' | 'info' | 'warn' | 'error'> = {
@@ -54,6 +56,7 @@ export class EventStream {
     };
   }
 
+  /** Delivers an event: logged (through the system's logger), published on its diagnostics channel if anyone subscribes, then given to each listener. */
   emit(event: BatonEvent): void {
     const level = LEVEL[event.type];
     if (this.log.isLevelEnabled(level)) this.log[level](event, event.type);

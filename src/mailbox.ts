@@ -10,6 +10,7 @@ import { RingBuffer } from './ring-buffer.js';
  */
 export type OverflowPolicy = 'back-pressure' | 'reject' | 'drop';
 
+/** An inbox: how many messages it holds and what happens when it is full. */
 export interface MailboxOptions {
   /** Most messages waiting at once. Optional; defaults to 1,000. */
   readonly capacity?: number;

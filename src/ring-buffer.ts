@@ -21,6 +21,7 @@ export class RingBuffer<T> {
     return this.size;
   }
 
+  /** Adds `item` at the end (grows by doubling when full). */
   push(item: T): void {
     if (this.size > this.mask) this.grow();
     this.items[(this.head + this.size) & this.mask] = item;
@@ -35,6 +36,7 @@ export class RingBuffer<T> {
     this.size++;
   }
 
+  /** Takes the first item out, or undefined when empty. */
   shift(): T | undefined {
     if (this.size === 0) return undefined;
     const item = this.items[this.head];
@@ -44,6 +46,7 @@ export class RingBuffer<T> {
     return item;
   }
 
+  /** The first item, left in place; undefined when empty. */
   peek(): T | undefined {
     return this.size === 0 ? undefined : this.items[this.head];
   }
@@ -65,10 +68,12 @@ export class RingBuffer<T> {
     return undefined;
   }
 
+  /** The items, first to last, left in place. */
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = 0; i < this.size; i++) yield this.items[(this.head + i) & this.mask] as T;
   }
 
+  /** Empties the buffer; returns what it held, first to last. */
   clear(): T[] {
     const out = [...this];
     this.items = new Array(this.items.length);

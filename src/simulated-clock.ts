@@ -28,6 +28,7 @@ const flushMicrotasks = async (): Promise<void> => {
   for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 };
 
+/** A clock for tests: time moves only when you call `advance(ms)` (timers due by then fire, in order). Pass it to `createSystem({ clock })`. */
 export function simulatedClock(start = 0): SimulatedClock {
   let now = start;
   let seq = 0;

@@ -14,6 +14,7 @@
  */
 const CONTROL_FLOW_NAMES: ReadonlySet<string> = new Set(['GraphInterrupt', 'NodeInterrupt', 'ParentCommand', 'GraphDrained', 'GraphBubbleUp']);
 
+/** Whether an error is a framework's control flow (LangGraph's interrupts and commands, anything with `is_bubble_up`), which `supervise` passes through untouched: not retried, not counted. */
 export function isControlFlow(err: unknown): boolean {
   if (err === null || typeof err !== 'object') return false;
   const e = err as { name?: unknown; is_bubble_up?: unknown };

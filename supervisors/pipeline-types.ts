@@ -11,6 +11,7 @@ import type { Agent } from '../actors/agent.js';
 
 // The data a pipeline is made from and reports: its options, what send answers, its stats.
 
+/** What `system.spawnPipeline` takes. */
 export interface PipelineOptions {
   /** Unique in its system; the first segment of every stage's address (`legal/extract`). */
   readonly name: string;
@@ -32,6 +33,7 @@ export interface PipelineOptions {
   readonly keepCompletedMs?: number;
 }
 
+/** Options of one `send`. */
 export interface SendOptions {
   /** Tasks with the same key keep their order at stages with `orderByKey`. Optional. */
   readonly key?: string;
@@ -49,6 +51,7 @@ export interface SendOptions {
  */
 export type SendResult = 'accepted' | 'duplicate' | 'rejected' | 'dropped';
 
+/** What `pipeline.stats()` returns: the pipeline's counts, its dead letters by reason, its journal's lag, and every stage's stats. */
 export interface PipelineStats {
   readonly name: string;
   readonly status: 'running' | 'stopping' | 'stopped' | 'failed';

@@ -139,6 +139,7 @@ export class Pipeline<I = unknown, O = unknown> {
     return this.byName.get(name);
   }
 
+  /** The pipeline's counts and each stage's, at this instant. */
   stats(): PipelineStats {
     const l = this.ledger;
     return {

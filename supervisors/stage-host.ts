@@ -47,6 +47,7 @@ export class StageCounts {
   deadLettered = 0;
 }
 
+/** One stage's counts and state, as `pipeline.stats().stages` reports them. */
 export interface StageStats {
   readonly name: string;
   /** Tasks that entered this stage's inbox. */

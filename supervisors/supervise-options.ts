@@ -15,10 +15,16 @@ import type { BreakerOptions } from '../policies/breaker.js';
 /** What the task gets as its second argument: a shallow copy of the caller's ctx whose `signal` also fires on timeout. */
 export type SupervisedContext<C> = (C extends object ? C : object) & { readonly signal: AbortSignal };
 
+/** The function `supervise` wraps: your node or tool call, with the caller's ctx plus a `signal` that also fires on timeout. */
 export type TaskFn<I, O, C> = (input: I, ctx: SupervisedContext<C>) => O | PromiseLike<O>;
 
 /** A task, or a factory whose instance is rebuilt after every failure (fresh state, like an agent's init). */
-export type SupervisedTask<I, O, C> = TaskFn<I, O, C> | { create(): TaskFn<I, O, C> | PromiseLike<TaskFn<I, O, C>> };
+export type SupervisedTask<I, O, C> =
+  | TaskFn<I, O, C>
+  | {
+      /** Builds the task (a client, a model): called first, and again after every failure, before the next attempt. */
+      create(): TaskFn<I, O, C> | PromiseLike<TaskFn<I, O, C>>;
+    };
 
 /** What supervise() returns: the task's own signature, always async. */
 export type Supervised<I, O, C> = (input: I, ctx?: C) => Promise<O>;
@@ -26,6 +32,7 @@ export type Supervised<I, O, C> = (input: I, ctx?: C) => Promise<O>;
 /** classify's answer: try again, dead-letter now, or pass the error to the caller untouched. */
 export type FailureVerdict = 'retry' | 'fail' | 'rethrow';
 
+/** What `onDeadLetter` is told when a call gives up on an input: the input, the last error, the attempts and every error. */
 export interface SupervisedDeadLetter<I> {
   readonly name: string;
   readonly input: I;
@@ -36,6 +43,7 @@ export interface SupervisedDeadLetter<I> {
   readonly errors: readonly AttemptError[];
 }
 
+/** Options of `supervise(task, options)`: the same policies as an agent, for one async function. */
 export interface SuperviseOptions<I, O> {
   /** Names the task in errors and logs. Optional; defaults to the function's name, else 'task'. */
   readonly name?: string;

@@ -32,6 +32,15 @@ export class CircuitOpenError extends BatonError {
   }
 }
 
+/**
+ * Wraps one async function (a LangGraph node, a tool call) in the agent supervisor's policies: retries
+ * with backoff, the breaker (a CircuitOpenError while it is open), dead letters (`onDeadLetter`,
+ * `deadLetterValue`) and restart intensity (ERR_ESCALATED). Returns a function with the task's own
+ * signature. Throws ERR_INVALID_OPTION for bad options. See docs/interop.md.
+ * @example
+ * const summarise = supervise(callModel, { retry: { maxAttempts: 3 }, timeoutMs: 30_000 });
+ * const text = await summarise(doc);
+ */
 export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: SupervisedTask<I, O, C>, options: SuperviseOptions<I, O> = {}): Supervised<I, O, C> {
   const factory = typeof task === 'object' && task !== null && typeof (task as { create?: unknown }).create === 'function' ? task : undefined;
   if (typeof task !== 'function' && factory === undefined) {

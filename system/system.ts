@@ -18,6 +18,7 @@ import { mailboxPolicy, type MailboxOptions } from '../src/mailbox.js';
 import { seededRandom, type Random } from '../src/random.js';
 import { Scheduler, type SchedulerOptions } from '../src/scheduler.js';
 
+/** What `createSystem` takes. Every option is optional. */
 export interface SystemOptions {
   /** A pino logger, or false for none. Optional; defaults to pino at BATON_LOG_LEVEL (info) on stderr. */
   readonly logger?: LoggerOption;
@@ -39,6 +40,7 @@ export type ChildSpec =
   | { readonly name: string; readonly actor: ActorDefinition<any, any>; readonly restart?: RestartType; readonly mailbox?: MailboxOptions }
   | { readonly name: string; readonly supervisor: SupervisorSpec; readonly restart?: RestartType };
 
+/** A supervision tree: its strategy and its children, started in order. */
 export interface SupervisorSpec {
   /** Optional; defaults to oneForOne(): 3 restarts within 5 s, no backoff. */
   readonly strategy?: SupervisorStrategy;
@@ -47,6 +49,7 @@ export interface SupervisorSpec {
 
 export type { Terminated } from '../src/death-watch.js';
 
+/** Options of `system.shutdown()`. */
 export interface ShutdownOptions {
   /** How long pipelines may take to finish pending tasks before they are dead-lettered. Optional; defaults to 5,000 ms. */
   readonly drainMs?: number;
@@ -132,7 +135,11 @@ export class ActorSystem {
   }
 
   /** Spawns a supervision tree of plain actors. Children start in order; child refs are at `<name>/<child>`. */
-  spawnSupervisor(options: { readonly name: string } & SupervisorSpec): { readonly path: string; child<M>(name: string): ActorRef<M> } {
+  spawnSupervisor(options: { readonly name: string } & SupervisorSpec): {
+    readonly path: string;
+    /** The ref of the child `name` (at `<supervisor>/<name>`); throws ERR_UNKNOWN_ADDRESS if there is none. */
+    child<M>(name: string): ActorRef<M>;
+  } {
     this.assertRunning();
     assertName(options?.name, 'supervisor name');
     this.claimName(options.name);
@@ -175,6 +182,7 @@ export class ActorSystem {
     return pipeline.start();
   }
 
+  /** The pipeline spawned under `name`. Throws ERR_UNKNOWN_ADDRESS if there is none. */
   pipeline<I = unknown, O = unknown>(name: string): Pipeline<I, O> {
     const p = this.pipelines.get(name);
     if (p === undefined) throw unknownAddress(name);

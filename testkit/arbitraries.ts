@@ -77,6 +77,7 @@ export interface PipelineShape {
   readonly timeoutMs: number;
 }
 
+/** One generated stage: its name, concurrency, inbox capacity, and whether its handler is async. */
 export interface StageShape {
   readonly name: string;
   readonly concurrency: number;
@@ -85,6 +86,7 @@ export interface StageShape {
   readonly async: boolean;
 }
 
+/** Bounds of the pipelines `arbitraries.pipelineShape` generates. */
 export interface ShapeConstraints {
   /** Optional; defaults to 4. */
   readonly maxStages?: number;
@@ -110,6 +112,7 @@ export interface WorkItem {
   readonly key: string;
 }
 
+/** Bounds of the workloads `arbitraries.workload` generates. */
 export interface WorkloadConstraints {
   /** Optional; defaults to 20. */
   readonly maxTasks?: number;
@@ -165,4 +168,16 @@ export function buildPipeline(shape: PipelineShape): { stages: Agent[]; options:
   };
 }
 
-export const arbitraries = { fault, faultPlan, pipelineShape, workload, buildPipeline } as const;
+/** fast-check arbitraries for fault-testing a pipeline, and `buildPipeline` to turn a generated shape into one. */
+export const arbitraries = {
+  /** One fault of any kind, within the constraints. */
+  fault,
+  /** A fault plan over the given stages (and task ids, for poison). */
+  faultPlan,
+  /** A pipeline shape: 1-4 stages with their concurrency, capacity and sync/async handlers, routing, key order. */
+  pipelineShape,
+  /** A list of work items with ids and keys. */
+  workload,
+  /** The stages and pipeline options a generated shape describes. */
+  buildPipeline,
+} as const;

@@ -11,7 +11,12 @@ export type Fault =
   /** The stage's nth handler call throws (whatever task it is running). */
   | { readonly kind: 'throw-on-call'; readonly call: number }
   /** Tasks with these ids (or matching `match`) fail every time they run here: poison. */
-  | { readonly kind: 'poison'; readonly taskIds?: readonly string[]; readonly match?: (input: unknown, taskId: string | undefined) => boolean }
+  | {
+      readonly kind: 'poison';
+      readonly taskIds?: readonly string[];
+      /** Poison by content: the inputs for which this returns true fail every time (instead of, or beside, `taskIds`). */
+      readonly match?: (input: unknown, taskId: string | undefined) => boolean;
+    }
   /** Each call fails with probability `p`, drawn from the plan's seed. */
   | { readonly kind: 'flaky'; readonly p: number }
   /** The nth call never settles until its run is aborted (a timeout or a stop): exercises `timeoutMs`. */
@@ -23,8 +28,10 @@ export type Fault =
   /** Every call that starts in [fromMs, toMs), or is still waiting out a `delay` then, fails: the agent's database is down. */
   | { readonly kind: 'outage'; readonly fromMs: number; readonly toMs: number };
 
+/** A fault's kind: throw-on-call, poison, flaky, hang, delay, init-fails or outage. */
 export type FaultKind = Fault['kind'];
 
+/** What goes wrong, and when, as plain data: printable, replayable and shrinkable by fast-check. */
 export interface FaultPlan {
   /** Seeds the `flaky` and `delay` draws. */
   readonly seed: number;

@@ -36,6 +36,7 @@ export interface CallLog {
   onCall: ((call: HandlerCall) => void) | undefined;
 }
 
+/** Options of `faults.apply(plan, agents, options)`. */
 export interface ApplyOptions {
   /** The clock that times `outage` and `delay` (the system's clock; a simulated one in tests). */
   readonly clock: Clock;
@@ -179,15 +180,25 @@ function lastCall(calls: readonly HandlerCall[], stage: string, taskId: string):
 }
 
 /** Factories that read like the plan they make. */
+/** Fault injection: `faults.apply(plan, agents)` and one factory per kind of fault. */
 export const faults = {
+  /** Wraps agents so their handlers fail as the plan says, and logs every call. Throws ERR_INVALID_OPTION for a bad plan. */
   apply,
+  /** The log of handler calls of agents that `apply` wrapped. */
   callLog,
+  /** The stage's handler throws on its call number `call` (1 = the first). */
   throwOnCall: (call: number): Fault => ({ kind: 'throw-on-call', call }),
+  /** These task ids (or the inputs a predicate picks) fail every time: poison. */
   poison: (which: readonly string[] | ((input: unknown, taskId: string | undefined) => boolean)): Fault =>
     typeof which === 'function' ? { kind: 'poison', match: which } : { kind: 'poison', taskIds: which },
+  /** Each call fails with probability `p` (seeded by the plan). */
   flaky: (p: number): Fault => ({ kind: 'flaky', p }),
+  /** Call number `call` never settles until its signal aborts (a timeout or a restart). */
   hang: (call: number): Fault => ({ kind: 'hang', call }),
+  /** Every call waits minMs..maxMs on the clock first. */
   delay: (minMs: number, maxMs = minMs): Fault => ({ kind: 'delay', minMs, maxMs }),
+  /** The agent's init throws its first `times` runs. */
   initFails: (times: number): Fault => ({ kind: 'init-fails', times }),
+  /** Every call in [fromMs, toMs) of clock time fails, and calls in flight when it begins fail too. */
   outage: (fromMs: number, toMs: number): Fault => ({ kind: 'outage', fromMs, toMs }),
 } as const;

@@ -8,8 +8,10 @@ import type { Recording } from './scenario.js';
  */
 export type InvariantName = 'conservation' | 'progress' | 'noUpstreamReplay' | 'isolation' | 'keyOrder' | 'inboxBounds' | 'poisonVsOutage';
 
+/** Every invariant the testkit checks, in the order it checks them. */
 export const INVARIANTS: readonly InvariantName[] = ['conservation', 'progress', 'noUpstreamReplay', 'isolation', 'keyOrder', 'inboxBounds', 'poisonVsOutage'];
 
+/** One broken invariant, with a readable message naming the task and stage. */
 export interface Violation {
   readonly invariant: InvariantName;
   readonly message: string;
@@ -17,6 +19,7 @@ export interface Violation {
   readonly stage?: string;
 }
 
+/** What `check` found: whether every invariant held, which were checked, and each violation. */
 export interface InvariantReport {
   readonly ok: boolean;
   readonly checked: readonly InvariantName[];
@@ -25,6 +28,7 @@ export interface InvariantReport {
   summary(limit?: number): string;
 }
 
+/** Which invariants `check` and `assertAll` test. */
 export interface CheckOptions {
   /** Optional; defaults to every invariant. */
   readonly only?: readonly InvariantName[];
@@ -50,6 +54,7 @@ const CHECKS: Record<InvariantName, (rec: Recording) => Violation[]> = {
   poisonVsOutage,
 };
 
+/** Checks a scenario's Recording against the invariants (all of them, or `options.only` / `skip`) and reports every violation; never throws. */
 export function check(rec: Recording, options: CheckOptions = {}): InvariantReport {
   const checked = (options.only ?? INVARIANTS).filter((n) => !(options.skip ?? []).includes(n));
   const violations = checked.flatMap((name) => CHECKS[name](rec));
@@ -61,6 +66,7 @@ export function check(rec: Recording, options: CheckOptions = {}): InvariantRepo
   };
 }
 
+/** Like `check`, but throws an InvariantViolation whose message lists the scenario, the plan and each violation when any invariant fails. */
 export function assertAll(rec: Recording, options: CheckOptions = {}): void {
   const report = check(rec, options);
   if (!report.ok) throw new InvariantViolation(report);
@@ -278,4 +284,11 @@ function summarise(rec: Recording, checked: readonly InvariantName[], violations
   return [head, ...lines].join('\n');
 }
 
-export const invariants = { check, assertAll, INVARIANTS } as const;
+/** The invariant checks as one object: `invariants.check(rec)`, `invariants.assertAll(rec)`, `invariants.INVARIANTS`. */
+export const invariants = {
+  /** See `check`. */
+  check,
+  /** See `assertAll`. */
+  assertAll,
+  INVARIANTS,
+} as const;

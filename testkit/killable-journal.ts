@@ -7,6 +7,7 @@ import { isLater, type Journal, type Later, type PipelineJournal } from '../syst
  * next incarnation, which gets a fresh view.
  */
 export interface KillableJournal extends Journal {
+  /** From now on writes vanish, as when the process is killed between two commits. */
   kill(): void;
   readonly killed: boolean;
   /**
@@ -16,6 +17,7 @@ export interface KillableJournal extends Journal {
   readonly activity: number;
 }
 
+/** A view of `inner` that a test can kill (see KillableJournal); `runScenario` uses one per incarnation for its planned kills. */
 export function killableJournal(inner: Journal): KillableJournal {
   let killed = false;
   let activity = 0;

@@ -15,6 +15,7 @@ export interface PropertyRunOptions {
   readonly extra?: fc.Parameters<unknown>;
 }
 
+/** fast-check's parameters for a property: `numRuns` scaled by BATON_PROPERTY_SCALE, the seed from BATON_PROPERTY_SEED, and the counterexample from BATON_REPLAY when set. */
 export function propertyParameters<T>(options: PropertyRunOptions = {}, env: NodeJS.ProcessEnv = process.env): fc.Parameters<T> {
   const scale = Number(env['BATON_PROPERTY_SCALE'] ?? 1);
   const numRuns = Math.max(1, Math.round((options.numRuns ?? 100) * (Number.isFinite(scale) && scale > 0 ? scale : 1)));

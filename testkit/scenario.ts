@@ -29,6 +29,7 @@ export interface ScenarioOptions<I> {
   readonly limitMs?: number;
 }
 
+/** A stage's inbox bound and the most tasks seen in its inbox during a scenario (the inboxBounds invariant compares them). */
 export interface StagePeak {
   readonly capacity: number;
   /** The most tasks ever seen waiting in the stage's inbox proper (not counting retries or key-held tasks). */
@@ -69,6 +70,12 @@ export interface Recording {
 
 const turn = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
 
+/**
+ * Runs a pipeline over `inputs` on simulated time with a fault plan: sends with back-pressure, lets the
+ * runtime settle at each instant and jumps to the next timer, carries out planned kills (a new
+ * incarnation on the same journal, unacknowledged sends sent again), and returns a Recording for
+ * `invariants.check`. Throws ERR_INVALID_OPTION for a bad plan.
+ */
 export async function runScenario<I>(options: ScenarioOptions<I>): Promise<Recording> {
   const plan: FaultPlan = options.plan ?? { seed: options.seed ?? 1, stages: {} };
   const kills = [...(plan.kills ?? [])].sort((a, b) => a - b);

@@ -27,12 +27,15 @@ export interface Journal<P extends PipelineJournal = PipelineJournal> {
   readonly durable: boolean;
   /** Wall-clock ms for finishedAt and retention (Date.now unless the journal was given another). */
   now(): number;
+  /** The part of the journal that holds pipeline `name`'s tasks (made on first use). */
   openPipeline(name: string): P;
   /** Pipelines with tasks in the journal, for tools. */
   pipelines(): string[];
+  /** Closes the journal (the system does it at shutdown). A SQLite journal releases its file lock. */
   close(): void;
 }
 
+/** Where a task stands in the journal. */
 export type TaskStatus = 'pending' | 'completed' | 'dead';
 
 /** A pending task as stored. */
@@ -96,6 +99,7 @@ export interface PipelineJournal {
   readonly name: string;
   /** The highest seq used so far (0 when empty): new tasks continue from here. */
   lastSeq(): number;
+  /** The status of the task with this id, or undefined if the journal does not hold it. */
   status(id: string): TaskStatus | undefined;
   /** A pending task by id. */
   task(id: string): StoredTask | undefined;
@@ -103,6 +107,7 @@ export interface PipelineJournal {
   pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): Later<StoredTask[]>;
   /** For recovery: each stage's pending count and highest seq. */
   pendingStages(): Map<string, { count: number; maxSeq: number }>;
+  /** Applies the ops in order, atomically; may answer later (an asynchronous backend). */
   commit(ops: readonly JournalOp[]): Later<void>;
   /** Every backlog of this pipeline is loaded (a backend may drop what it built for paging). */
   recovered(): void;
@@ -113,17 +118,20 @@ export interface PipelineJournal {
   runningAtCrash(): Map<string, { ids: Set<string>; isolated: boolean }>;
   /** Forgets the runs in progress (a clean stop: nothing died mid-run). */
   releaseRunning(): void;
+  /** The stored outcome of a finished task, or undefined while it is pending or unknown. */
   outcome(id: string): StoredOutcome | undefined;
   /** Dead letters, oldest first. */
   deadLetters(limit: number, offset: number): StoredOutcome[];
   /** Deletes completed tasks that finished before `before` (wall-clock ms); dead letters stay. Returns the count. */
   pruneCompleted(before: number): Later<number>;
+  /** How many of this pipeline's tasks are pending, completed (until pruned) and dead. */
   counts(): { pending: number; completed: number; dead: number };
 }
 
 /** A backend that answers everything at once (memory, SQLite): what tools and tests read directly. */
 export interface SyncPipelineJournal extends PipelineJournal {
   pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[];
+  /** Applies the ops in order, atomically, before it returns. */
   commit(ops: readonly JournalOp[]): void;
   pruneCompleted(before: number): number;
 }

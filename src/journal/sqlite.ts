@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { BatonError, invalidOption } from '../errors.js';
 import type { Journal, JournalOp, StoredOutcome, StoredTask, SyncPipelineJournal, TaskStatus } from './journal.js';
 
+/** Options of `sqliteJournal(path, options)`. */
 export interface SqliteJournalOptions {
   /**
    * 'normal' (WAL, no fsync per commit): survives a process crash, may lose the last commits on power
