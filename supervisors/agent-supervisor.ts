@@ -125,6 +125,11 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.status === 'running' && !this.scheduled) this.host.scheduler.schedule(this);
   }
 
+  /** A later stage orders by key: recovered tasks go on from here in accepted order (see StageBacklog). */
+  keepAcceptedOrder(): void {
+    this.backlog.keepAcceptedOrder();
+  }
+
   /** Takes in a task recovered from the journal or replayed by an operator (see StageBacklog.adopt). */
   adopt(env: Envelope, running: 'no' | 'suspect' | 'isolated'): void {
     this.backlog.adopt(env, running);

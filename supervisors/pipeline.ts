@@ -67,6 +67,9 @@ export class Pipeline<I = unknown, O = unknown> {
       s.handoff.next = this.stageList[i + 1] ?? null;
       this.supervisor.add(s, 'permanent');
     });
+    // Per-key order across a restart: every stage before one that orders by key keeps accepted order too.
+    const lastOrdered = this.stageList.map((s) => s.policy.orderByKey).lastIndexOf(true);
+    for (let i = 0; i < lastOrdered; i++) this.stageList[i]!.keepAcceptedOrder();
     this.first = this.stageList[0]!;
     this.intake = new PipelineIntake<I>(this, this.first, this.ledger, this.durable);
   }

@@ -41,6 +41,11 @@ interface Recording {
 export class StageBacklog {
   /** The batch waiting for its start record (asynchronous journals only): nothing else starts meanwhile. */
   private recording: Recording | undefined = undefined;
+  /**
+   * Page the backlog in accepted order and run it before anything that arrived after the restart:
+   * a stage that orders by key, and every stage before one (see keepAcceptedOrder).
+   */
+  private acceptedOrder: boolean;
 
   constructor(
     private readonly name: string,
@@ -52,7 +57,18 @@ export class StageBacklog {
     private readonly store: StageStore,
     private readonly counts: StageCounts,
     private readonly owner: BacklogOwner,
-  ) {}
+  ) {
+    this.acceptedOrder = queues.keys !== undefined;
+  }
+
+  /**
+   * A later stage of the pipeline orders by key: this one must hand its recovered backlog on in
+   * accepted order too. Paged fresh-first, or behind what was sent after the restart, a backlog task
+   * of key k reached the ordered stage after a newer task of k, and per-key order broke there.
+   */
+  keepAcceptedOrder(): void {
+    this.acceptedOrder = true;
+  }
 
   /**
    * The journaled run loop: take a batch, record that its runs start (one commit, together with
@@ -153,20 +169,21 @@ export class StageBacklog {
 
   /** The next task; an ordered stage runs its backlog (older than anything arriving now) first. */
   take(preferFresh: boolean): Envelope | undefined {
-    return this.queues.take(preferFresh, this.queues.keys !== undefined && this.store.hasBacklog());
+    return this.queues.take(preferFresh, this.acceptedOrder && this.store.hasBacklog());
   }
 
   /** Pages the stage's backlog in from the journal while its inbox is at most half full. */
   private refill(): void {
     if (!this.store.canPage()) return; // no backlog, or a page is on its way
-    const { inbox, ready, keys } = this.queues;
+    const { inbox, ready } = this.queues;
+    const ordered = this.acceptedOrder;
     // Ordered stages hold fresh arrivals in the inbox until the backlog is in (see take), so only
     // `ready` counts against the page: at most twice the inbox bound in memory, and never stuck.
-    const room = inbox.capacity - (keys === undefined ? inbox.length : 0) - ready.length;
+    const room = inbox.capacity - (ordered ? 0 : inbox.length) - ready.length;
     if (room < inbox.capacity / 2) return;
     let arrived = false;
     let reserved = 0;
-    this.store.page(room, keys !== undefined, (tasks) => {
+    this.store.page(room, ordered, (tasks) => {
       if (reserved > 0) inbox.unhold(reserved);
       for (const { env, running } of tasks) this.adopt(env, running);
       if (!arrived) arrived = true; // at once: still inside run()
@@ -176,7 +193,7 @@ export class StageBacklog {
     // then, or upstream stages would fill the inbox meanwhile and the page would overflow its bound.
     if (!arrived) {
       arrived = true;
-      reserved = keys === undefined ? room : 0;
+      reserved = ordered ? 0 : room;
       if (reserved > 0) inbox.hold(reserved);
     }
   }
@@ -225,7 +242,7 @@ export class StageBacklog {
     // A task that failed here before goes behind the fresh ones of its page: if the agent is still
     // down, the fresh tasks open the breaker before this retry can be charged again for the outage.
     // At an ordered stage the backlog runs first, in accepted order (see take).
-    if (queues.keys !== undefined) queues.ready.push(env);
+    if (this.acceptedOrder) queues.ready.push(env);
     else queues.inbox.push(env);
   }
 }
