@@ -25,6 +25,8 @@ export interface BacklogOwner {
 /** A batch whose start record is on its way to an asynchronous journal. */
 interface Recording {
   readonly batch: Envelope[];
+  /** Per task of the batch: it came from the inbox, whose slot it holds until it starts or goes back. */
+  readonly fromInbox: boolean[];
   readonly probe: boolean;
   readonly isolated: boolean;
 }
@@ -83,13 +85,22 @@ export class StageBacklog {
     this.refill();
     const concurrency = this.policy.concurrency;
     const batch: Envelope[] = [];
+    // A task taken out of the inbox for a batch keeps its slot until it starts: without this, senders
+    // refilled the inbox behind a batch whose tasks could not all start (an async handler took the
+    // only slot), and a stage with capacity 4 held 7 tasks (2 x capacity - 1; up to 256 + capacity).
+    const fromInbox: boolean[] = [];
+    const took = (env: Envelope): void => {
+      batch.push(env);
+      fromInbox.push(queues.tookFromInbox);
+      if (queues.tookFromInbox) queues.inbox.hold();
+    };
     let probe = false;
     if (failures.breaker.status !== 'closed') {
       if (!failures.probeDue(this.host.clock.now()) || runs.inFlight >= concurrency) return 0;
       const env = this.take(true);
       if (env === undefined) return 0;
       failures.startProbe();
-      batch.push(env);
+      took(env);
       probe = true;
     } else {
       // Sync handlers: one start record and one commit per 256 runs (4x the scheduler's batch: commits dominate here).
@@ -100,10 +111,10 @@ export class StageBacklog {
         const env = this.take(preferFresh);
         if (env === undefined) break;
         if (env.suspect && (batch.length > 0 || runs.inFlight > 0)) {
-          queues.ready.unshift(env); // a suspect runs alone, once nothing else runs here
+          queues.putBack(env, queues.tookFromInbox); // a suspect runs alone, once nothing else runs here
           break;
         }
-        batch.push(env);
+        took(env);
         if (env.suspect) break;
       }
     }
@@ -112,7 +123,7 @@ export class StageBacklog {
     const isolated = batch[0]!.suspect;
     const ids = batch.map((e) => this.host.taskId(e));
     if (!isolated) for (const run of runs.running) ids.push(run.taskId);
-    const recording: Recording = { batch, probe, isolated };
+    const recording: Recording = { batch, fromInbox, probe, isolated };
     this.recording = recording;
     let inside = true;
     let started = 0;
@@ -137,17 +148,17 @@ export class StageBacklog {
     const recording = this.recording;
     if (recording === undefined) return;
     this.recording = undefined;
-    const { batch } = recording;
+    const { batch, fromInbox } = recording;
     // A probe's breaker state needs no undoing: a suspended stage restarts with its breaker closed.
-    for (let i = batch.length - 1; i >= 0; i--) this.queues.ready.unshift(batch[i]!);
+    for (let i = batch.length - 1; i >= 0; i--) this.queues.putBack(batch[i]!, fromInbox[i]!);
   }
 
   /** Runs a batch once its start is recorded; returns how many runs started. */
-  private start({ batch, probe, isolated }: Recording, ok: boolean): number {
+  private start({ batch, fromInbox, probe, isolated }: Recording, ok: boolean): number {
     const { queues, runs, failures } = this;
     if (!ok) {
       // The journal failed (the pipeline is failing): run nothing it did not record.
-      if (!this.owner.halted) for (let i = batch.length - 1; i >= 0; i--) queues.ready.unshift(batch[i]!);
+      if (!this.owner.halted) for (let i = batch.length - 1; i >= 0; i--) queues.putBack(batch[i]!, fromInbox[i]!);
       return 0;
     }
     const concurrency = this.policy.concurrency;
@@ -156,10 +167,11 @@ export class StageBacklog {
     for (; n < batch.length; n++) {
       if (!this.owner.running || runs.inFlight >= concurrency || this.owner.blocked) break;
       if (!probe && failures.breaker.status !== 'closed') break;
+      if (fromInbox[n]) queues.inbox.unhold(); // it starts: it no longer waits here
       const run = this.owner.startRun(batch[n]!, probe);
       if (isolated && run !== undefined && !run.done) runs.isolated = run;
     }
-    for (let i = batch.length - 1; i >= n; i--) queues.ready.unshift(batch[i]!);
+    for (let i = batch.length - 1; i >= n; i--) queues.putBack(batch[i]!, fromInbox[i]!);
     if (isolated && runs.isolated === undefined) {
       if (n === 0) batch[0]!.suspect = true; // it did not run: it still runs alone, later
       this.store.endIsolation(); // a sync run ended already (or none started)

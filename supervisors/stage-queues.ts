@@ -19,6 +19,8 @@ export class StageQueues {
   /** Retries waiting out their backoff, sorted by dueAt. */
   delayed: Envelope[] = NONE;
   readonly keys: KeyOrder | undefined;
+  /** Whether the task the last `take` returned came from the inbox (a journaled batch holds its slot). */
+  tookFromInbox = false;
 
   constructor(mailbox: MailboxPolicy, orderByKey: boolean) {
     this.inbox = new Mailbox<Envelope>(mailbox);
@@ -48,12 +50,30 @@ export class StageQueues {
   take(preferFresh: boolean, backlogFirst: boolean): Envelope | undefined {
     for (;;) {
       let env: Envelope | undefined;
+      let fromInbox = false;
       if (backlogFirst) env = preferFresh ? (this.ready.removeFirst(isFresh) ?? this.ready.shift()) : this.ready.shift();
-      else if (preferFresh) env = this.inbox.shift() ?? this.ready.removeFirst(isFresh) ?? this.ready.shift();
-      else env = this.ready.shift() ?? this.inbox.shift();
+      else if (preferFresh) {
+        env = this.inbox.shift();
+        fromInbox = env !== undefined;
+        env ??= this.ready.removeFirst(isFresh) ?? this.ready.shift();
+      } else {
+        env = this.ready.shift();
+        if (env === undefined) fromInbox = (env = this.inbox.shift()) !== undefined;
+      }
+      this.tookFromInbox = fromInbox;
       if (env === undefined || this.keys === undefined || this.keys.claim(env)) return env;
       // Parked behind an earlier task with its key; KeyOrder hands it back to `ready` in turn.
     }
+  }
+
+  /**
+   * Puts a task taken for a batch but not started back at the front: into the inbox if it came from
+   * there (its slot was held meanwhile, see StageBacklog), else into `ready`.
+   */
+  putBack(env: Envelope, fromInbox: boolean): void {
+    if (!fromInbox) return this.ready.unshift(env);
+    this.inbox.unhold();
+    this.inbox.unshift(env);
   }
 
   /** `env` leaves the stage (handed on or dead-lettered): the next task with its key may run. */
