@@ -33,6 +33,8 @@ export class Envelope {
   bytes: Uint8Array | undefined = undefined;
   /** Durable pipelines: it was running when the process died; it runs alone next, to find out whether it is to blame. */
   suspect = false;
+  /** When the breaker hold in which it last failed as a probe began (its `openedAt`); -1: never. */
+  probedIn = -1;
 
   constructor(
     /** The id given to `send`, or undefined until one is needed (made from `seq`). */

@@ -15,9 +15,15 @@ export interface BreakerPolicy {
   /** Wait before each probe: 1 s, x2 per failed probe, at most 60 s. */
   readonly backoff: BackoffPolicy;
   /**
-   * Optional; defaults to Infinity (hold as long as it takes: an outage of any length
-   * dead-letters no healthy task). After the breaker has held this long, a failed probe is
-   * charged to its task, so a batch whose last waiting tasks are all poison does end.
+   * Optional; defaults to 300,000 (5 min). While the breaker has held less than this, a failed
+   * probe is the agent's: an outage shorter than maxHoldMs costs no task an attempt. Past it, a
+   * task that already failed as a probe in this hold is charged when it fails as a probe again, and
+   * the breaker still waits its backoff before the next probe. So a burst of poison tasks with
+   * nothing healthy behind them (every probe a fresh poison task) ends: with 6 of them and the
+   * defaults, after the 5 min hold and about 6 x 3 probes (at most 60 s apart), about 18 min more.
+   * A longer outage charges at most one held task per probe, and only one that had its free probe
+   * in this hold: with 1,000 tasks waiting, the first is dead-lettered after some 50 hours.
+   * Infinity: hold as long as it takes, and a poison burst with nothing behind it never ends.
    */
   readonly maxHoldMs: number;
 }
@@ -34,11 +40,14 @@ export function breakerPolicy(options: BreakerOptions = {}, path = 'breaker'): B
   if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { threshold?, backoff?, maxHoldMs? } or false');
   checkKeys(options, ['threshold', 'backoff', 'maxHoldMs'], path);
   const threshold = options.threshold ?? 5;
-  const maxHoldMs = options.maxHoldMs ?? Infinity;
+  const maxHoldMs = options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS;
   if (!(Number.isInteger(threshold) && threshold >= 1)) throw invalidOption(`${path}.threshold`, threshold, 'an integer >= 1');
   if (!(typeof maxHoldMs === 'number' && maxHoldMs >= 0)) throw invalidOption(`${path}.maxHoldMs`, maxHoldMs, 'a number of milliseconds >= 0 (or Infinity)');
   return Object.freeze({ threshold, maxHoldMs, backoff: backoff(options.backoff, BREAKER_BACKOFF, `${path}.backoff`) });
 }
+
+/** The breaker's default maxHoldMs (see BreakerPolicy.maxHoldMs). */
+export const DEFAULT_MAX_HOLD_MS = 300_000;
 
 /** A breaker that never opens (`breaker: false`). */
 export const NO_BREAKER: BreakerPolicy = Object.freeze({ threshold: Infinity, maxHoldMs: Infinity, backoff: BREAKER_BACKOFF });
@@ -85,7 +94,11 @@ export function probeAgainNow(state: BreakerState, now: number): BreakerState {
   return { status: 'open', probes: state.probes, openedAt: state.openedAt, probeAt: now };
 }
 
-/** Whether a failed probe is charged to its task: only once the breaker has held past maxHoldMs. */
-export function chargesProbe(policy: BreakerPolicy, state: BreakerState, now: number): boolean {
-  return state.status !== 'closed' && now - state.openedAt >= policy.maxHoldMs;
+/**
+ * Whether a fresh task's failed probe is charged to it: only once the breaker has held past
+ * maxHoldMs, and only if the task already failed as a probe in this hold (`probedBefore`), so every
+ * waiting task gets one free probe per hold before any is charged.
+ */
+export function chargesProbe(policy: BreakerPolicy, state: BreakerState, now: number, probedBefore: boolean): boolean {
+  return probedBefore && state.status !== 'closed' && now - state.openedAt >= policy.maxHoldMs;
 }

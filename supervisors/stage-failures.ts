@@ -88,12 +88,17 @@ export class StageFailures {
     let charge: boolean;
     let againstAgent = false;
     if (probe) {
-      // A probe that failed before is evidence against itself: charge it and probe again at once.
-      if (env.attempts > 0 || chargesProbe(this.policy.breaker, this.breaker, now)) {
+      if (env.attempts > 0) {
+        // A probe that failed here before is evidence against itself: charge it and probe again at once.
         charge = true;
         this.breaker = probeAgainNow(this.breaker, now);
       } else {
-        charge = false;
+        // A fresh probe is the agent's failure, until the hold is past maxHoldMs and this task already
+        // had its free probe in this hold (see BreakerPolicy.maxHoldMs): then it is charged, and the
+        // breaker still waits its backoff, so a long outage charges one held task per probe at most.
+        const openedAt = this.breaker.status === 'closed' ? -1 : this.breaker.openedAt;
+        charge = chargesProbe(this.policy.breaker, this.breaker, now, env.probedIn === openedAt);
+        env.probedIn = openedAt;
         this.breaker = onProbeFailure(this.policy.breaker, this.breaker, now, this.host.random);
         this.breakerOpened(now);
       }

@@ -49,7 +49,7 @@ export interface SuperviseOptions<I, O> {
   readonly name?: string;
   /** Optional; defaults to 3 attempts, 100 ms x2 up to 30 s, ±20% jitter (as agents). */
   readonly retry?: RetryOptions;
-  /** Optional; defaults to threshold 5, probes after 1 s x2 up to 60 s, maxHoldMs Infinity. `false`: no breaker. */
+  /** Optional; defaults to threshold 5, probes after 1 s x2 up to 60 s, maxHoldMs 5 min. `false`: no breaker. */
   readonly breaker?: BreakerOptions | false;
   /**
    * Restart intensity. Optional; defaults to more than 10 counted restarts (fresh failures, create()

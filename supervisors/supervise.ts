@@ -214,7 +214,8 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
           if (probe) probeNow(); // the caller says the input is bad: charged, no breaker effect
         } else if (probe) {
           // A probe that failed before, or one past maxHoldMs, is charged and the next probe runs at once.
-          if (!fresh || chargesProbe(policy.breaker, state, now)) probeNow();
+          // (A call has no identity across calls: past maxHoldMs every failed probe counts as a repeat.)
+          if (!fresh || chargesProbe(policy.breaker, state, now, true)) probeNow();
           else {
             charge = false;
             state = onProbeFailure(policy.breaker, state, now, random);

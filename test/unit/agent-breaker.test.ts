@@ -209,8 +209,8 @@ describe('the breaker', () => {
     expect(outcomes.map((o) => [o.status, o.attempts])).toEqual(Array(8).fill(['dead-lettered', 3]));
   });
 
-  it('holds an all-poison batch as long as it takes without maxHoldMs, and says so in stats', async () => {
-    const { pipe, clock, opened } = outage();
+  it('holds an all-poison batch as long as it takes with maxHoldMs Infinity, and says so in stats', async () => {
+    const { pipe, clock, opened } = outage({ maxHoldMs: Infinity });
     await pipe.sendMany(range(6));
     await advanceUntil(clock, () => false, 3_600_000, 10_000);
     expect(pipe.stats()).toMatchObject({ pending: 6, deadLettered: 0 });

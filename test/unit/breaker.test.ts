@@ -18,10 +18,10 @@ function probeAtOf(state: BreakerState): number {
 }
 
 describe('breakerPolicy()', () => {
-  it('defaults to threshold 5, no hold limit and probes after 1 s, x2, at most 60 s, ±20%', () => {
+  it('defaults to threshold 5, a 5 min hold before repeated probes are charged, and probes after 1 s, x2, at most 60 s, ±20%', () => {
     const p = breakerPolicy();
     expect(p.threshold).toBe(5);
-    expect(p.maxHoldMs).toBe(Infinity);
+    expect(p.maxHoldMs).toBe(300_000);
     expect(p.backoff).toEqual({ minMs: 1_000, maxMs: 60_000, factor: 2, jitter: 0.2 });
   });
 
@@ -144,30 +144,42 @@ describe('chargesProbe', () => {
   const probing = startProbe(open);
 
   it('does not charge a failed probe before the breaker has held maxHoldMs', () => {
-    expect(chargesProbe(p, probing, 500)).toBe(false);
-    expect(chargesProbe(p, probing, 10_499)).toBe(false);
+    expect(chargesProbe(p, probing, 500, true)).toBe(false);
+    expect(chargesProbe(p, probing, 10_499, true)).toBe(false);
   });
 
-  it('charges a failed probe once the breaker has held exactly maxHoldMs', () => {
-    expect(chargesProbe(p, probing, 10_500)).toBe(true);
+  it('charges a repeated failed probe once the breaker has held exactly maxHoldMs', () => {
+    expect(chargesProbe(p, probing, 10_500, true)).toBe(true);
   });
 
-  it('charges a failed probe after maxHoldMs, open or probing', () => {
-    expect(chargesProbe(p, probing, 99_999)).toBe(true);
-    expect(chargesProbe(p, open, 99_999)).toBe(true);
+  it('charges a repeated failed probe after maxHoldMs, open or probing', () => {
+    expect(chargesProbe(p, probing, 99_999, true)).toBe(true);
+    expect(chargesProbe(p, open, 99_999, true)).toBe(true);
+  });
+
+  it("never charges a task's first failed probe of a hold, however long the hold", () => {
+    expect(chargesProbe(p, probing, 99_999, false)).toBe(false);
   });
 
   it('never charges while the breaker is closed', () => {
-    expect(chargesProbe(p, CLOSED, 1e12)).toBe(false);
+    expect(chargesProbe(p, CLOSED, 1e12, true)).toBe(false);
   });
 
-  it('never charges with the default maxHoldMs of Infinity', () => {
-    const forever = breakerPolicy({ backoff: { jitter: 0 } });
-    expect(chargesProbe(forever, startProbe(failFresh(forever, CLOSED, 5, 0)), 1e15)).toBe(false);
+  it('never charges with maxHoldMs Infinity', () => {
+    const forever = breakerPolicy({ maxHoldMs: Infinity, backoff: { jitter: 0 } });
+    expect(chargesProbe(forever, startProbe(failFresh(forever, CLOSED, 5, 0)), 1e15, true)).toBe(false);
+  });
+
+  it('holds 5 minutes by default before a repeated failed probe is charged', () => {
+    const defaults = breakerPolicy({ backoff: { jitter: 0 } });
+    expect(defaults.maxHoldMs).toBe(300_000);
+    const held = startProbe(failFresh(defaults, CLOSED, 5, 0));
+    expect(chargesProbe(defaults, held, 299_999, true)).toBe(false);
+    expect(chargesProbe(defaults, held, 300_000, true)).toBe(true);
   });
 
   it('charges every failed probe with maxHoldMs 0', () => {
     const never = breakerPolicy({ maxHoldMs: 0, backoff: { jitter: 0 } });
-    expect(chargesProbe(never, startProbe(failFresh(never, CLOSED, 5, 42)), 42)).toBe(true);
+    expect(chargesProbe(never, startProbe(failFresh(never, CLOSED, 5, 42)), 42, true)).toBe(true);
   });
 });

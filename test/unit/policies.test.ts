@@ -103,7 +103,7 @@ describe('the breaker', () => {
 
   it('charges a failed probe only once it has held for maxHoldMs', () => {
     const open = fail({ status: 'closed', freshFailures: 0 }, 3, 0);
-    expect(chargesProbe(p, open, 9_999)).toBe(false);
-    expect(chargesProbe(p, open, 10_000)).toBe(true);
+    expect(chargesProbe(p, open, 9_999, true)).toBe(false);
+    expect(chargesProbe(p, open, 10_000, true)).toBe(true);
   });
 });
