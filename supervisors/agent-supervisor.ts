@@ -50,19 +50,22 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   /** The queues' inbox, as a field: upstream stages check it for room once per handoff. */
   readonly inbox: Mailbox<Envelope>;
   readonly failures: StageFailures;
-  readonly worker: StageWorker;
+  readonly worker: StageWorker | undefined;
   readonly runs: StageRuns;
   readonly timer: StageTimer;
   readonly handoff: StageHandoff;
   readonly store: StageStore;
-  private readonly backlog: StageBacklog;
+  private readonly backlog: StageBacklog | undefined;
   private status: Status = 'starting';
   private readonly handle: Agent['handle'];
   private readonly route: Agent['route'];
   /** The handler takes no ctx and there is no route: sync runs need no TaskRun. */
   private readonly bare: boolean;
-  /** Schedules the stage (a downstream inbox has room, a page or start record arrived). */
-  readonly wake = (): void => this.host.scheduler.schedule(this);
+  /** Schedules the stage (a downstream inbox has room, a page or start record arrived); made on first use. */
+  get wake(): () => void {
+    return (this.wakeFn ??= () => this.host.scheduler.schedule(this));
+  }
+  private wakeFn: (() => void) | undefined = undefined;
   private readonly parentLog: Logger;
   private childLog: Logger | undefined = undefined;
 
@@ -83,11 +86,13 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.queues = new StageQueues(policy.mailbox, policy.orderByKey);
     this.inbox = this.queues.inbox;
     this.runs = new StageRuns(this);
-    this.timer = new StageTimer(host.clock, () => this.timerFired());
-    this.failures = new StageFailures(this.path, this.name, policy, host, this.queues, this.store, this.counts, (at) => this.armTimerIfEarlier(at));
-    this.worker = new StageWorker(def.init, policy, host.clock, host.random, this);
-    this.handoff = new StageHandoff(this.path, this.name, host, this.store, this.counts, this.wake);
-    this.backlog = new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this);
+    this.timer = new StageTimer(host.clock, this);
+    this.failures = new StageFailures(this.path, this.name, policy, host, this.queues, this.store, this.counts, this);
+    // An agent without init has no worker state to keep: no StageWorker (an idle agent costs less).
+    this.worker = def.init === undefined ? undefined : new StageWorker(def.init, policy, host.clock, host.random, this);
+    this.handoff = new StageHandoff(this.path, this.name, host, this.store, this.counts, this);
+    // Only a journaled stage has a backlog (an idle in-memory agent should not pay for one).
+    this.backlog = this.store.journaled ? new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this) : undefined;
   }
 
   get terminated(): boolean {
@@ -127,12 +132,12 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
 
   /** A later stage orders by key: recovered tasks go on from here in accepted order (see StageBacklog). */
   keepAcceptedOrder(): void {
-    this.backlog.keepAcceptedOrder();
+    this.backlog?.keepAcceptedOrder();
   }
 
   /** Takes in a task recovered from the journal or replayed by an operator (see StageBacklog.adopt). */
   adopt(env: Envelope, running: 'no' | 'suspect' | 'isolated'): void {
-    this.backlog.adopt(env, running);
+    this.backlog!.adopt(env, running); // recovered and replayed tasks come only from a journal
   }
 
   stats(): StageStats {
@@ -166,7 +171,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.handoff.outCount > 0 && !this.handoff.flush()) return 0;
     // At most one clock read per batch, and only if a run goes async: deadlines are as coarse as a batch.
     this.runs.batchNow = -1;
-    if (this.store.journaled) return this.backlog.run(budget);
+    if (this.backlog !== undefined) return this.backlog.run(budget);
     const failures = this.failures;
     // While a tool traces runs (the baton:run channel), every run takes the general path, which publishes.
     if (this.bare && this.queues.keys === undefined && !failures.troubled && !runChannel.hasSubscribers) return this.runBare(budget);
@@ -244,7 +249,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   hasWork(): boolean {
     const runs = this.runs;
     if (this.status !== 'running' || this.handoff.outCount > 0 || runs.inFlight >= this.policy.concurrency) return false;
-    if (runs.isolated !== undefined || this.backlog.waiting || (runs.inFlight > 0 && this.queues.ready.peek()?.suspect === true)) return false;
+    if (runs.isolated !== undefined || this.backlog?.waiting === true || (runs.inFlight > 0 && this.queues.ready.peek()?.suspect === true)) return false;
     const waiting = this.queues.hasReady() || this.store.canPage();
     if (this.failures.breaker.status !== 'closed') return waiting && this.failures.probeDue(this.host.clock.now());
     return waiting;
@@ -264,19 +269,19 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     let thenable: boolean;
     try {
       if (this.bare) out = (this.handle as (input: unknown) => unknown)(env.payload);
-      else out = this.handle(env.payload, (run = new TaskRun(this, env, this.worker.state, probe)));
+      else out = this.handle(env.payload, (run = new TaskRun(this, env, this.worker?.state, probe)));
       // Inside the try: reading `then` runs user code (a getter, a Proxy trap) that may throw.
       thenable = out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function';
     } catch (err) {
       runs.inFlight--;
-      run ??= new TaskRun(this, env, this.worker.state, probe);
+      run ??= new TaskRun(this, env, this.worker?.state, probe);
       run.done = true;
       if (trace !== undefined) traceEnd(trace, err);
       this.runFailed(env, probe, err);
       return run;
     }
     if (thenable) {
-      run ??= new TaskRun(this, env, this.worker.state, probe);
+      run ??= new TaskRun(this, env, this.worker?.state, probe);
       if (trace !== undefined) {
         run.trace = trace;
         runChannel.end.publish(trace); // the synchronous part ended; asyncStart/asyncEnd follow when it settles
@@ -423,19 +428,20 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
 
   private startWorker(): void {
     this.status = 'starting';
+    if (this.worker === undefined) return this.workerReady();
     this.worker.start();
   }
 
   private restartWorker(): void {
     this.counts.restarts++;
     this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.counts.restarts });
-    if (this.worker.fresh && this.status === 'running') this.startWorker();
+    if (this.worker?.fresh === true && this.status === 'running') this.startWorker();
   }
 
   workerReady(): void {
     if (this.status !== 'starting') return;
     this.status = 'running';
-    this.worker.started();
+    this.worker?.started();
     this.armTimer();
     if (this.hasWork() || this.handoff.outCount > 0) this.host.scheduler.schedule(this);
   }
@@ -445,8 +451,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.status !== 'starting') return;
     if (this.failures.initFailed(thrown)) return this.escalate(thrown);
     this.counts.restarts++;
-    this.worker.retryLater(() => {
-      if (this.status === 'starting') this.worker.start();
+    this.worker!.retryLater(() => {
+      if (this.status === 'starting') this.worker!.start();
     });
   }
 
@@ -467,18 +473,18 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.status = 'suspended';
     // An isolated run taken back here did not crash the process: it must not be charged for one.
     if (this.runs.isolated !== undefined) this.endIsolation();
-    this.worker.cancel();
+    this.worker?.cancel();
     this.timer.cancel();
     // In-flight runs go back to the front of the queue, uncharged, in their original order, ahead of
     // a batch still waiting for its start record (taken from the queue after they started).
-    this.backlog.takeBack();
+    this.backlog?.takeBack();
     for (const env of this.runs.takeBack(this.path)) this.queues.ready.unshift(env);
   }
 
   restart(): void {
     if (this.status === 'terminated') return;
     this.failures.reset();
-    this.worker.cancel(true);
+    this.worker?.cancel(true);
     this.counts.restarts++;
     this.host.events.emit({ type: 'restarted', path: this.path, at: this.host.clock.now(), restarts: this.counts.restarts });
     this.startWorker();
@@ -508,7 +514,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.timer.arm(at);
   }
 
-  private armTimerIfEarlier(at: number): void {
+  /** A retry or probe due at `at` may now be the earliest thing the timer waits for (StageFailures asks). */
+  armTimerIfEarlier(at: number): void {
     if (at < this.timer.at) this.armTimer();
   }
 
@@ -518,7 +525,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.store.endIsolation();
   }
 
-  private timerFired(): void {
+  /** The timer fired: due retries move to ready, runs past their deadline time out (StageTimer calls). */
+  timerFired(): void {
     if (this.status === 'terminated') return;
     const now = this.host.clock.now();
     this.queues.releaseDue(now);

@@ -37,8 +37,8 @@ export class StageFailures {
     private readonly queues: StageQueues,
     private readonly store: StageStore,
     private readonly counts: StageCounts,
-    /** A retry or probe due at this instant may now be the earliest thing the stage's timer waits for. */
-    private readonly armTimer: (at: number) => void,
+    /** Its stage, told when a retry or probe due at an instant may be the earliest thing its timer waits for. */
+    private readonly stage: { armTimerIfEarlier(at: number): void },
   ) {}
 
   /** While fresh failures add up towards the breaker, fresh tasks run first (see AgentSupervisor.run). */
@@ -162,7 +162,7 @@ export class StageFailures {
     if (delayMs <= 0) this.queues.ready.push(env);
     else {
       this.queues.delay(env, now + delayMs);
-      this.armTimer(env.dueAt);
+      this.stage.armTimerIfEarlier(env.dueAt);
     }
   }
 
@@ -196,7 +196,7 @@ export class StageFailures {
   private breakerOpened(now: number): void {
     if (this.breaker.status !== 'open') return;
     this.host.events.emit({ type: 'breaker-opened', path: this.path, at: now, probeInMs: this.breaker.probeAt - now, probes: this.breaker.probes });
-    this.armTimer(this.breaker.probeAt);
+    this.stage.armTimerIfEarlier(this.breaker.probeAt);
   }
 
   private closeBreaker(): void {

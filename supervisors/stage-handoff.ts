@@ -26,8 +26,8 @@ export class StageHandoff {
     private readonly host: StageHost,
     private readonly store: StageStore,
     private readonly counts: StageCounts,
-    /** Schedules the stage: called by a downstream inbox when room appears. */
-    private readonly wake: () => void,
+    /** Its stage: `wake` schedules it (a downstream inbox calls it when room appears). */
+    private readonly stage: { readonly wake: () => void },
   ) {
     this.journaled = store.journaled;
   }
@@ -83,7 +83,7 @@ export class StageHandoff {
       to.enqueue(env);
       return;
     }
-    if (this.outCount === 0) to.inbox.onRoom(this.wake);
+    if (this.outCount === 0) to.inbox.onRoom(this.stage.wake);
     this.out ??= { envs: new RingBuffer<Envelope>(4), to: new RingBuffer<StageInbox>(4) };
     this.out.envs.push(env);
     this.out.to.push(to);
@@ -96,7 +96,7 @@ export class StageHandoff {
     while (this.outCount > 0) {
       const to = out.to.peek()!;
       if (!to.inbox.hasRoom() && !to.terminated) {
-        to.inbox.onRoom(this.wake);
+        to.inbox.onRoom(this.stage.wake);
         return false;
       }
       out.to.shift();

@@ -14,7 +14,7 @@ export class StageTimer {
 
   constructor(
     private readonly clock: Clock,
-    private readonly fire: () => void,
+    private readonly owner: { timerFired(): void },
   ) {}
 
   arm(at: number): void {
@@ -22,7 +22,7 @@ export class StageTimer {
     this.cancel();
     if (at === Infinity) return;
     this.at = at;
-    this.handle = this.clock.setTimer(at - this.clock.now(), this.fired);
+    this.handle = this.clock.setTimer(at - this.clock.now(), (this.fired ??= () => this.fire()));
   }
 
   cancel(): void {
@@ -31,9 +31,12 @@ export class StageTimer {
     this.at = Infinity;
   }
 
-  private readonly fired = (): void => {
+  /** The timer's callback, made on first use: an idle agent sets no timer and pays for no closure. */
+  private fired: (() => void) | undefined = undefined;
+
+  private fire(): void {
     this.handle = undefined;
     this.at = Infinity;
-    this.fire();
-  };
+    this.owner.timerFired();
+  }
 }
