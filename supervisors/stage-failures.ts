@@ -125,7 +125,10 @@ export class StageFailures {
     else this.queues.ready.unshift(env);
     if (!(charge && env.attempts >= this.policy.maxAttempts)) this.store.recordFailure(taskId, env);
 
-    if (againstAgent && this.exceedsIntensity(now)) return 'escalate';
+    // Restart intensity is for a worker that cannot run (init failing; failures the task is not
+    // charged for), not for failures its tasks pay for: with the breaker off, a 70% poison batch in
+    // runs of 14 escalated the stage and its pipeline stopped, dead-lettering the healthy tasks too.
+    if (againstAgent && !charge && this.exceedsIntensity(now)) return 'escalate';
     return 'restart';
   }
 

@@ -173,6 +173,7 @@ describe('the agent supervisor, restart intensity', () => {
 
   it('aborts the signal of a run in flight with ERR_ABORTED when its stage restarts, and runs the task again uncharged', async () => {
     const { system, clock } = testSystem();
+    let inits = 0;
     const signals: AbortSignal[] = [];
     const pipe = system.spawnPipeline<string, string>({
       name: 'p',
@@ -182,7 +183,12 @@ describe('the agent supervisor, restart intensity', () => {
           concurrency: 2,
           breaker: false,
           retry: { maxAttempts: 1 },
-          restart: { maxRestarts: 0 }, // the first failure escalates: the pipeline restarts the stage
+          // The failure of 'bad' restarts the worker, whose init then fails once: past maxRestarts 0, the
+          // stage escalates with 'slow' in flight, and the pipeline restarts the stage.
+          restart: { maxRestarts: 0 },
+          init: () => {
+            if (++inits === 2) throw new Error('init fails once');
+          },
           handle: (x: string, ctx) => {
             if (x === 'bad') throw new Error('poison');
             signals.push(ctx.signal);
@@ -299,6 +305,7 @@ describe('the handler contract', () => {
 describe('timeouts that escalate', () => {
   it('fails each timed-out run once even when the timeouts escalate the stage mid-sweep', async () => {
     const { system, clock, events } = testSystem();
+    let inits = 0;
     const pipe = system.spawnPipeline<number, number>({
       name: 'p',
       supervisor: { maxRestarts: 100 },
@@ -308,7 +315,12 @@ describe('timeouts that escalate', () => {
           concurrency: 4,
           timeoutMs: 100,
           breaker: false,
-          restart: { maxRestarts: 1, withinMs: 60_000 },
+          // The first timeout restarts the worker, whose init then fails once: past maxRestarts 0 the stage
+          // escalates in the middle of the sweep that times out the other three runs.
+          restart: { maxRestarts: 0, withinMs: 60_000 },
+          init: () => {
+            if (++inits === 2) throw new Error('init fails once');
+          },
           retry: { maxAttempts: 2, backoff: { minMs: 1, maxMs: 1, jitter: 0 } },
           handle: (x: number, ctx) => (ctx.attempt >= 2 ? x : new Promise<number>(() => undefined)),
         }),

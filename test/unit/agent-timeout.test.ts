@@ -287,6 +287,7 @@ describe('a one-parameter async handler (the bare lane, whose run records are re
 
   it('discards the late result of a run taken back by a restart of its stage: the task runs again and ends once', async () => {
     const { system, clock } = testSystem();
+    let inits = 0;
     let release!: (v: string) => void;
     let firstA = true;
     const downstream: string[] = [];
@@ -298,7 +299,12 @@ describe('a one-parameter async handler (the bare lane, whose run records are re
           concurrency: 2,
           breaker: false,
           retry: { maxAttempts: 1 },
-          restart: { maxRestarts: 0 }, // the first failure escalates: the pipeline restarts the stage
+          // The failure of 'bad' restarts the worker, whose init then fails once: past maxRestarts 0, the
+          // stage escalates with 'a' in flight, and the pipeline restarts the stage.
+          restart: { maxRestarts: 0 },
+          init: () => {
+            if (++inits === 2) throw new Error('init fails once');
+          },
           handle: (x: string) => {
             if (x === 'bad') return Promise.reject(new Error('poison'));
             if (x === 'a' && firstA) {
