@@ -3,6 +3,8 @@ import { checkKeys } from '../src/options.js';
 import type { Logger } from '../src/logging.js';
 import type { Address } from '../src/address.js';
 import type { MailboxOptions } from '../src/mailbox.js';
+import { isStrategy, RESTART_TYPES, type RestartType, type SupervisorStrategy } from '../policies/strategy.js';
+import { assertName } from '../src/address.js';
 
 /** What `tell` did with a message. Never a throw into the sender's code. */
 export type Delivery = 'enqueued' | 'rejected' | 'dropped' | 'stopped';
@@ -16,13 +18,40 @@ export interface ActorRef<M> {
   send(message: M): Promise<Delivery>;
 }
 
-/** What `init` and `receive` get: the actor's own ref and path, its logger, and `stop()`. Each incarnation (after a restart) gets its own; a stale one's `stop()` is ignored. */
+/** How an actor starts a child of its own (`ctx.spawn`). */
+export interface SpawnOptions {
+  /** The child's name; it lives at `<parent path>/<name>`. Required. */
+  readonly name: string;
+  /** When the parent's strategy restarts it. Optional; defaults to 'permanent'. */
+  readonly restart?: RestartType;
+  /** Mailbox options over the definition's. Optional; defaults to the definition's. */
+  readonly mailbox?: MailboxOptions;
+  /**
+   * How long an orderly stop waits for the child to finish the message in hand, wall-clock ms; 0
+   * ends it at once, Infinity waits. Optional; defaults to 5,000 ms (OTP's default for a worker).
+   */
+  readonly shutdownMs?: number;
+}
+
+/**
+ * What `init` and `receive` get: the actor's own ref and path, its logger, `stop()` and `spawn()`.
+ * Each incarnation (after a restart) gets its own; a stale one's `stop()` is ignored and its
+ * `spawn()` throws ERR_STOPPED.
+ */
 export interface ActorContext<M> {
   readonly self: ActorRef<M>;
   readonly path: string;
   readonly log: Logger;
   /** Ends this actor normally after the current message (a 'normal' exit for its supervisor). */
   stop(): void;
+  /**
+   * Starts a child actor that this actor supervises with its `supervision` strategy. The children
+   * belong to this incarnation: when the actor restarts or ends they are stopped first (their queued
+   * messages become dead letters), and the new incarnation spawns its own, as in Akka. A child that
+   * fails past the strategy's intensity fails this actor (escalation). Throws ERR_DUPLICATE_NAME for
+   * a name a live child has, ERR_INVALID_OPTION for a bad definition or option.
+   */
+  spawn<C, CS>(def: ActorDefinition<C, CS>, options: SpawnOptions): ActorRef<C>;
 }
 
 /** A plain actor: state plus a run-to-completion `receive`, one message at a time. */
@@ -34,6 +63,8 @@ export interface ActorDefinition<M, S> {
   readonly receive: (state: S, message: M, ctx: ActorContext<M>) => S | void | PromiseLike<S | void>;
   /** Optional; defaults to 1,000 messages with back-pressure. */
   readonly mailbox?: MailboxOptions;
+  /** How the children it spawns (`ctx.spawn`) are supervised. Optional; defaults to oneForOne(). */
+  readonly supervision?: SupervisorStrategy;
 }
 
 /** What `actor()` takes. */
@@ -43,6 +74,8 @@ export interface ActorOptions<M, S> {
   /** Handles one message and returns the next state (undefined keeps it). A throw or rejection crashes the actor; its supervisor decides what happens next. */
   readonly receive: (state: S, message: M, ctx: ActorContext<M>) => S | void | PromiseLike<S | void>;
   readonly mailbox?: MailboxOptions;
+  /** How the children it spawns (`ctx.spawn`) are supervised. Optional; defaults to oneForOne(): 3 restarts within 5 s. */
+  readonly supervision?: SupervisorStrategy;
 }
 
 /** Defines a plain actor: `receive(state, message, ctx)` returns the next state. */
@@ -50,9 +83,32 @@ export function actor<M, S = undefined>(options: ActorOptions<M, S>): ActorDefin
   if (options === null || typeof options !== 'object' || typeof options.receive !== 'function') {
     throw new BatonError('ERR_INVALID_OPTION', `actor(options) needs { receive(state, message, ctx) }; got ${describe(options)}.`, { option: 'actor' });
   }
-  checkKeys(options, ['init', 'receive', 'mailbox'], 'actor(options)');
+  checkKeys(options, ['init', 'receive', 'mailbox', 'supervision'], 'actor(options)');
+  if (options.supervision !== undefined && !isStrategy(options.supervision)) {
+    throw new BatonError('ERR_INVALID_OPTION', `actor supervision must be a strategy made by oneForOne(), oneForAll() or restForOne(); got ${describe(options.supervision)}.`, { option: 'supervision' });
+  }
   if (options.init !== undefined && typeof options.init !== 'function') {
     throw new BatonError('ERR_INVALID_OPTION', `actor init must be a function (ctx) => state; got ${describe(options.init)}.`, { option: 'init' });
   }
   return Object.freeze({ ...options, kind: 'actor' as const });
+}
+
+/** Checks the options of ctx.spawn / a child spec; `where` names the call in the error. */
+export function checkSpawnOptions(options: SpawnOptions, where: string): void {
+  if (options === null || typeof options !== 'object') {
+    throw new BatonError('ERR_INVALID_OPTION', `${where} needs options { name, restart?, mailbox?, shutdownMs? }; got ${describe(options)}.`, { option: where });
+  }
+  checkKeys(options, ['name', 'restart', 'mailbox', 'shutdownMs'], where);
+  assertName(options.name, `${where}.name`);
+  if (options.restart !== undefined && !RESTART_TYPES.includes(options.restart)) {
+    throw new BatonError('ERR_INVALID_OPTION', `${where}.restart must be 'permanent', 'transient' or 'temporary'; got ${describe(options.restart)}.`, { option: `${where}.restart` });
+  }
+  checkShutdownMs(options.shutdownMs, `${where}.shutdownMs`);
+}
+
+/** A shutdown timeout: a number of ms >= 0, or Infinity (wait as long as it takes). */
+export function checkShutdownMs(value: unknown, where: string): void {
+  if (value !== undefined && !(typeof value === 'number' && value >= 0 && !Number.isNaN(value))) {
+    throw new BatonError('ERR_INVALID_OPTION', `${where} must be a number of ms >= 0 (0 ends the child at once, Infinity waits for it); got ${describe(value)}.`, { option: where, value });
+  }
 }

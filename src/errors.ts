@@ -22,7 +22,8 @@ export type BatonErrorCode =
   | 'ERR_JOURNAL_CORRUPT' // the journal file is damaged or truncated
   | 'ERR_CIRCUIT_OPEN' // supervise(): the breaker is open, the call did not run
   | 'ERR_RATE_LIMITED' // a handler was refused for rate (an HTTP 429): thrown by rateLimited()
-  | 'ERR_START_FAILED'; // a supervision tree gave up while it was starting (spawnSupervisor)
+  | 'ERR_START_FAILED' // a supervision tree gave up while it was starting (spawnSupervisor, startChild)
+  | 'ERR_CHILD_RUNNING'; // restartChild or deleteChild of a child that is running: terminateChild it first
 
 /** Every error Baton throws or reports: a stable `code` (see BatonErrorCode), a message that names the input and says what to do, and `details` for programs. */
 export class BatonError extends Error {

@@ -6,14 +6,21 @@ import { BatonError, toErrorInfo } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import { Mailbox, type MailboxOptions, type MailboxPolicy } from '../src/mailbox.js';
 import type { Runnable, Scheduler } from '../src/scheduler.js';
-import type { ActorContext, ActorDefinition, ActorRef, Delivery } from '../actors/actor.js';
+import { checkSpawnOptions, type ActorContext, type ActorDefinition, type ActorRef, type Delivery, type SpawnOptions } from '../actors/actor.js';
 import type { Address } from '../src/address.js';
+import type { Random } from '../src/random.js';
+import type { ExitKind } from '../policies/strategy.js';
+import { oneForOne } from '../policies/strategy.js';
+import { Supervisor } from './supervisor.js';
 
 export interface CellDeps {
   readonly scheduler: Scheduler;
   readonly clock: Clock;
   readonly events: EventStream;
   readonly deadLetters: DeadLetters;
+  readonly random: Random;
+  /** Makes (and registers) a cell at `path` for ctx.spawn; throws ERR_DUPLICATE_NAME if the path is taken. */
+  readonly makeChild: (def: ActorDefinition<any, any>, name: string, path: string, mailbox: MailboxOptions | undefined) => ActorCell<any, any>;
   /** Called once when the cell ends for good (death watch, registry). */
   readonly onTerminated: (cell: ActorCell<any, any>, reason: string, error?: unknown) => void;
 }
@@ -28,7 +35,7 @@ const unbox = <M>(item: M): M => (item === (UNDEFINED as unknown) ? (undefined a
  * messages that arrive during a restart wait in it. The message being processed when the actor
  * crashes goes to dead letters with the error (Akka drops it; nact loses it silently).
  */
-export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
+export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M>, ChildParent {
   scheduled = false;
   parent: ChildParent | null = null;
   readonly mailbox: Mailbox<M>;
@@ -45,6 +52,12 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   private stopRequested = false;
   /** This incarnation's context: a new one per incarnation, so a stale one's calls are ignored. */
   private ctx: ActorContext<M>;
+  /** The children this incarnation spawned (ctx.spawn), under the definition's strategy; made on first spawn. */
+  private kids: Supervisor | undefined = undefined;
+  /** An orderly stop is under way (shutdown()): take no new message. */
+  private stopping = false;
+  /** Resolves shutdown() when the message in hand is done. */
+  private whenIdle: (() => void) | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -99,7 +112,7 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
 
   run(budget: number): number {
     let n = 0;
-    while (n < budget && this.status === 'running' && !this.busy) {
+    while (n < budget && this.status === 'running' && !this.busy && !this.stopping) {
       const item = this.mailbox.shift();
       if (item === undefined) break;
       n++;
@@ -125,13 +138,17 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
             this.busy = false;
             this.current = undefined;
             if (next !== undefined) this.state = next;
+            if (this.stopping) return this.idle();
             this.afterMessage();
           },
           (err) => {
             if (gen !== this.gen) return;
             this.busy = false;
             this.current = undefined;
-            this.crash(err, item);
+            if (!this.stopping) return this.crash(err, item);
+            // Failing while it stops: the message is a dead letter like any crash's, but nothing restarts.
+            this.deps.deadLetters.publish({ to: this.address, message: unbox(item), reason: 'crashed', error: toErrorInfo(err), at: this.deps.clock.now() });
+            this.idle();
           },
         );
         break;
@@ -146,7 +163,66 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   }
 
   hasWork(): boolean {
-    return this.status === 'running' && !this.busy && this.mailbox.length > 0;
+    return this.status === 'running' && !this.busy && !this.stopping && this.mailbox.length > 0;
+  }
+
+  /**
+   * An orderly stop: no new message is taken; resolves once the message in hand (an async receive)
+   * is done and the children have stopped in order. The supervisor then terminates the cell, or does
+   * so sooner when the child's shutdownMs runs out (the message in hand then becomes a dead letter).
+   */
+  async shutdown(): Promise<void> {
+    if (this.status === 'terminated') return;
+    this.stopping = true;
+    if (this.busy) await new Promise<void>((resolve) => (this.whenIdle = resolve));
+    await this.kids?.shutdown();
+  }
+
+  private idle(): void {
+    const resolve = this.whenIdle;
+    this.whenIdle = undefined;
+    resolve?.();
+  }
+
+  /** Only the children's supervisor reports here: it went past its intensity, so this actor fails (escalation). */
+  childExited(child: SupervisedChild, _exit: ExitKind, error: unknown): void {
+    if (child !== this.kids || this.status !== 'running') return;
+    this.crash(error, undefined);
+  }
+
+  private spawnChild<C, CS>(gen: number, def: ActorDefinition<C, CS>, options: SpawnOptions): ActorRef<C> {
+    if (gen !== this.gen || this.status === 'terminated' || this.stopping) {
+      throw new BatonError('ERR_STOPPED', `actor '${this.path}' cannot spawn '${String(options?.name)}': the incarnation that asked has ended (it restarted or stopped). Spawn children from the current init or receive.`, { actor: this.path });
+    }
+    checkSpawnOptions(options, `ctx.spawn(def, options) in '${this.path}'`);
+    const kids = (this.kids ??= this.childSupervisor());
+    if (kids.has(options.name)) {
+      if (!kids.deleteChild(options.name)) {
+        throw new BatonError('ERR_DUPLICATE_NAME', `actor '${this.path}' already has a live child '${options.name}'; give each child a unique name.`, { name: `${this.path}/${options.name}` });
+      }
+    }
+    const path = `${this.path}/${options.name}`;
+    const build = (): ActorCell<C, CS> => this.deps.makeChild(def, options.name, path, options.mailbox);
+    const child = build();
+    kids.add(child, options.restart ?? 'permanent', options.shutdownMs ?? 5_000, build);
+    // Spawned from init, the child starts with the parent; a suspended tree starts it at its restart.
+    if (kids.running) child.start();
+    return child;
+  }
+
+  private childSupervisor(): Supervisor {
+    const kids = new Supervisor(this.name, this.path, this.def.supervision ?? oneForOne(), { clock: this.deps.clock, random: this.deps.random, events: this.deps.events });
+    kids.announce = false;
+    kids.parent = this;
+    return kids;
+  }
+
+  /** The children of the incarnation that ends now stop first (Akka's default on restart and stop). */
+  private endChildren(reason: string, error?: unknown): void {
+    const kids = this.kids;
+    if (kids === undefined) return;
+    this.kids = undefined;
+    kids.terminate(reason, error);
   }
 
   private afterMessage(): void {
@@ -157,6 +233,7 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
   private begin(): void {
     this.status = 'running';
     this.stopRequested = false;
+    this.stopping = false;
     // A new incarnation, a new context: a late ctx.stop() from a replaced incarnation's async receive
     // must not stop this one (all incarnations shared one ctx, and it did).
     this.ctx = this.contextFor(this.gen);
@@ -180,6 +257,7 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
       stop: () => {
         if (gen === this.gen && this.status === 'running') this.stopRequested = true;
       },
+      spawn: (def, options) => this.spawnChild(gen, def, options),
     };
   }
 
@@ -202,6 +280,8 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
 
   suspend(): void {
     if (this.status === 'terminated') return;
+    this.endChildren('shutdown');
+    this.idle();
     this.status = 'suspended';
     // A message still being processed (async receive) is not lost: it runs again after the restart.
     if (this.busy && this.current !== undefined) this.mailbox.unshift(this.current);
@@ -222,6 +302,7 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M> {
 
   terminate(reason: string, error?: unknown): void {
     if (this.status === 'terminated') return;
+    this.endChildren(reason, error);
     this.suspend();
     this.status = 'terminated';
     const at = this.deps.clock.now();

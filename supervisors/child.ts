@@ -21,4 +21,10 @@ export interface SupervisedChild {
   restart(): void;
   /** Ends for good: what is still queued becomes dead letters, watchers are told. */
   terminate(reason: string, error?: unknown): void;
+  /**
+   * An orderly stop: takes no new work and resolves when the work in hand is done (the supervisor
+   * then terminates it, or sooner when the child's shutdownMs runs out). Optional; without it the
+   * child is terminated at once.
+   */
+  shutdown?(): Promise<void>;
 }

@@ -14,8 +14,15 @@ export interface SupervisorDeps {
 }
 
 interface Entry {
-  readonly child: SupervisedChild;
+  child: SupervisedChild;
   readonly restart: RestartType;
+  /**
+   * How long an orderly stop (terminateChild, a supervisor's own stop, system.shutdown) waits for the
+   * child to finish the message it is working on: 0 ends it at once (OTP's brutal_kill), Infinity waits.
+   */
+  readonly shutdownMs: number;
+  /** Makes the child anew (restartChild after terminateChild): a terminated child cannot come back. */
+  readonly build: (() => SupervisedChild) | undefined;
   /** false once the child ended for good (temporary, or transient after a normal exit). */
   alive: boolean;
   /**
@@ -62,23 +69,119 @@ export class Supervisor implements SupervisedChild, ChildParent {
     return this.status === 'terminated';
   }
 
+  /** Running: neither suspended for a restart, nor stopping, nor ended. A child added now may start now. */
+  get running(): boolean {
+    return this.status === 'running' && !this.stopping;
+  }
+
   get children(): readonly SupervisedChild[] {
     return this.entries.map((e) => e.child);
   }
 
-  add(child: SupervisedChild, restart: RestartType = 'permanent'): void {
+  /**
+   * Adds a child at the end of the start order. `shutdownMs`: see Entry; optional, defaults to 5,000
+   * ms (OTP's default for a worker). `build` makes the child again for restartChild.
+   */
+  add(child: SupervisedChild, restart: RestartType = 'permanent', shutdownMs = 5_000, build?: () => SupervisedChild): void {
     child.parent = this;
-    this.entries.push({ child, restart, alive: true, decision: undefined });
+    this.entries.push({ child, restart, shutdownMs, build, alive: true, decision: undefined });
   }
 
+  /** Each child with what its supervisor knows of it (OTP's which_children), in start order. */
+  describeChildren(): ChildState[] {
+    return this.entries.map((e) => ({
+      name: e.child.name,
+      path: e.child.path,
+      kind: e.child instanceof Supervisor ? 'supervisor' : 'worker',
+      restart: e.restart,
+      shutdownMs: e.shutdownMs,
+      status: !e.alive ? 'terminated' : e.decision !== undefined ? 'restarting' : 'running',
+    }));
+  }
+
+  /** The entry of the child named `name`, or undefined. */
+  private entry(name: string): Entry | undefined {
+    return this.entries.find((e) => e.child.name === name);
+  }
+
+  /** Whether a child named `name` is known (running, restarting, or terminated with its spec kept). */
+  has(name: string): boolean {
+    return this.entry(name) !== undefined;
+  }
+
+  /**
+   * Stops the child `name` in order (see Entry.shutdownMs) and keeps its spec, so restartChild can
+   * start it again; a temporary child's spec is deleted (as OTP does). Nothing is restarted: an
+   * orderly stop is not a failure. Resolves when the child has ended.
+   */
+  async terminateChild(name: string): Promise<void> {
+    const e = this.entry(name);
+    if (e === undefined || !e.alive) return;
+    e.alive = false;
+    this.forget(e);
+    await stopInOrder(e.child, e.shutdownMs);
+    if (e.restart === 'temporary') this.entries.splice(this.entries.indexOf(e), 1);
+  }
+
+  /** Starts a terminated child `name` again from its spec. Returns false when it is running. */
+  restartChild(name: string): boolean {
+    const e = this.entry(name);
+    if (e === undefined || e.build === undefined) throw new Error(`no restartable child '${name}'`);
+    if (e.alive) return false;
+    e.child = e.build();
+    e.child.parent = this;
+    e.alive = true;
+    e.decision = undefined;
+    return true;
+  }
+
+  /** Forgets a terminated child's spec. Returns false when it is running. */
+  deleteChild(name: string): boolean {
+    const e = this.entry(name);
+    if (e === undefined) return true;
+    if (e.alive) return false;
+    this.entries.splice(this.entries.indexOf(e), 1);
+    return true;
+  }
+
+  /** Takes `e` out of the restarts it waits on (it was stopped on purpose). */
+  private forget(e: Entry): void {
+    e.decision = undefined;
+    for (const p of this.pending) {
+      p.entries = p.entries.filter((x) => x !== e);
+      if (p.entries.length === 0) p.timer.cancel();
+    }
+    this.pending = this.pending.filter((p) => p.entries.length > 0);
+  }
+
+  /**
+   * Stops every child in order, last started first, each within its own shutdownMs, then ends this
+   * supervisor. A child that fails while its siblings stop is not restarted.
+   */
+  async shutdown(): Promise<void> {
+    if (this.status === 'terminated' || this.stopping) return;
+    this.stopping = true;
+    this.cancelPending();
+    for (const e of [...this.entries].reverse()) {
+      if (!e.alive) continue;
+      e.alive = false;
+      await stopInOrder(e.child, e.shutdownMs);
+    }
+    this.terminate('shutdown');
+  }
+
+  private stopping = false;
+
   childExited(child: SupervisedChild, exit: ExitKind, error: unknown): void {
-    if (this.status !== 'running') return;
+    if (this.status !== 'running' || this.stopping) return;
     const index = this.entries.findIndex((e) => e.child === child);
     const entry = this.entries[index];
     if (entry === undefined || !entry.alive) return;
     if (!shouldRestart(entry.restart, exit)) {
       entry.alive = false;
       child.terminate(exit === 'normal' ? 'normal' : 'crashed', error);
+      // OTP deletes a temporary child's spec when it ends; a transient one stays for restartChild.
+      if (entry.restart === 'temporary') this.entries.splice(this.entries.indexOf(entry), 1);
       return;
     }
     const now = this.deps.clock.now();
@@ -99,6 +202,7 @@ export class Supervisor implements SupervisedChild, ChildParent {
       if (e.child === child || e.restart !== 'temporary') continue;
       e.alive = false;
       e.child.terminate('shutdown');
+      this.entries.splice(this.entries.indexOf(e), 1);
     }
     const set = affected.filter((e) => e.alive);
     // Stop siblings in reverse start order, restart all in start order (as OTP does).
@@ -197,7 +301,37 @@ export class Supervisor implements SupervisedChild, ChildParent {
       e.alive = false;
       e.child.terminate(reason, error);
     }
-    this.deps.events.emit({ type: 'stopped', path: this.path, at: this.deps.clock.now(), reason });
+    if (this.announce) this.deps.events.emit({ type: 'stopped', path: this.path, at: this.deps.clock.now(), reason });
     this.onTerminated?.(reason, error);
   }
+
+  /** false for the supervisor inside an actor that spawns children: the actor's own 'stopped' is the one event for its path. */
+  announce = true;
+}
+
+/** A child as `children()` reports it. */
+export interface ChildState {
+  readonly name: string;
+  readonly path: string;
+  /** 'supervisor' for a subtree, 'worker' for an actor (OTP's words). */
+  readonly kind: 'supervisor' | 'worker';
+  readonly restart: RestartType;
+  readonly shutdownMs: number;
+  /** 'restarting': crashed and waiting out its backoff; 'terminated': ended, spec kept (restartChild starts it again). */
+  readonly status: 'running' | 'restarting' | 'terminated';
+}
+
+/**
+ * Ends `child` in order: lets it finish what it is doing for up to `ms` (wall-clock, like a pipeline's
+ * drainMs: a simulated clock does not advance while the process stops), then terminates it.
+ */
+export async function stopInOrder(child: SupervisedChild, ms: number): Promise<void> {
+  if (child.terminated) return;
+  if (ms > 0 && child.shutdown !== undefined) {
+    let timer: NodeJS.Timeout | undefined;
+    const finished = child.shutdown();
+    await (ms === Infinity ? finished : Promise.race([finished, new Promise<void>((r) => (timer = setTimeout(r, ms)))]));
+    if (timer !== undefined) clearTimeout(timer);
+  }
+  child.terminate('shutdown');
 }

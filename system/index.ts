@@ -1,7 +1,7 @@
 // The public API of Baton: one barrel of named exports.
 export { CHANNEL_PREFIX, runChannel, type RunTrace } from '../src/diagnostics.js';
 export { prometheusText, type SystemSnapshot } from './prometheus.js';
-export { createSystem, ActorSystem, type SystemOptions, type ChildSpec, type SupervisorSpec, type Terminated, type ShutdownOptions } from './system.js';
+export { createSystem, ActorSystem, type SystemOptions, type ChildSpec, type SupervisorSpec, type Terminated, type ShutdownOptions, type SupervisorRef, type ChildState, type ChildCounts } from './system.js';
 export { BatonError, isBatonError, describe as describeValue, type BatonErrorCode, type ErrorInfo } from '../src/errors.js';
 export { address, type Address } from '../src/address.js';
 export { systemClock, type Clock, type TimerHandle } from '../src/clock.js';
@@ -11,7 +11,7 @@ export { RingBuffer } from '../src/ring-buffer.js';
 export type { BatonEvent, BatonEventType, EventListener, EventStream } from '../src/events.js';
 export type { DeadLetter, DeadLetters } from '../src/dead-letters.js';
 export type { MailboxOptions, OverflowPolicy } from '../src/mailbox.js';
-export type { ActorRef, ActorContext, ActorDefinition, Delivery } from '../actors/actor.js';
+export type { ActorRef, ActorContext, ActorDefinition, Delivery, SpawnOptions } from '../actors/actor.js';
 export type { Logger, LoggerOption } from '../src/logging.js';
 export { sqliteJournal, SCHEMA_VERSION, type SqliteJournalOptions } from '../src/journal/sqlite.js';
 export { memoryJournal } from '../src/journal/memory.js';

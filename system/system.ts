@@ -1,8 +1,8 @@
 import { Pipeline, type PipelineOptions } from '../supervisors/pipeline.js';
 import type { SupervisedChild } from '../supervisors/child.js';
 import { isStrategy, oneForOne, RESTART_TYPES, type RestartType, type SupervisorStrategy } from '../policies/strategy.js';
-import { Supervisor } from '../supervisors/supervisor.js';
-import type { ActorDefinition, ActorRef, Delivery } from '../actors/actor.js';
+import { stopInOrder, Supervisor, type ChildState } from '../supervisors/supervisor.js';
+import { checkShutdownMs, type ActorDefinition, type ActorRef, type Delivery } from '../actors/actor.js';
 import { ActorCell, unknownAddress } from '../supervisors/actor-cell.js';
 import { assertName, type Address } from '../src/address.js';
 import { systemClock, type Clock } from '../src/clock.js';
@@ -35,10 +35,61 @@ export interface SystemOptions {
   readonly journal?: Journal;
 }
 
-/** How a supervisor starts one child. */
+/**
+ * How a supervisor starts one child. `restart`: optional; defaults to 'permanent'. `shutdownMs`: how
+ * long an orderly stop (terminateChild, system.shutdown) waits for the child to finish the message
+ * in hand, wall-clock; 0 ends it at once, Infinity waits; optional; defaults to 5,000 ms for an
+ * actor and Infinity for a supervisor (whose own children have their timeouts), as in OTP.
+ */
 export type ChildSpec =
-  | { readonly name: string; readonly actor: ActorDefinition<any, any>; readonly restart?: RestartType; readonly mailbox?: MailboxOptions }
-  | { readonly name: string; readonly supervisor: SupervisorSpec; readonly restart?: RestartType };
+  | { readonly name: string; readonly actor: ActorDefinition<any, any>; readonly restart?: RestartType; readonly mailbox?: MailboxOptions; readonly shutdownMs?: number }
+  | { readonly name: string; readonly supervisor: SupervisorSpec; readonly restart?: RestartType; readonly shutdownMs?: number };
+
+export type { ChildState } from '../supervisors/supervisor.js';
+
+/** How many children a supervisor has (OTP's count_children). */
+export interface ChildCounts {
+  /** Every child it knows, running or terminated with its spec kept. */
+  readonly specs: number;
+  /** Children running or waiting out a restart. */
+  readonly active: number;
+  readonly supervisors: number;
+  readonly workers: number;
+}
+
+/**
+ * A running supervision tree, or a subtree of one: its children can be started, stopped, restarted
+ * and listed while it runs (OTP's supervisor API). Child names are the names in the specs; a child
+ * of a subtree is reached through `supervisor(name)`.
+ */
+export interface SupervisorRef {
+  readonly path: string;
+  /** The ref of the actor child `name` (at `<supervisor>/<name>`); throws ERR_UNKNOWN_ADDRESS if there is none running. */
+  child<M>(name: string): ActorRef<M>;
+  /** The subtree child `name`; throws ERR_UNKNOWN_ADDRESS if there is none running. */
+  supervisor(name: string): SupervisorRef;
+  /**
+   * Adds a child at the end of the start order and starts it (OTP's start_child). Throws
+   * ERR_DUPLICATE_NAME if the name is taken (even by a terminated child: delete it first),
+   * ERR_INVALID_OPTION for a bad spec, ERR_STOPPED if the supervisor has ended, ERR_START_FAILED if
+   * the child's init failed so often that the supervisor gave up.
+   */
+  startChild(spec: ChildSpec): void;
+  /**
+   * Stops the child in order (its shutdownMs) and keeps its spec for restartChild; a temporary
+   * child's spec is deleted. Not a failure: nothing is restarted. Resolves when it has ended.
+   * Throws ERR_UNKNOWN_ADDRESS for an unknown name.
+   */
+  terminateChild(name: string): Promise<void>;
+  /** Starts a terminated child again from its spec. Throws ERR_CHILD_RUNNING if it runs, ERR_UNKNOWN_ADDRESS if there is no such child. */
+  restartChild(name: string): void;
+  /** Forgets a terminated child's spec. Throws ERR_CHILD_RUNNING if it runs, ERR_UNKNOWN_ADDRESS if there is no such child. */
+  deleteChild(name: string): void;
+  /** Every child in start order with its kind, restart type and status (OTP's which_children). */
+  children(): ChildState[];
+  /** OTP's count_children. */
+  countChildren(): ChildCounts;
+}
 
 /** A supervision tree: its strategy and its children, started in order. */
 export interface SupervisorSpec {
@@ -125,21 +176,27 @@ export class ActorSystem {
     return prometheusText(this.snapshot());
   }
 
-  /** Spawns a top-level actor. Without a supervisor a crash stops it (its message becomes a dead letter). */
-  spawn<M, S>(def: ActorDefinition<M, S>, options: { readonly name: string; readonly mailbox?: MailboxOptions }): ActorRef<M> {
+  /**
+   * Spawns a top-level actor. Without a supervisor a crash stops it (its message becomes a dead
+   * letter). `shutdownMs`: how long system.shutdown() waits for the message in hand; optional,
+   * defaults to 5,000 ms.
+   */
+  spawn<M, S>(def: ActorDefinition<M, S>, options: { readonly name: string; readonly mailbox?: MailboxOptions; readonly shutdownMs?: number }): ActorRef<M> {
     this.assertRunning();
+    if (options === null || typeof options !== 'object') throw invalidOption('spawn(def, options)', options, 'an object { name, mailbox?, shutdownMs? }');
+    checkKeys(options, ['name', 'mailbox', 'shutdownMs'], 'spawn(def, options)');
+    checkShutdownMs(options.shutdownMs, `actor '${String(options.name)}'.shutdownMs`);
     const cell = this.makeCell(def, options.name, options.name, options.mailbox);
     this.roots.set(options.name, cell);
+    this.rootShutdownMs.set(options.name, options.shutdownMs ?? 5_000);
     cell.start();
     return cell;
   }
 
+  private readonly rootShutdownMs = new Map<string, number>();
+
   /** Spawns a supervision tree of plain actors. Children start in order; child refs are at `<name>/<child>`. */
-  spawnSupervisor(options: { readonly name: string } & SupervisorSpec): {
-    readonly path: string;
-    /** The ref of the child `name` (at `<supervisor>/<name>`); throws ERR_UNKNOWN_ADDRESS if there is none. */
-    child<M>(name: string): ActorRef<M>;
-  } {
+  spawnSupervisor(options: { readonly name: string } & SupervisorSpec): SupervisorRef {
     this.assertRunning();
     assertName(options?.name, 'supervisor name');
     this.claimName(options.name);
@@ -169,7 +226,62 @@ export class ActorSystem {
       const cause = toErrorInfo(failure);
       throw new BatonError('ERR_START_FAILED', `supervisor '${options.name}' could not start its children: ${cause.message}. Fix the child's init (or raise the strategy's maxRestarts) and spawn it again.`, { supervisor: options.name }, failure);
     }
-    return { path: options.name, child: <M>(name: string) => this.lookup<M>(`${options.name}/${name}` as Address<M>) };
+    return this.supervisor(options.name);
+  }
+
+  /** The running supervisor (tree or subtree) at `path`, such as 'sup' or 'sup/sub'. Throws ERR_UNKNOWN_ADDRESS if there is none. */
+  supervisor(path: string): SupervisorRef {
+    const sup = this.supervisors.get(path);
+    if (sup === undefined) throw unknownAddress(path);
+    const named = (name: string): void => {
+      if (!sup.has(name)) throw unknownAddress(`${path}/${String(name)}`);
+    };
+    return {
+      path,
+      child: <M>(name: string) => this.lookup<M>(`${path}/${name}` as Address<M>),
+      supervisor: (name: string) => this.supervisor(`${path}/${name}`),
+      startChild: (spec: ChildSpec) => this.startChild(sup, spec),
+      terminateChild: async (name: string) => {
+        named(name);
+        await sup.terminateChild(name);
+      },
+      restartChild: (name: string) => {
+        named(name);
+        if (sup.terminated) throw this.supervisorEnded(path);
+        if (!sup.restartChild(name)) throw childRunning(path, name, 'restart');
+        const child = sup.children.find((c) => c.name === name)!;
+        if (sup.running) this.startTree(child);
+      },
+      deleteChild: (name: string) => {
+        named(name);
+        if (!sup.deleteChild(name)) throw childRunning(path, name, 'delete');
+      },
+      children: () => sup.describeChildren(),
+      countChildren: () => {
+        const all = sup.describeChildren();
+        const supervisors = all.filter((c) => c.kind === 'supervisor').length;
+        return { specs: all.length, active: all.filter((c) => c.status !== 'terminated').length, supervisors, workers: all.length - supervisors };
+      },
+    };
+  }
+
+  private startChild(sup: Supervisor, spec: ChildSpec): void {
+    this.assertRunning();
+    if (sup.terminated) throw this.supervisorEnded(sup.path);
+    if (spec !== null && typeof spec === 'object' && sup.has(spec.name)) {
+      throw new BatonError('ERR_DUPLICATE_NAME', `supervisor '${sup.path}' already has a child '${spec.name}'; choose another name, or deleteChild it first if it is terminated.`, { name: `${sup.path}/${spec.name}` });
+    }
+    this.addChild(sup, sup.path, spec);
+    const child = sup.children[sup.children.length - 1]!;
+    if (!sup.running) return; // a tree restarting starts it with the others
+    this.startTree(child);
+    if (sup.terminated) {
+      throw new BatonError('ERR_START_FAILED', `supervisor '${sup.path}' gave up while child '${spec.name}' was starting; fix the child's init (or raise the strategy's maxRestarts).`, { supervisor: sup.path, child: spec.name });
+    }
+  }
+
+  private supervisorEnded(path: string): BatonError {
+    return new BatonError('ERR_STOPPED', `supervisor '${path}' has ended; spawn the tree again.`, { supervisor: path });
   }
 
   /** Spawns a pipeline of agents under its own supervisor and starts it. */
@@ -227,7 +339,10 @@ export class ActorSystem {
   private async shutdownNow(options: ShutdownOptions): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.pipelines.values()].map((p) => p.stop(options)));
-    for (const root of [...this.roots.values()].reverse()) root.terminate('shutdown');
+    // Trees stop in order (last child first, each within its shutdownMs); roots last spawned first.
+    for (const [name, root] of [...this.roots.entries()].reverse()) {
+      await stopInOrder(root, root instanceof Supervisor ? Infinity : (this.rootShutdownMs.get(name) ?? 5_000));
+    }
     this.journal?.close();
   }
 
@@ -276,6 +391,8 @@ export class ActorSystem {
       clock: this.clock,
       events: this.events,
       deadLetters: this.deadLetters,
+      random: this.random,
+      makeChild: (d, n, p, m) => this.makeCell(d, n, p, m),
       onTerminated: (c, reason, error) => this.ended(c.path, reason, error),
     }, this.log);
     this.cells.set(path, cell);
@@ -293,17 +410,25 @@ export class ActorSystem {
       this.supervisors.delete(path);
       this.ended(path, reason, error);
     };
-    for (const c of spec.children) {
-      if (c === null || typeof c !== 'object') throw invalidOption(`supervisor '${path}' child`, c, 'a child spec { name, actor } or { name, supervisor }');
-      const childPath = `${path}/${c.name}`;
-      if (c.restart !== undefined && !RESTART_TYPES.includes(c.restart)) {
-        throw invalidOption(`supervisor '${path}' child '${describe(c.name)}'.restart`, c.restart, "'permanent', 'transient' or 'temporary'");
-      }
-      if ('actor' in c) sup.add(this.makeCell(c.actor, c.name, childPath, c.mailbox), c.restart ?? 'permanent');
-      else if ('supervisor' in c) sup.add(this.buildSupervisor(c.name, childPath, c.supervisor), c.restart ?? 'permanent');
-      else throw invalidOption(`supervisor '${path}' child '${describe(c.name)}'`, c, 'a child spec with actor or supervisor');
-    }
+    for (const c of spec.children) this.addChild(sup, path, c);
     return sup;
+  }
+
+  /** Checks one child spec, makes the child and adds it to `sup` with a way to make it again (restartChild). */
+  private addChild(sup: Supervisor, path: string, c: ChildSpec): void {
+    if (c === null || typeof c !== 'object') throw invalidOption(`supervisor '${path}' child`, c, 'a child spec { name, actor } or { name, supervisor }');
+    const childPath = `${path}/${c.name}`;
+    const shown = describe(c.name);
+    if (c.restart !== undefined && !RESTART_TYPES.includes(c.restart)) {
+      throw invalidOption(`supervisor '${path}' child '${describe(c.name)}'.restart`, c.restart, "'permanent', 'transient' or 'temporary'");
+    }
+    checkShutdownMs(c.shutdownMs, `supervisor '${path}' child '${describe(c.name)}'.shutdownMs`);
+    let build: () => SupervisedChild;
+    const defaultShutdownMs = 'actor' in c ? 5_000 : Infinity;
+    if ('actor' in c) build = () => this.makeCell(c.actor, c.name, childPath, c.mailbox);
+    else if ('supervisor' in c) build = () => this.buildSupervisor(c.name, childPath, c.supervisor);
+    else throw invalidOption(`supervisor '${path}' child '${shown}'`, c, 'a child spec with actor or supervisor');
+    sup.add(build(), c.restart ?? 'permanent', c.shutdownMs ?? defaultShutdownMs, build);
   }
 
   private startTree(node: SupervisedChild): void {
@@ -316,6 +441,10 @@ export class ActorSystem {
     this.roots.delete(path);
     this.deathWatch.ended(path, reason, error);
   }
+}
+
+function childRunning(path: string, name: string, what: 'restart' | 'delete'): BatonError {
+  return new BatonError('ERR_CHILD_RUNNING', `cannot ${what} child '${name}' of supervisor '${path}': it is running; terminateChild it first.`, { supervisor: path, child: name });
 }
 
 /** Creates an actor system. Every option is optional. */
