@@ -6,14 +6,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { peakRss } from './durable.js';
 import { fmt, median } from './lib/stats.js';
+import { natsMissing, startNatsServer } from '../testkit/index.js';
 
 const quick = process.env['BENCH_QUICK'] === '1';
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? (quick ? 1 : 3));
 const size = (full: number, small: number) => (quick ? small : full);
 const CASE = new URL('./lib/case.ts', import.meta.url).pathname;
 
-function runCase(name: string, n: number): unknown {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', CASE, name, String(n)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+function runCase(name: string, n: number, env: Record<string, string> = {}): unknown {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', CASE, name, String(n)], { encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, ...env } });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
@@ -53,6 +54,26 @@ const rec = runCase('recovery', size(50_000, 5_000)) as { spawnMs: number; first
 const rss = { small: peakRss(size(50_000, 5_000)), large: peakRss(size(500_000, 50_000)) };
 const durableBytes = (runCase('baton-durable', size(50_000, 5_000)) as { bytesPerTask: number }).bytesPerTask;
 
+// NATS JetStream: Baton on the NATS journal against a raw 3-stage JetStream loop on the same server,
+// interleaved per round. Skipped (and said so) where nats-server is not installed.
+const nats = { raw: [] as number[], baton: [] as number[] };
+if (natsMissing === '') {
+  const server = await startNatsServer();
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const [key, name] of [['raw', 'nats-raw'], ['baton', 'baton-nats']] as const) {
+        nats[key].push(runCase(name, size(5_000, 1_000), { BENCH_NATS_URL: server.url }) as number);
+        process.stderr.write(`round ${r + 1}/${rounds} ${name}: ${fmt(nats[key].at(-1)!)}\n`);
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+} else {
+  process.stderr.write(`skipping the NATS benchmarks: ${natsMissing}\n`);
+}
+const natsRatio = nats.raw.length === 0 ? Number.NaN : median(nats.baton.map((x, i) => x / nats.raw[i]!));
+
 const rows: [string, string, string, string][] = [
   ['5 stages, sync handlers (tasks/s)', fmt(m.batonSync), `raw dispatcher ${fmt(m.raw)}`, `nact ${fmt(m.nact)}`],
   ['5 stages, sync handlers, every run traced on baton:run (tasks/s)', fmt(m.batonSyncTraced), 'no-op diagnostics_channel subscribers', ''],
@@ -65,6 +86,7 @@ const rows: [string, string, string, string][] = [
   ['heap per idle agent (bytes)', fmt(m.batonIdle), `nact ${fmt(m.nactIdle)}`, ''],
   ['5 durable stages, SQLite journal (tasks/s)', fmt(m.batonDurable), `raw grouped SQLite writes ${fmt(m.sqliteRaw)} rows/s`, `${fmt(5 * m.batonDurable)} handoffs/s`],
   ['recovery of pending tasks (ms)', `spawn ${fmt(rec.spawnMs, 1)}, first outcome ${fmt(rec.firstOutcomeMs, 1)}`, `all ${fmt(size(50_000, 5_000))} done ${fmt(rec.drainMs)}`, ''],
+  ['3 stages, NATS JetStream journal (tasks/s)', nats.baton.length ? fmt(median(nats.baton)) : 'no nats-server', nats.raw.length ? `raw 3-stage JetStream loop ${fmt(median(nats.raw))} tasks/s` : '', ''],
   ['peak RSS, durable (MiB)', `${fmt(size(50_000, 5_000))} tasks: ${fmt(rss.small, 1)}`, `${fmt(size(500_000, 50_000))} tasks: ${fmt(rss.large, 1)}`, `journal ${fmt(durableBytes)} B/task`],
 ];
 const width = rows.reduce((w, r) => Math.max(w, r[0].length), 0);
@@ -103,6 +125,7 @@ const targets = [
   ['durable: handoffs/s / raw grouped rows/s >= 0.5', r.durableRaw, r.durableRaw >= 0.5],
   ['recovery: first outcome < 1,000 ms', rec.firstOutcomeMs, rec.firstOutcomeMs < 1000],
   ['peak RSS: 500k / 50k tasks <= 1.25', rss.large / rss.small, rss.large / rss.small <= 1.25],
+  ['NATS: Baton on the NATS journal / raw 3-stage JetStream loop >= 0.5', natsRatio, natsRatio >= 0.5],
 ] as const;
 console.log('\nTargets (a ratio is the median of per-round ratios)');
 for (const [name, value, ok] of targets) console.log(`  ${ok ? 'PASS' : 'MISS'}  ${name.padEnd(74)} ${fmt(value, 2)}`);
@@ -120,6 +143,6 @@ for (const [name, value] of bounds) console.log(`        ${name.padEnd(74)} ${fm
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
   new URL('./results/latest.json', import.meta.url),
-  JSON.stringify({ at: new Date().toISOString(), node: process.version, quick, rounds, samples, medians: m, recovery: rec, peakRssMiB: rss, journalBytesPerTask: durableBytes, targets: targets.map(([name, value, ok]) => ({ name, value, ok })), bounds: bounds.map(([name, value]) => ({ name, value })) }, null, 2),
+  JSON.stringify({ at: new Date().toISOString(), node: process.version, quick, rounds, samples, medians: m, nats, recovery: rec, peakRssMiB: rss, journalBytesPerTask: durableBytes, targets: targets.map(([name, value, ok]) => ({ name, value, ok })), bounds: bounds.map(([name, value]) => ({ name, value })) }, null, 2),
 );
 console.log('\nwritten to bench/results/latest.json');

@@ -23,6 +23,11 @@ export type BatonErrorCode =
   | 'ERR_CIRCUIT_OPEN' // supervise(): the breaker is open, the call did not run
   | 'ERR_RATE_LIMITED' // a handler was refused for rate (an HTTP 429): thrown by rateLimited()
   | 'ERR_START_FAILED' // a supervision tree gave up while it was starting (spawnSupervisor, startChild)
+  | 'ERR_TRANSPORT_UNREACHABLE' // natsJetStream(): no NATS server answers at the address
+  | 'ERR_TRANSPORT_AUTH' // natsJetStream(): the server refused the credentials
+  | 'ERR_TRANSPORT_UNAVAILABLE' // natsJetStream(): the server runs without JetStream
+  | 'ERR_TRANSPORT_CONFLICT' // another process wrote the same pipeline's keys: one writer per pipeline
+  | 'ERR_TRANSPORT_FAILED' // the server did not acknowledge a journal write in time
   | 'ERR_CHILD_RUNNING'; // restartChild or deleteChild of a child that is running: terminateChild it first
 
 /** Every error Baton throws or reports: a stable `code` (see BatonErrorCode), a message that names the input and says what to do, and `details` for programs. */

@@ -343,7 +343,7 @@ export class ActorSystem {
     for (const [name, root] of [...this.roots.entries()].reverse()) {
       await stopInOrder(root, root instanceof Supervisor ? Infinity : (this.rootShutdownMs.get(name) ?? 5_000));
     }
-    this.journal?.close();
+    await this.journal?.close();
   }
 
   // ---- internals ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { median } from './stats.js';
 import { rawAsyncDispatcher } from './raw-async.js';
 import { rawDispatcher } from './raw.js';
 import { cleanup, durablePipeline, rawGroupedWrites, recovery } from '../durable.js';
+import { batonNats3, rawJetStream3 } from '../nats.js';
 
 const [name, nArg] = process.argv.slice(2);
 const n = Number(nArg);
@@ -46,7 +47,16 @@ const cases: Record<string, () => Promise<unknown> | unknown> = {
     return durablePipeline(n);
   },
   recovery: () => recovery(n),
+  // One warm-up of a fifth, then the median of three: a NATS run is seconds long, not milliseconds.
+  'nats-raw': () => steadyNats((k) => rawJetStream3(k)),
+  'baton-nats': () => steadyNats((k) => batonNats3(k)),
 };
+async function steadyNats(f: (n: number) => Promise<number>): Promise<number> {
+  await f(Math.max(1, Math.floor(n / 5)));
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) runs.push(await f(n));
+  return median(runs);
+}
 const run = cases[name!];
 if (run === undefined) throw new Error(`unknown case ${name}; one of ${Object.keys(cases).join(', ')}`);
 const result = await run();

@@ -21,9 +21,9 @@ export function isLater<T>(value: Later<T>): value is PromiseLike<T> {
  * suite (test/contract/).
  */
 export interface Journal<P extends PipelineJournal = PipelineJournal> {
-  /** 'memory' or 'sqlite'. */
+  /** 'memory', 'sqlite' or 'nats'. */
   readonly kind: string;
-  /** true when tasks survive the process (SQLite); false for memory. */
+  /** true when tasks survive the process (SQLite, NATS); false for memory. */
   readonly durable: boolean;
   /** Wall-clock ms for finishedAt and retention (Date.now unless the journal was given another). */
   now(): number;
@@ -31,8 +31,11 @@ export interface Journal<P extends PipelineJournal = PipelineJournal> {
   openPipeline(name: string): P;
   /** Pipelines with tasks in the journal, for tools. */
   pipelines(): string[];
-  /** Closes the journal (the system does it at shutdown). A SQLite journal releases its file lock. */
-  close(): void;
+  /**
+   * Closes the journal (the system does it at shutdown, and waits). A SQLite journal releases its
+   * file lock at once; a NATS journal waits for its writes in flight, then closes its connection.
+   */
+  close(): Later<void>;
 }
 
 /** Where a task stands in the journal. */

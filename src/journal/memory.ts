@@ -1,6 +1,7 @@
 import type { Journal, JournalOp, StoredOutcome, StoredTask, SyncPipelineJournal, TaskStatus } from './journal.js';
 
-interface Rec {
+/** One task as the memory journal holds it (and as a remote backend stores it per task). */
+export interface TaskRecord {
   id: string;
   seq: number;
   key: string | undefined;
@@ -34,8 +35,13 @@ export function memoryJournal(options: { readonly now?: () => number } = {}): Jo
   };
 }
 
-class MemoryPipelineJournal implements SyncPipelineJournal {
-  private readonly recs = new Map<string, Rec>();
+/**
+ * One pipeline's tasks in memory. Also the in-process state of a remote backend (src/journal/nats.ts),
+ * which answers its reads from here and stores what a commit touched: hence `touched`, `record`,
+ * `restore` and the running-set accessors.
+ */
+export class MemoryPipelineJournal implements SyncPipelineJournal {
+  private readonly recs = new Map<string, TaskRecord>();
   private maxSeq = 0;
   private readonly running = new Map<string, { ids: readonly string[]; isolated: boolean }>();
 
@@ -43,6 +49,50 @@ class MemoryPipelineJournal implements SyncPipelineJournal {
 
   size(): number {
     return this.recs.size;
+  }
+
+  /** The task record of `id` (live: do not change it), or undefined. */
+  record(id: string): Readonly<TaskRecord> | undefined {
+    return this.recs.get(id);
+  }
+
+  /** The runs in progress recorded for `stage`, or undefined. */
+  runningAt(stage: string): { readonly ids: readonly string[]; readonly isolated: boolean } | undefined {
+    return this.running.get(stage);
+  }
+
+  /** Stages with a recorded set of runs in progress. */
+  runningStages(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Puts back a stored task record (loading a remote backend). */
+  restore(rec: TaskRecord): void {
+    this.recs.set(rec.id, { ...rec });
+    this.maxSeq = Math.max(this.maxSeq, rec.seq);
+  }
+
+  /** Puts back a stored set of runs in progress (loading a remote backend). */
+  restoreRunning(stage: string, ids: readonly string[], isolated: boolean): void {
+    if (ids.length > 0) this.running.set(stage, { ids: [...ids], isolated });
+  }
+
+  /** What `ops` touch: the task ids and the stages whose running sets they write, in first-touch order. */
+  static touched(ops: readonly JournalOp[]): { ids: string[]; stages: string[] } {
+    const ids = new Set<string>();
+    const stages = new Set<string>();
+    for (const o of ops) {
+      if (o.op === 'start') stages.add(o.stage);
+      else ids.add(o.id);
+    }
+    return { ids: [...ids], stages: [...stages] };
+  }
+
+  /** Ids of completed tasks that finished before `before`: what pruneCompleted(before) removes. */
+  completedBefore(before: number): string[] {
+    const out: string[] = [];
+    for (const r of this.recs.values()) if (r.status === 'completed' && r.finishedAt < before) out.push(r.id);
+    return out;
   }
 
   lastSeq(): number {
@@ -145,6 +195,6 @@ class MemoryPipelineJournal implements SyncPipelineJournal {
   }
 }
 
-function toOutcome(r: Rec): StoredOutcome {
+function toOutcome(r: TaskRecord): StoredOutcome {
   return { id: r.id, key: r.key, status: r.status === 'completed' ? 'completed' : 'dead', stage: r.stage, attempts: r.attempts, output: r.status === 'completed' ? r.payload : undefined, errors: r.errors, code: r.code, finishedAt: r.finishedAt };
 }

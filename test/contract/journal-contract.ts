@@ -13,9 +13,9 @@ import { collect } from '../support/helpers.js';
  */
 export interface Backend {
   readonly name: string;
-  make(): Journal;
+  make(): Journal | Promise<Journal>;
   /** The same storage, opened again (a new process); undefined: reuse the same object. */
-  reopen?(journal: Journal): Journal;
+  reopen?(journal: Journal): Journal | Promise<Journal>;
 }
 
 const bytes = (value: unknown): Uint8Array => encode(value, 'contract payload');
@@ -28,7 +28,7 @@ async function commit(pj: PipelineJournal, ...ops: JournalOp[]): Promise<void> {
 export function journalContract(backend: Backend): void {
   describe(`the journal port on ${backend.name}`, () => {
     it('holds an accepted task as pending, with its seq, key, stage and payload', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       expect(pj.lastSeq()).toBe(0);
       await commit(pj, accept('a', 1, 's1', 'k'), accept('b', 2));
       expect(pj.status('a')).toBe('pending');
@@ -39,7 +39,7 @@ export function journalContract(backend: Backend): void {
     });
 
     it('ignores a second accept of an id it holds, keeping the first payload', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       await commit(pj, accept('a', 1));
       await commit(pj, { op: 'accept', id: 'a', seq: 2, key: undefined, stage: 's2', payload: bytes('other') });
       expect(pj.task('a')).toMatchObject({ seq: 1, stage: 's1', payload: bytes({ id: 'a' }) });
@@ -47,7 +47,7 @@ export function journalContract(backend: Backend): void {
     });
 
     it('applies the ops of one commit in order: a move, a failure and a completion of the same task', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       const errors = bytes([{ stage: 's2', attempt: 1, at: 5, charged: true, error: { name: 'Error', message: 'x' } }]);
       await commit(pj, accept('a', 1), { op: 'move', id: 'a', stage: 's2', payload: bytes(2) }, { op: 'fail', id: 'a', attempts: 1, errors });
       expect(pj.task('a')).toMatchObject({ stage: 's2', attempts: 1, payload: bytes(2), errors });
@@ -58,13 +58,13 @@ export function journalContract(backend: Backend): void {
     });
 
     it('resets the attempts at each move: they count at the current stage only', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       await commit(pj, accept('a', 1), { op: 'fail', id: 'a', attempts: 2, errors: bytes([]) }, { op: 'move', id: 'a', stage: 's2', payload: bytes(1) });
       expect(pj.task('a')!.attempts).toBe(0);
     });
 
     it('ignores writes to a task that is no longer pending, and replays only dead letters', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       const errors = bytes([{ stage: 's1', attempt: 2, at: 1, charged: true, error: { name: 'Error', message: 'bad' } }]);
       await commit(pj, accept('a', 1), accept('b', 2), { op: 'complete', id: 'a', stage: 's1', attempts: 1, output: bytes(1), at: 10 }, { op: 'dead', id: 'b', stage: 's1', attempts: 2, code: 'ERR_TASK_FAILED', errors, at: 11 });
       await commit(pj, { op: 'move', id: 'a', stage: 's2', payload: bytes(9) }, { op: 'fail', id: 'b', attempts: 9, errors: bytes([]) }, { op: 'replay', id: 'a' });
@@ -77,7 +77,7 @@ export function journalContract(backend: Backend): void {
     });
 
     it('pages pending tasks of a stage in seq order, after a seq and up to one, at most a limit', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       await commit(pj, ...[5, 1, 4, 2, 3, 6].map((seq) => accept(`t${seq}`, seq, seq === 6 ? 's2' : 's1')));
       await commit(pj, { op: 'complete', id: 't4', stage: 's1', attempts: 1, output: bytes(0), at: 1 });
       const ids = async (after: number, upTo: number, limit: number) => (await pj.pendingAt('s1', after, upTo, limit)).map((t) => t.id);
@@ -92,7 +92,7 @@ export function journalContract(backend: Backend): void {
     });
 
     it('keeps one set of runs in progress per stage, replaced by each start and forgotten on release', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       await commit(pj, accept('a', 1), accept('b', 2), { op: 'start', stage: 's1', ids: ['a', 'b'] }, { op: 'start', stage: 's2', ids: ['c'], isolated: true });
       await commit(pj, { op: 'start', stage: 's1', ids: ['b'] });
       const running = pj.runningAtCrash();
@@ -104,7 +104,7 @@ export function journalContract(backend: Backend): void {
     });
 
     it('lists dead letters oldest first with a limit and an offset', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       const dead = (id: string, at: number): JournalOp => ({ op: 'dead', id, stage: 's1', attempts: 1, code: 'ERR_TASK_FAILED', errors: bytes([]), at });
       await commit(pj, accept('a', 1), accept('b', 2), accept('c', 3), dead('c', 10), dead('a', 20), dead('b', 30));
       expect(pj.deadLetters(10, 0).map((d) => d.id)).toEqual(['c', 'a', 'b']);
@@ -113,7 +113,7 @@ export function journalContract(backend: Backend): void {
     });
 
     it('prunes completed tasks that finished before an instant and keeps dead letters', async () => {
-      const pj = backend.make().openPipeline('p');
+      const pj = (await backend.make()).openPipeline('p');
       await commit(pj, accept('a', 1), accept('b', 2), accept('c', 3));
       await commit(pj, { op: 'complete', id: 'a', stage: 's1', attempts: 1, output: bytes(1), at: 100 }, { op: 'complete', id: 'b', stage: 's1', attempts: 1, output: bytes(1), at: 300 });
       await commit(pj, { op: 'dead', id: 'c', stage: 's1', attempts: 1, code: 'ERR_TASK_FAILED', errors: bytes([]), at: 50 });
@@ -124,7 +124,7 @@ export function journalContract(backend: Backend): void {
     });
 
     it("keeps each pipeline's tasks apart and lists the pipelines that hold tasks", async () => {
-      const journal = backend.make();
+      const journal = await backend.make();
       const p = journal.openPipeline('p');
       const q = journal.openPipeline('q');
       journal.openPipeline('empty');
@@ -136,10 +136,10 @@ export function journalContract(backend: Backend): void {
     });
 
     it('holds what it committed when opened again, as a new process would', async () => {
-      const first = backend.make();
+      const first = await backend.make();
       const pj = first.openPipeline('p');
       await commit(pj, accept('a', 1), accept('b', 2), { op: 'start', stage: 's1', ids: ['a'] }, { op: 'fail', id: 'b', attempts: 1, errors: bytes([]) });
-      const again = backend.reopen?.(first) ?? first;
+      const again = (await backend.reopen?.(first)) ?? first;
       const reopened = again.openPipeline('p');
       expect(reopened.lastSeq()).toBe(2);
       expect(reopened.task('b')!.attempts).toBe(1);
@@ -152,7 +152,7 @@ export function journalContract(backend: Backend): void {
     const inc = agent({ name: 's2', handle: async (x: number) => x + 1 });
 
     it('gives every accepted task one outcome, delivered only after the commit that records it', async () => {
-      const journal = backend.make();
+      const journal = await backend.make();
       const system = createSystem({ logger: false, journal });
       const pipe = system.spawnPipeline<number, number>({ name: 'p', stages: [double, inc] });
       const seen: string[] = [];
@@ -165,7 +165,7 @@ export function journalContract(backend: Backend): void {
     });
 
     it("records a batch's start before any handler of it runs", async () => {
-      const journal = backend.make();
+      const journal = await backend.make();
       const runningWhenCalled: boolean[] = [];
       const probe = agent({
         name: 's1',
@@ -183,14 +183,14 @@ export function journalContract(backend: Backend): void {
     });
 
     it('resumes tasks left pending by a killed process, paging a backlog larger than the inbox within its bound', async () => {
-      const journal = backend.make();
+      const journal = await backend.make();
       const killable = killableJournal(journal);
       const blocked = agent({ name: 's1', handle: () => new Promise<number>(() => undefined) });
       const first = createSystem({ logger: false, journal: killable });
       const before = first.spawnPipeline<number, number>({ name: 'p', stages: [blocked, inc], defaults: { mailbox: { capacity: 100 } } });
       for (let i = 0; i < 20; i++) await before.send(i);
       killable.kill(); // the process dies: nothing it does from now on reaches the journal
-      const again = backend.reopen?.(journal) ?? journal;
+      const again = (await backend.reopen?.(journal)) ?? journal;
       const second = createSystem({ logger: false, journal: again });
       // The new process's inbox holds 4: the backlog of 20 is paged in as room appears. Each run
       // looks at what waits in the inbox beside it.
@@ -212,11 +212,11 @@ export function journalContract(backend: Backend): void {
     });
 
     it('charges a task that was running alone when the process died, and not the tasks beside it', async () => {
-      const journal = backend.make();
+      const journal = await backend.make();
       const pj = journal.openPipeline('p');
       // As a previous process left it: 'a' was running alone (a suspect), 'b' waits behind it.
       await commit(pj, accept('a', 1), accept('b', 2), { op: 'start', stage: 's1', ids: ['a'], isolated: true });
-      const system = createSystem({ logger: false, journal: backend.reopen?.(journal) ?? journal });
+      const system = createSystem({ logger: false, journal: (await backend.reopen?.(journal)) ?? journal });
       const pipe = system.spawnPipeline<{ id: string }, unknown>({ name: 'p', stages: [agent({ name: 's1', handle: (x: { id: string }) => x, retry: { maxAttempts: 1 } })] });
       const outcomes = collect(pipe);
       await pipe.drain();

@@ -3,9 +3,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { seededRandom, type AttemptError } from '../../system/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { natsJetStream, seededRandom, sqliteJournal, type AttemptError, type Journal } from '../../system/index.js';
 import { decode } from '../../src/codec.js';
+import { natsMissing, startNatsServer, warnNatsMissing, type NatsServer } from '../../testkit/nats-server.js';
+
+warnNatsMissing();
 
 const CHILD = new URL('../support/kill-child.ts', import.meta.url).pathname;
 const ROUNDS = Number(process.env['BATON_KILL_ROUNDS'] ?? 20);
@@ -48,10 +51,18 @@ function runChild(db: string, storeDb: string, n: number, fault: string, killAft
   });
 }
 
-async function killRounds(fault: string, rounds: number, n: number, killWindow: [number, number]) {
+/** Where the child keeps its journal: a SQLite file in `dir`, or the NATS server (a fresh bucket per run). */
+type Backend = { readonly name: string; journalArg(dir: string): string; open(arg: string): Promise<Journal> };
+const sqliteBackend: Backend = {
+  name: 'SQLite',
+  journalArg: (dir) => join(dir, 'journal.db'),
+  open: async (path) => sqliteJournal(path, { readonly: true }),
+};
+
+async function killRounds(fault: string, rounds: number, n: number, killWindow: [number, number], backend: Backend = sqliteBackend) {
   const dir = mkdtempSync(join(tmpdir(), 'baton-kill-'));
   dirs.push(dir);
-  const db = join(dir, 'journal.db');
+  const db = backend.journalArg(dir);
   const storeDb = join(dir, 'store.db');
   const random = seededRandom(SEED);
   const acked = new Set<string>();
@@ -71,9 +82,20 @@ async function killRounds(fault: string, rounds: number, n: number, killWindow: 
   last.acked.forEach((id) => acked.add(id));
   expect(last.done, 'the final run drains').toBe(true);
 
-  const journal = new Database(db, { readonly: true });
-  const rows = journal.prepare("SELECT id, status, errors FROM baton_tasks WHERE pipeline = 'kill'").all() as { id: string; status: number; errors: Uint8Array | null }[];
-  journal.close();
+  // Read through the journal port, the same way for every backend.
+  const journal = await backend.open(db);
+  const part = journal.openPipeline('kill');
+  const rows: { id: string; status: number; errors: Uint8Array | null }[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `t-${i}`;
+    const st = part.status(id);
+    if (st === undefined) continue;
+    const errors = st === 'pending' ? part.task(id)?.errors : part.outcome(id)?.errors;
+    rows.push({ id, status: st === 'pending' ? 0 : st === 'completed' ? 1 : 2, errors: errors ?? null });
+  }
+  const counts = part.counts();
+  await journal.close();
+  expect(counts.pending + counts.completed + counts.dead, 'no task outside t-0..t-(n-1) was invented').toBe(rows.length);
   const store = new Database(storeDb, { readonly: true });
   const stored = new Map((store.prepare('SELECT id, writes FROM store').all() as { id: string; writes: number }[]).map((r) => [r.id, r.writes]));
   store.close();
@@ -131,5 +153,40 @@ describe('a durable pipeline killed with SIGKILL at random moments', () => {
     // The first rounds build a backlog; the later kills land while the next process is still starting up.
     const r = await killRounds('none', 6, 400, [30, 270]);
     expect(r.acked).toBe(400);
+  }, 120_000);
+});
+
+// The same kill rounds with the journal on a NATS JetStream server (nats-server on a loopback port):
+// the child process dies, the server keeps what it acknowledged, the next child resumes from it.
+describe.skipIf(natsMissing !== '')('a pipeline journaled on NATS JetStream, killed with SIGKILL at random moments', () => {
+  let server: NatsServer;
+  let bucket = 0;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const nats = (): Backend => {
+    // Each run gets a bucket of its own: the child is told the URL, the bucket follows from it.
+    const name = `kill${bucket++}`;
+    return {
+      name: 'NATS',
+      journalArg: () => `${server.url}#${name}`,
+      open: async () => natsJetStream({ servers: server.url, bucket: name }),
+    };
+  };
+
+  it(`loses no acknowledged task and records each outcome once over ${Math.min(ROUNDS, 10)} rounds (seed in the message)`, async () => {
+    const rounds = Math.min(ROUNDS, 10);
+    const r = await killRounds('none', rounds, 1500, [20, 320], nats());
+    expect(r.kills, 'most rounds were killed mid-batch').toBeGreaterThanOrEqual(Math.ceil(rounds / 2));
+    expect(r.acked).toBe(1500);
+  }, 240_000);
+
+  it('dead-letters a task that kills the process every time it runs, after maxAttempts isolated crashes', async () => {
+    const r = await killRounds('killer', 0, 60, [0, 0], nats());
+    expect(r.dead).toContain('t-10');
+    expect(r.diedIn('t-10')).toBe(true);
   }, 120_000);
 });

@@ -1,4 +1,4 @@
-// A durable pipeline in a child process, for the kill tests. It (re)sends tasks t-0..t-(N-1) with
+// A durable pipeline in a child process, for the kill tests (argv: JOURNAL STORE N FAULT [KILL_AFTER_MS]). It (re)sends tasks t-0..t-(N-1) with
 // fixed ids, prints "ACK <id>" once a send has resolved, and "DONE" after a full drain. KILL_AFTER_MS, if
 // given, kills it with SIGKILL that long after it started. The last
 // stage writes to an idempotent store (a second SQLite file). FAULT picks a failure to be killed in:
@@ -6,8 +6,9 @@
 //   breaker (stage 'check' fails everything for the first 300 ms of each process: the breaker holds)
 //   killer (the task with input 10 kills the whole process whenever it runs at 'check')
 import Database from 'better-sqlite3';
-import { agent, createSystem, sqliteJournal } from '../../system/index.js';
+import { agent, createSystem, natsJetStream, sqliteJournal } from '../../system/index.js';
 
+// JOURNAL is a SQLite file's path, or 'nats://host:port#bucket'.
 const [dbPath, storePath, nArg, fault = 'none', killArg] = process.argv.slice(2);
 // The kill comes from inside (KILL_AFTER_MS, a SIGKILL all the same), timed on this process's own clock from
 // its start: a timer in the parent test process fired late whenever the machine was busy (the suite runs
@@ -20,7 +21,9 @@ store.exec('CREATE TABLE IF NOT EXISTS store (id TEXT PRIMARY KEY, value INTEGER
 const put = store.prepare('INSERT INTO store (id, value, writes) VALUES (?, ?, 1) ON CONFLICT (id) DO UPDATE SET writes = writes + 1');
 const born = Date.now();
 
-const system = createSystem({ logger: false, journal: sqliteJournal(dbPath!) });
+const [natsUrl, bucket] = dbPath!.split('#');
+const journal = dbPath!.startsWith('nats://') ? await natsJetStream({ servers: natsUrl!, bucket: bucket ?? 'kill' }) : sqliteJournal(dbPath!);
+const system = createSystem({ logger: false, journal });
 const pipe = system.spawnPipeline<number, number>({
   name: 'kill',
   stages: [

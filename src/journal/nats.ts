@@ -1,0 +1,380 @@
+import type { NatsConnection, ConnectionOptions } from '@nats-io/transport-node';
+import type { KV } from '@nats-io/kv';
+import { decode, encode } from '../codec.js';
+import { BatonError, invalidOption, toErrorInfo } from '../errors.js';
+import { checkKeys } from '../options.js';
+import type { Journal, JournalOp, PipelineJournal, StoredOutcome, StoredTask, TaskStatus } from './journal.js';
+import { MemoryPipelineJournal, type TaskRecord } from './memory.js';
+
+/** What `natsJetStream()` takes. Only `servers` is required. */
+export interface NatsJournalOptions {
+  /** 'nats://host:4222' or a list of them. Required unless `connection` is given. */
+  readonly servers?: string | readonly string[];
+  /**
+   * The KV bucket (a JetStream stream `KV_<bucket>`) that holds the tasks; one bucket may hold many
+   * pipelines. Optional; defaults to 'baton'.
+   */
+  readonly bucket?: string;
+  /** Replicas of the bucket when Baton creates it: 1, or 3 in a cluster to survive losing a server. Optional; defaults to 1. */
+  readonly replicas?: number;
+  /**
+   * Passed to the NATS client's `connect()` as they are: credentials (`user`/`pass`, `token`,
+   * `authenticator` for nkeys or a creds file), `tls`, `name`, reconnect settings. Optional.
+   */
+  readonly connectOptions?: Partial<ConnectionOptions>;
+  /** Use this connection instead of making one (Baton then leaves it open at close). Optional. */
+  readonly connection?: NatsConnection;
+  /**
+   * How long a journal write may take, ms, retries included: a write whose answer is lost (a server
+   * restart, a dropped connection) is sent again until then, and only then fails the pipeline with
+   * ERR_TRANSPORT_FAILED. Also the limit for connecting and reading the bucket. Optional; defaults to 30,000.
+   */
+  readonly timeoutMs?: number;
+  /** Wall clock for finishedAt and retention. Optional; defaults to Date.now. */
+  readonly now?: () => number;
+}
+
+const OPTION_KEYS = ['servers', 'bucket', 'replicas', 'connectOptions', 'connection', 'timeoutMs', 'now'] as const;
+const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * A journal on NATS JetStream: tasks survive the process, and the disk is a NATS server's (or an R3
+ * cluster's) instead of a local file. Each task is one key of a KV bucket (`<pipeline>.t.<id>`),
+ * each stage's runs in progress one more (`<pipeline>.r.<stage>`); a commit writes the keys it
+ * touched, all in flight at once, and resolves when every write is acknowledged.
+ *
+ * One process writes a pipeline at a time. Every write is conditional on the key's revision this
+ * process last saw, so a second process that writes the same pipeline is noticed at its first
+ * conflicting write, and the loser's pipeline fails with ERR_TRANSPORT_CONFLICT instead of two
+ * processes overwriting each other's tasks.
+ *
+ * Durability: the server acknowledges a write before it reaches the disk unless it runs with
+ * `sync_interval: always` (nats-server >= 2.10); use an R3 bucket (`replicas: 3`) to survive the
+ * loss of a machine.
+ *
+ * Resolves once it has connected and read the bucket: openPipeline() then answers at once.
+ */
+export async function natsJetStream(options: NatsJournalOptions): Promise<Journal<NatsPipelineJournal>> {
+  if (options === null || typeof options !== 'object') throw invalidOption('natsJetStream(options)', options, "an object { servers: 'nats://host:4222', ... }");
+  checkKeys(options, OPTION_KEYS, 'natsJetStream(options)');
+  const { servers, connection } = options;
+  const serverList = typeof servers === 'string' ? [servers] : servers;
+  if (connection === undefined && (!Array.isArray(serverList) || serverList.length === 0 || !serverList.every((s) => typeof s === 'string' && s.length > 0))) {
+    throw invalidOption('natsJetStream(options).servers', servers, "a server URL such as 'nats://127.0.0.1:4222', or a list of them");
+  }
+  const bucket = options.bucket ?? 'baton';
+  if (typeof bucket !== 'string' || !BUCKET.test(bucket)) throw invalidOption('natsJetStream(options).bucket', bucket, "a name of 1-64 letters, digits, '_' or '-'");
+  const replicas = options.replicas ?? 1;
+  if (![1, 3, 5].includes(replicas)) throw invalidOption('natsJetStream(options).replicas', replicas, '1, 3 or 5');
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) throw invalidOption('natsJetStream(options).timeoutMs', timeoutMs, 'a number of ms > 0');
+  if (options.connectOptions !== undefined && (options.connectOptions === null || typeof options.connectOptions !== 'object')) {
+    throw invalidOption('natsJetStream(options).connectOptions', options.connectOptions, "the NATS client's connect options (an object)");
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') throw invalidOption('natsJetStream(options).now', options.now, 'a () => number of ms');
+
+  // Loaded here, not at import: a program that never uses NATS does not load its client.
+  const [{ connect }, { jetstream, jetstreamManager, DeliverPolicy }, { Kvm }] = await Promise.all([
+    import('@nats-io/transport-node'),
+    import('@nats-io/jetstream'),
+    import('@nats-io/kv'),
+  ]);
+  const where = connection === undefined ? serverList!.join(', ') : 'the given connection';
+  let nc: NatsConnection;
+  try {
+    nc = connection ?? (await connect({ ...options.connectOptions, servers: [...serverList!] }));
+  } catch (err) {
+    throw connectError(err, where);
+  }
+  try {
+    try {
+      await jetstreamManager(nc, { timeout: timeoutMs });
+    } catch (err) {
+      throw new BatonError('ERR_TRANSPORT_UNAVAILABLE', `NATS at ${where} has no JetStream (${toErrorInfo(err).message}); start nats-server with -js (or enable jetstream in its config).`, { servers: where }, err);
+    }
+    // One request waits at most 5 s: a write whose answer was lost is sent again (see write()) rather
+    // than waited on for the whole timeoutMs.
+    const js = jetstream(nc, { timeout: Math.min(5_000, timeoutMs) });
+    const kv = await new Kvm(js).create(bucket, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs });
+    const parts = new Map<string, NatsPipelineJournal>();
+    const part = (name: string): NatsPipelineJournal => {
+      let p = parts.get(name);
+      if (p === undefined) parts.set(name, (p = new NatsPipelineJournal(name, kv, timeoutMs)));
+      return p;
+    };
+    // Read every key's last value once: the state each pipeline answers its reads from.
+    const stream = `KV_${bucket}`;
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    const info = await jsm.streams.info(stream);
+    if (info.state.messages > 0) {
+      const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.LastPerSubject });
+      const prefix = `$KV.${bucket}.`.length;
+      await new Promise<void>((resolve, reject) => {
+        consumer
+          .consume({
+            callback: (m) => {
+              try {
+                const operation = m.headers?.get('KV-Operation');
+                loadEntry(part, m.subject.slice(prefix), m.seq, operation === 'DEL' || operation === 'PURGE' ? undefined : m.data);
+              } catch (err) {
+                reject(err);
+              }
+              if (m.info.pending === 0) resolve();
+            },
+          })
+          .catch(reject);
+      });
+      await consumer.delete().catch(() => undefined);
+    }
+      const journal: Journal<NatsPipelineJournal> = {
+      kind: 'nats',
+      durable: true,
+      now: options.now ?? Date.now,
+      openPipeline: part,
+      pipelines: () => [...parts.keys()].filter((n) => n !== '' && parts.get(n)!.size() > 0).sort(),
+      close: async () => {
+        await Promise.all([...parts.values()].map((p) => p.settled()));
+        if (connection === undefined) await nc.close().catch(() => undefined);
+      },
+    };
+    return journal;
+  } catch (err) {
+    if (connection === undefined) await nc.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function connectError(err: unknown, where: string): BatonError {
+  const info = toErrorInfo(err);
+  const auth = /auth/i.test(`${info.name} ${info.message} ${String((err as { code?: unknown })?.code ?? '')}`);
+  if (auth) return new BatonError('ERR_TRANSPORT_AUTH', `NATS at ${where} refused the credentials (${info.message}); check user/pass, token, nkey or creds in connectOptions.`, { servers: where }, err);
+  return new BatonError('ERR_TRANSPORT_UNREACHABLE', `cannot reach NATS at ${where} (${info.message}); check that nats-server runs there with -js, and the address and port.`, { servers: where }, err);
+}
+
+/** Keys are `<pipeline>.t.<task id>` and `<pipeline>.r.<stage>`, each part base64url (KV keys allow few characters). */
+const token = (s: string): string => (s === '' ? '=' : Buffer.from(s, 'utf8').toString('base64url'));
+const untoken = (t: string): string => (t === '=' ? '' : Buffer.from(t, 'base64url').toString('utf8'));
+
+/** A stored value of a task key. */
+type StoredRecord = [seq: number, key: string | null, stage: string, status: TaskStatus, attempts: number, payload: Uint8Array | null, errors: Uint8Array | null, code: string | null, finishedAt: number];
+
+function loadEntry(part: (name: string) => NatsPipelineJournal, key: string, revision: number, value: Uint8Array | undefined): void {
+  const [p, kind, rest] = key.split('.');
+  if (p === undefined || rest === undefined || (kind !== 't' && kind !== 'r')) return; // not Baton's: left alone
+  const pipeline = part(untoken(p));
+  pipeline.restore(kind, untoken(rest), revision, value, key);
+}
+
+/**
+ * One pipeline's part of a NATS journal: the memory journal's state answers every read; commits,
+ * releaseRunning and pruneCompleted also write what they changed to the bucket, one after another.
+ */
+export class NatsPipelineJournal implements PipelineJournal {
+  private readonly state: MemoryPipelineJournal;
+  /** The revision of each key this process last read or wrote: every write is conditional on it. */
+  private readonly revisions = new Map<string, number>();
+  private readonly prefix: string;
+  /** The writes in order: each waits for the one before (revisions must be known). */
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown = undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly kv: KV,
+    /** How long one write may take, retries across a reconnect included. */
+    private readonly timeoutMs: number,
+  ) {
+    this.state = new MemoryPipelineJournal(name);
+    this.prefix = token(name);
+  }
+
+  /** How many tasks of this pipeline the bucket holds (pending, completed until pruned, dead). */
+  size(): number {
+    return this.state.size();
+  }
+
+  /** Loading: one stored key. */
+  restore(kind: 't' | 'r', id: string, revision: number, value: Uint8Array | undefined, key: string): void {
+    this.revisions.set(key, revision);
+    if (value === undefined) return; // deleted or purged: the revision is what a later write builds on
+    let v: unknown;
+    try {
+      v = decode(value);
+    } catch (err) {
+      throw corrupt(key, err);
+    }
+    if (kind === 'r') {
+      if (!Array.isArray(v) || !Array.isArray(v[0])) throw corrupt(key, 'not a list of runs');
+      this.state.restoreRunning(id, (v[0] as unknown[]).map(String), v[1] === true);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== 9 || typeof v[0] !== 'number' || typeof v[2] !== 'string') throw corrupt(key, 'not a task record');
+    const [seq, k, stage, status, attempts, payload, errors, code, finishedAt] = v as StoredRecord;
+    this.state.restore({ id, seq, key: k ?? undefined, stage, status, attempts, payload: payload ?? undefined, errors: errors ?? undefined, code: code ?? undefined, finishedAt });
+  }
+
+  /** Resolves when every write so far has been answered (close waits for it). */
+  settled(): Promise<void> {
+    return this.tail.catch(() => undefined);
+  }
+
+  lastSeq(): number {
+    return this.state.lastSeq();
+  }
+  status(id: string): TaskStatus | undefined {
+    return this.state.status(id);
+  }
+  task(id: string): StoredTask | undefined {
+    return this.state.task(id);
+  }
+  pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[] {
+    return this.state.pendingAt(stage, afterSeq, upToSeq, limit);
+  }
+  pendingStages(): Map<string, { count: number; maxSeq: number }> {
+    return this.state.pendingStages();
+  }
+  runningAtCrash(): Map<string, { ids: Set<string>; isolated: boolean }> {
+    return this.state.runningAtCrash();
+  }
+  recovered(): void {}
+  outcome(id: string): StoredOutcome | undefined {
+    return this.state.outcome(id);
+  }
+  deadLetters(limit: number, offset: number): StoredOutcome[] {
+    return this.state.deadLetters(limit, offset);
+  }
+  counts(): { pending: number; completed: number; dead: number } {
+    return this.state.counts();
+  }
+
+  /**
+   * Applies the ops to the state at once (reads see them), then writes every key they touched, in
+   * flight together; resolves when all are acknowledged. A task's ops of one commit become one write
+   * of its final record, so a task's own changes are atomic; a commit as a whole is not (JetStream
+   * 2.9 has no multi-key transaction), which the runtime tolerates: it acts on a commit only once it
+   * resolved, so a process that dies mid-commit had started nothing the missing writes would record.
+   */
+  commit(ops: readonly JournalOp[]): Promise<void> {
+    this.state.commit(ops);
+    const { ids, stages } = MemoryPipelineJournal.touched(ops);
+    const writes: [string, Uint8Array][] = [];
+    for (const id of ids) {
+      const r = this.state.record(id);
+      if (r !== undefined) writes.push([this.taskKey(id), this.encodeTask(r)]);
+    }
+    for (const stage of stages) writes.push([this.runningKey(stage), this.encodeRunning(stage)]);
+    return this.enqueue(() => this.writeAll(writes, []));
+  }
+
+  releaseRunning(): void {
+    const stages = this.state.runningStages();
+    this.state.releaseRunning();
+    if (stages.length === 0) return;
+    const writes = stages.map((s): [string, Uint8Array] => [this.runningKey(s), this.encodeRunning(s)]);
+    void this.enqueue(() => this.writeAll(writes, [])).catch(() => undefined);
+  }
+
+  pruneCompleted(before: number): Promise<number> {
+    const ids = this.state.completedBefore(before);
+    const n = this.state.pruneCompleted(before);
+    return this.enqueue(() => this.writeAll([], ids.map((id) => this.taskKey(id)))).then(() => n);
+  }
+
+  private enqueue(write: () => Promise<void>): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const next = this.tail.then(write);
+    this.tail = next.catch((err) => {
+      this.failure ??= err;
+    });
+    return next;
+  }
+
+  private async writeAll(puts: readonly [string, Uint8Array][], purges: readonly string[]): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const results = await Promise.allSettled([...puts.map(([key, bytes]) => this.write(key, bytes)), ...purges.map((key) => this.write(key, undefined))]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  /**
+   * Writes (or, with undefined, purges) one key, conditional on the revision last seen. A write whose
+   * answer is lost (the server restarted, the connection dropped) is sent again until `timeoutMs` has
+   * passed; if the first one had landed after all, the retry meets a "wrong last sequence", and the key
+   * then holds exactly these bytes: that is our own write, not a conflict.
+   */
+  private async write(key: string, bytes: Uint8Array | undefined): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      const rev = this.revisions.get(key);
+      const left = Math.max(1, deadline - Date.now());
+      try {
+        if (bytes === undefined) {
+          await this.kv.purge(key, rev === undefined ? {} : { previousSeq: rev });
+          this.revisions.delete(key);
+        } else {
+          this.revisions.set(key, rev === undefined ? await this.kv.create(key, bytes) : await this.kv.update(key, bytes, rev, Math.min(left, 5_000)));
+        }
+        return;
+      } catch (err) {
+        if (isConflict(err)) {
+          if (await this.isOurs(key, bytes)) return;
+          throw this.writeError(key, err, true);
+        }
+        if (Date.now() >= deadline) throw this.writeError(key, err, false);
+        await new Promise((r) => setTimeout(r, Math.min(1_000, 50 * 2 ** Math.min(attempt, 5), Math.max(1, deadline - Date.now()))));
+      }
+    }
+  }
+
+  /** After a conflict: whether the key already holds what we meant to write (a retried write that had landed). */
+  private async isOurs(key: string, bytes: Uint8Array | undefined): Promise<boolean> {
+    try {
+      const e = await this.kv.get(key);
+      if (e === null) return false;
+      const ours = bytes === undefined ? e.operation === 'PURGE' : e.operation === 'PUT' && Buffer.from(e.value).equals(Buffer.from(bytes));
+      if (!ours) return false;
+      if (bytes === undefined) this.revisions.delete(key);
+      else this.revisions.set(key, e.revision);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private writeError(key: string, err: unknown, conflict: boolean): BatonError {
+    const message = toErrorInfo(err).message;
+    if (conflict) {
+      return new BatonError(
+        'ERR_TRANSPORT_CONFLICT',
+        `pipeline '${this.name}': another process wrote its task key '${key}' in the NATS bucket (${message}). One process writes a pipeline at a time: stop the other, then spawn the pipeline again here.`,
+        { pipeline: this.name, key },
+        err,
+      );
+    }
+    return new BatonError('ERR_TRANSPORT_FAILED', `pipeline '${this.name}': the NATS server did not acknowledge a write of '${key}' within ${this.timeoutMs} ms (${message}); the pipeline stops, and what it accepted is still in the bucket for the next start.`, { pipeline: this.name, key }, err);
+  }
+
+  private taskKey(id: string): string {
+    return `${this.prefix}.t.${token(id)}`;
+  }
+  private runningKey(stage: string): string {
+    return `${this.prefix}.r.${token(stage)}`;
+  }
+  private encodeTask(r: Readonly<TaskRecord>): Uint8Array {
+    const v: StoredRecord = [r.seq, r.key ?? null, r.stage, r.status, r.attempts, r.payload ?? null, r.errors ?? null, r.code ?? null, r.finishedAt];
+    return encode(v, `task ${r.id}`);
+  }
+  private encodeRunning(stage: string): Uint8Array {
+    const r = this.state.runningAt(stage);
+    return encode([r?.ids ?? [], r?.isolated ?? false], `runs of stage ${stage}`);
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test(toErrorInfo(err).message);
+}
+
+function corrupt(key: string, why: unknown): BatonError {
+  const detail = typeof why === 'string' ? why : toErrorInfo(why).message;
+  return new BatonError('ERR_JOURNAL_CORRUPT', `the NATS bucket's key '${key}' is not a Baton record (${detail}); delete the key (nats kv del <bucket> <key>) or use another bucket.`, { key }, why);
+}
