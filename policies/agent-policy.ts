@@ -4,6 +4,8 @@ import { mailboxPolicy, type MailboxOptions, type MailboxPolicy } from '../src/m
 import { backoff, RESTART_BACKOFF, RETRY_BACKOFF, type BackoffOptions, type BackoffPolicy } from './backoff.js';
 import { breakerPolicy, NO_BREAKER, type BreakerOptions, type BreakerPolicy } from './breaker.js';
 import { intensity, type IntensityPolicy } from './intensity.js';
+import { rateLimitPolicy, type RateLimitOptions, type RateLimitPolicy } from './rate-limit.js';
+import type { Classifier } from './error-class.js';
 
 /** Retrying a failed task. */
 export interface RetryOptions {
@@ -39,6 +41,19 @@ export interface AgentPolicyOptions {
   readonly orderByKey?: boolean;
   /** Keep the worker's state across a failure instead of running `init` again. Optional; defaults to false. */
   readonly keepState?: boolean;
+  /**
+   * How often the handler may be called: `{ perSecond }` or `{ perMinute }` (an LLM provider's RPM),
+   * with an optional `burst`. Waiting for the limit is back-pressure, never a failure. Optional;
+   * defaults to none.
+   */
+  readonly rateLimit?: RateLimitOptions;
+  /**
+   * What a failure means: `(error, now) => 'terminal' | 'transient' | 'rate-limited' | 'outage'` (or
+   * `{ kind, retryAfterMs }`), undefined to use the defaults. Optional; defaults to classifyError's
+   * rules: HTTP 400/401/403/404/422 terminal, 429 (and 503 with Retry-After) rate-limited, other
+   * statuses and network errors transient, `rateLimited()` rate-limited.
+   */
+  readonly classify?: Classifier;
 }
 
 export interface AgentPolicy {
@@ -52,13 +67,15 @@ export interface AgentPolicy {
   readonly concurrency: number;
   readonly orderByKey: boolean;
   readonly keepState: boolean;
+  readonly rateLimit: RateLimitPolicy | undefined;
+  readonly classify: Classifier | undefined;
 }
 
 export const AGENT_INTENSITY: IntensityPolicy = Object.freeze({ maxRestarts: 10, withinMs: 60_000 });
 
 /** Merges an agent's own options over its pipeline's defaults and validates the result. */
 /** The options every agent (and a pipeline's `defaults`) takes; agent() adds name, handle, init and route. */
-export const AGENT_POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState'];
+export const AGENT_POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState', 'rateLimit', 'classify'];
 
 export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOptions, path: string): AgentPolicy {
   for (const [o, where] of [[own, path], [defaults, `${path} (from the pipeline's defaults)`]] as const) {
@@ -83,6 +100,11 @@ export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOption
   if (typeof orderByKey !== 'boolean') throw invalidOption(`${path}.orderByKey`, orderByKey, 'true or false');
   const keepState = pick('keepState') ?? false;
   if (typeof keepState !== 'boolean') throw invalidOption(`${path}.keepState`, keepState, 'true or false');
+  const rateLimitOptions = pick('rateLimit');
+  if (rateLimitOptions !== undefined && rateLimitOptions !== null && typeof rateLimitOptions === 'object') checkKeys(rateLimitOptions, ['perSecond', 'perMinute', 'burst'], `${path}.rateLimit`);
+  const rateLimit = rateLimitOptions === undefined ? undefined : rateLimitPolicy(rateLimitOptions, `${path}.rateLimit`);
+  const classify = pick('classify');
+  if (classify !== undefined && typeof classify !== 'function') throw invalidOption(`${path}.classify`, classify, "a function (error, now) => 'terminal' | 'transient' | 'rate-limited' | 'outage' | undefined");
   return Object.freeze({
     maxAttempts,
     retryBackoff: backoff(retry.backoff, RETRY_BACKOFF, `${path}.retry.backoff`),
@@ -94,5 +116,7 @@ export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOption
     concurrency,
     orderByKey,
     keepState,
+    rateLimit,
+    classify,
   });
 }

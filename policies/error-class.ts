@@ -12,6 +12,7 @@ import { BatonError } from '../src/errors.js';
  */
 export type ErrorClass = 'terminal' | 'transient' | 'rate-limited' | 'outage';
 
+/** An error's class, and for a rate limit the delay the server asked for. */
 export interface Classified {
   readonly kind: ErrorClass;
   /** For `rate-limited`: how long the server asked us to wait, if it said. */
@@ -125,4 +126,37 @@ function read(value: unknown, key: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * An agent's own rules (the `classify` option): return a class, or `{ kind, retryAfterMs }`, or
+ * undefined to fall back to the default rules (classifyError). `now` is the stage's clock, for
+ * Retry-After dates.
+ */
+export type Classifier = (error: unknown, now: number) => ErrorClass | Classified | undefined;
+
+const KINDS: readonly string[] = ['terminal', 'transient', 'rate-limited', 'outage'];
+
+/**
+ * The class of `error`: the agent's own rules first, then the defaults. Never throws: a classifier
+ * that throws, or answers something that is not a class, counts as undefined (the defaults decide).
+ */
+export function classifyWith(custom: Classifier | undefined, error: unknown, now: number): Classified {
+  if (custom !== undefined) {
+    let answer: unknown;
+    try {
+      answer = custom(error, now);
+    } catch {
+      answer = undefined;
+    }
+    if (typeof answer === 'string' && KINDS.includes(answer)) return { kind: answer as ErrorClass };
+    if (answer !== null && typeof answer === 'object') {
+      const kind = read(answer, 'kind');
+      if (typeof kind === 'string' && KINDS.includes(kind)) {
+        const ms = read(answer, 'retryAfterMs');
+        return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? { kind: kind as ErrorClass, retryAfterMs: Math.min(MAX_RETRY_AFTER_MS, Math.ceil(ms)) } : { kind: kind as ErrorClass };
+      }
+    }
+  }
+  return classifyError(error, now);
 }

@@ -1,4 +1,6 @@
 import { invalidOption } from '../src/errors.js';
+import { calculateDelay, type BackoffPolicy } from './backoff.js';
+import type { Random } from '../src/random.js';
 
 /**
  * How often an agent's handler may be called: a token bucket. Tokens come back at a steady rate
@@ -12,6 +14,7 @@ export interface RateLimitPolicy {
   readonly burst: number;
 }
 
+/** What an agent's `rateLimit` takes: one of `perSecond` and `perMinute`, and an optional `burst`. */
 export interface RateLimitOptions {
   /** Calls per second. One of `perSecond` and `perMinute` is required. */
   readonly perSecond?: number;
@@ -30,6 +33,7 @@ export interface TokenBucket {
   readonly at: number;
 }
 
+/** Checks `rateLimit` options and makes the policy (ERR_INVALID_OPTION naming `path` for a bad one). */
 export function rateLimitPolicy(options: RateLimitOptions, path = 'rateLimit'): RateLimitPolicy {
   if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { perSecond } or { perMinute }, with an optional burst');
   const { perSecond, perMinute } = options;
@@ -72,4 +76,16 @@ export function takeToken(policy: RateLimitPolicy, bucket: TokenBucket, now: num
   const b = refill(policy, bucket, now);
   if (b.tokens >= 1) return { bucket: { tokens: b.tokens - 1, at: b.at }, ok: true, waitMs: 0 };
   return { bucket: b, ok: false, waitMs: Math.ceil((1 - b.tokens) / policy.perMs) };
+}
+
+/** How long to hold after a rate-limit refusal that named no delay: 1 s, doubling to 60 s, ±20%. */
+export const THROTTLE_BACKOFF: BackoffPolicy = Object.freeze({ minMs: 1_000, maxMs: 60_000, factor: 2, jitter: 0.2 });
+
+/**
+ * How long a stage holds its inbox after its `refusals`-th rate-limit refusal in a row: the
+ * server's Retry-After when it gave one (it knows best; a value past an hour was already clamped),
+ * else the throttle backoff for that many refusals (1 s, 2 s, 4 s, ... 60 s).
+ */
+export function holdDelay(retryAfterMs: number | undefined, refusals: number, random: Random): number {
+  return retryAfterMs ?? calculateDelay(THROTTLE_BACKOFF, refusals, random);
 }

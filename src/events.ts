@@ -16,9 +16,13 @@ export type BatonEvent =
   | { readonly type: 'escalated'; readonly path: string; readonly at: number; readonly reason: string }
   | { readonly type: 'breaker-opened'; readonly path: string; readonly at: number; readonly probeInMs: number; readonly probes: number }
   | { readonly type: 'breaker-closed'; readonly path: string; readonly at: number; readonly heldMs: number }
+  /** A rate-limit refusal holds the stage's inbox `until` (clock ms); `refusals` in a row so far. */
+  | { readonly type: 'throttled'; readonly path: string; readonly at: number; readonly until: number; readonly retryAfterMs: number; readonly refusals: number }
+  /** The first run after a hold was not refused: the stage runs again at its own pace. */
+  | { readonly type: 'throttle-lifted'; readonly path: string; readonly at: number; readonly heldMs: number }
   | { readonly type: 'stopped'; readonly path: string; readonly at: number; readonly reason: string };
 
-/** The type of a lifecycle event: started, crashed, restarted, retried, dead-lettered, escalated, breaker-opened, breaker-closed, stopped. */
+/** The type of a lifecycle event: started, crashed, restarted, retried, dead-lettered, escalated, breaker-opened, breaker-closed, throttled, throttle-lifted, stopped. */
 export type BatonEventType = BatonEvent['type'];
 /** A listener of `system.events`. One that throws is logged and skipped. */
 export type EventListener = (event: BatonEvent) => void;
@@ -32,6 +36,8 @@ const LEVEL: Record<BatonEventType, 'debug' | 'info' | 'warn' | 'error'> = {
   escalated: 'error',
   'breaker-opened': 'warn',
   'breaker-closed': 'info',
+  throttled: 'info',
+  'throttle-lifted': 'info',
   stopped: 'info',
 };
 

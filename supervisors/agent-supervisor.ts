@@ -14,6 +14,7 @@ import { StageCounts, type StageHost, type StageInbox, type StageStats, type Sta
 import { StageQueues } from './stage-queues.js';
 import { StageRuns } from './stage-runs.js';
 import type { StageStore } from './stage-store.js';
+import { StageThrottle } from './stage-throttle.js';
 import { StageTimer } from './stage-timer.js';
 import { StageWorker, type WorkerOwner } from './stage-worker.js';
 import { TaskRun, type RunOwner } from './task-run.js';
@@ -37,6 +38,7 @@ const NATIVE_THEN = Promise.prototype.then;
  *   handoff  (stage-handoff.ts)  next stage, routes, fan-out, the outbox
  *   store    (stage-store.ts)    what is recorded: nothing, or the pipeline's journal
  *   backlog  (stage-backlog.ts)  the journaled run loop, paging and adopting recovered tasks
+ *   throttle (stage-throttle.ts) the rate limit and the hold after a rate-limit refusal (made when needed)
  * Here: the run loops (the bare lane, the general one), a run's success and failure, and the
  * stage's life in the supervision tree (start, suspend, restart, terminate, escalate).
  */
@@ -56,6 +58,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   readonly handoff: StageHandoff;
   readonly store: StageStore;
   private readonly backlog: StageBacklog | undefined;
+  /** Made for an agent with a rateLimit, or at its first rate-limit refusal: undefined keeps the hot path as it was. */
+  throttle: StageThrottle | undefined;
   private status: Status = 'starting';
   private readonly handle: Agent['handle'];
   private readonly route: Agent['route'];
@@ -93,6 +97,30 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.handoff = new StageHandoff(this.path, this.name, host, this.store, this.counts, this);
     // Only a journaled stage has a backlog (an idle in-memory agent should not pay for one).
     this.backlog = this.store.journaled ? new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this) : undefined;
+    this.throttle = policy.rateLimit === undefined ? undefined : new StageThrottle(this.path, policy.rateLimit, host.events, host.random, host.clock.now());
+  }
+
+  /** A server refused a run for rate: the throttle (made now if this agent had none) holds the inbox. */
+  refused(retryAfterMs: number | undefined, now: number): void {
+    (this.throttle ??= new StageThrottle(this.path, undefined, this.host.events, this.host.random, now)).refused(retryAfterMs, now);
+    this.armTimer();
+  }
+
+  throttleStarted(n: number): void {
+    this.throttle?.started(n, this.host.clock.now());
+  }
+
+  /**
+   * Runs the throttle lets start now (Infinity without one). When it is 0, the stage's timer is
+   * armed for when a run may start: a full bucket or a hold is waited out on the timer, not polled.
+   */
+  allowance(): number {
+    const throttle = this.throttle;
+    if (throttle === undefined) return Infinity;
+    const now = this.host.clock.now();
+    const n = throttle.allowance(now);
+    if (n === 0) this.armTimerIfEarlier(throttle.nextAt(now));
+    return n;
   }
 
   get terminated(): boolean {
@@ -155,6 +183,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       capacity: this.queues.inbox.capacity,
       inFlight: this.runs.inFlight,
       breaker: this.failures.breaker.status,
+      throttle: this.throttle?.status ?? 'open',
+      throttledUntil: this.throttle?.status === 'held' ? this.throttle.until : undefined,
       status: this.status,
     };
   }
@@ -174,12 +204,14 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.backlog !== undefined) return this.backlog.run(budget);
     const failures = this.failures;
     // While a tool traces runs (the baton:run channel), every run takes the general path, which publishes.
-    if (this.bare && this.queues.keys === undefined && !failures.troubled && !runChannel.hasSubscribers) return this.runBare(budget);
+    if (this.bare && this.queues.keys === undefined && !failures.troubled && this.throttle === undefined && !runChannel.hasSubscribers) return this.runBare(budget);
     const concurrency = this.policy.concurrency;
     const { ready, inbox, keys } = this.queues;
     const runs = this.runs;
+    // Rate limit or a hold after a refusal: at most this many runs start now (see StageThrottle).
+    const allowed = this.throttle === undefined ? Infinity : this.allowance();
     let n = 0;
-    while (n < budget && runs.inFlight < concurrency) {
+    while (n < budget && n < allowed && runs.inFlight < concurrency) {
       let env: Envelope | undefined;
       let probe = false;
       if (failures.breaker.status !== 'closed') {
@@ -197,9 +229,11 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       }
       if (env === undefined) break;
       n++;
+      this.throttle?.started(1, this.host.clock.now());
       this.startRun(env, probe);
       if (this.handoff.outCount > 0 || this.status !== 'running') break;
     }
+    if (n > 0 && n >= allowed && this.throttle !== undefined) this.armTimerIfEarlier(this.throttle.nextAt(this.host.clock.now()));
     return n;
   }
 
@@ -251,6 +285,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.status !== 'running' || this.handoff.outCount > 0 || runs.inFlight >= this.policy.concurrency) return false;
     if (runs.isolated !== undefined || this.backlog?.waiting === true || (runs.inFlight > 0 && this.queues.ready.peek()?.suspect === true)) return false;
     const waiting = this.queues.hasReady() || this.store.canPage();
+    if (waiting && this.throttle !== undefined && this.throttle.allowance(this.host.clock.now()) === 0) return false;
     if (this.failures.breaker.status !== 'closed') return waiting && this.failures.probeDue(this.host.clock.now());
     return waiting;
   }
@@ -407,6 +442,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     }
     this.counts.completed++;
     const attempts = env.attempts + 1;
+    this.throttle?.ran(this.host.clock.now());
     // While the breaker is open only its probe speaks for the agent: a run that started before the
     // outage and ends well says nothing about now (closing on it re-ran held tasks into the outage).
     this.failures.succeeded(probe);
@@ -420,6 +456,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   /** A run failed: the failure rules decide; then the worker restarts, or the stage escalates. */
   private runFailed(env: Envelope, probe: boolean, thrown: unknown, code?: string): void {
     const action: FailureAction = this.failures.failed(env, probe, thrown, code);
+    if (action === 'none') return;
+    // Not a rate-limit refusal: as far as the throttle is concerned the server took the call.
+    this.throttle?.ran(this.host.clock.now());
     if (action === 'escalate') this.escalate(thrown);
     else this.restartWorker();
   }
@@ -509,8 +548,13 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     let at = this.queues.nextDue();
     const oldest = this.runs.running.head; // the oldest run has the earliest deadline
     if (oldest !== undefined && oldest.deadline < at) at = oldest.deadline;
-    const probeAt = this.failures.probeAt(this.host.clock.now());
+    const now = this.host.clock.now();
+    const probeAt = this.failures.probeAt(now);
     if (probeAt < at) at = probeAt;
+    if (this.throttle !== undefined && this.queues.hasReady()) {
+      const next = this.throttle.nextAt(now);
+      if (next < at) at = next;
+    }
     this.timer.arm(at);
   }
 

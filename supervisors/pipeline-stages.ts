@@ -69,5 +69,4 @@ export function checkSendOptions(pipeline: string, o: SendOptions): BatonError |
   return undefined;
 }
 
-const POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState'] as const;
-const hasOwnPolicy = (def: Agent): boolean => POLICY_KEYS.some((k) => def[k] !== undefined);
+const hasOwnPolicy = (def: Agent): boolean => AGENT_POLICY_KEYS.some((k) => (def as unknown as Record<string, unknown>)[k] !== undefined);

@@ -20,6 +20,10 @@ export interface BacklogOwner {
   startRun(env: Envelope, probe: boolean): TaskRun | undefined;
   /** Schedules the stage (a page or a batch's start record arrived from an asynchronous journal). */
   wake(): void;
+  /** Runs the rate limit or a hold lets start now (Infinity without either); arms the stage's timer when 0. */
+  allowance(): number;
+  /** Takes the tokens of `n` runs that start now. */
+  throttleStarted(n: number): void;
 }
 
 /** A batch whose start record is on its way to an asynchronous journal. */
@@ -95,6 +99,8 @@ export class StageBacklog {
       if (queues.tookFromInbox) queues.inbox.hold();
     };
     let probe = false;
+    const allowed = this.owner.allowance();
+    if (allowed === 0) return 0;
     if (failures.breaker.status !== 'closed') {
       if (!failures.probeDue(this.host.clock.now()) || runs.inFlight >= concurrency) return 0;
       const env = this.take(true);
@@ -104,7 +110,7 @@ export class StageBacklog {
       probe = true;
     } else {
       // Sync handlers: one start record and one commit per 256 runs (4x the scheduler's batch: commits dominate here).
-      const max = runs.sawAsync ? concurrency - runs.inFlight : Math.max(budget, 256);
+      const max = Math.min(allowed, runs.sawAsync ? concurrency - runs.inFlight : Math.max(budget, 256));
       // Fresh tasks first while fresh failures add up towards the breaker (see AgentSupervisor.run).
       const preferFresh = failures.preferFresh;
       while (batch.length < max) {
@@ -119,6 +125,7 @@ export class StageBacklog {
       }
     }
     if (batch.length === 0) return 0;
+    this.owner.throttleStarted(batch.length);
     // A suspect (running when the process died) runs alone: if the process dies again, it is to blame.
     const isolated = batch[0]!.suspect;
     const ids = batch.map((e) => this.host.taskId(e));

@@ -4,14 +4,15 @@ import type { AgentPolicy } from '../policies/agent-policy.js';
 import { calculateDelay } from '../policies/backoff.js';
 import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow, startProbe, type BreakerState } from '../policies/breaker.js';
 import { recordRestart, type RestartWindow } from '../policies/intensity.js';
+import { classifyWith } from '../policies/error-class.js';
 import type { StageCounts, StageHost } from './stage-host.js';
 import { NONE, type StageQueues } from './stage-queues.js';
 import type { StageStore } from './stage-store.js';
 
 const NO_WINDOW: RestartWindow = Object.freeze([]);
 
-/** What the stage must do after a failure. */
-export type FailureAction = 'restart' | 'escalate';
+/** What the stage must do after a failure: restart its worker, escalate, or nothing (a rate-limit refusal: the worker is fine). */
+export type FailureAction = 'restart' | 'escalate' | 'none';
 
 /**
  * A stage's failure rules: whether a failure is charged to the task or to the agent, the breaker,
@@ -37,8 +38,11 @@ export class StageFailures {
     private readonly queues: StageQueues,
     private readonly store: StageStore,
     private readonly counts: StageCounts,
-    /** Its stage, told when a retry or probe due at an instant may be the earliest thing its timer waits for. */
-    private readonly stage: { armTimerIfEarlier(at: number): void },
+    /**
+     * Its stage: told when a retry or probe due at an instant may be the earliest thing its timer waits
+     * for, and when a server refused a run for rate (the stage's throttle holds the inbox).
+     */
+    private readonly stage: { armTimerIfEarlier(at: number): void; refused(retryAfterMs: number | undefined, now: number): void },
   ) {}
 
   /** While fresh failures add up towards the breaker, fresh tasks run first (see AgentSupervisor.run). */
@@ -85,9 +89,19 @@ export class StageFailures {
     const now = this.host.clock.now();
     const error = toErrorInfo(thrown);
     this.counts.failed++;
+    // What the failure says (policies/error-class.ts; the agent's classify first): a rate-limit refusal
+    // holds the inbox and charges nobody; a terminal error dead-letters its task now; an outage opens
+    // the breaker at once; anything else is transient and goes by the rules below.
+    const cls = classifyWith(this.policy.classify, thrown, now);
+    if (cls.kind === 'rate-limited') return this.refused(env, probe, error, cls.retryAfterMs, now);
+    const breakerOn = this.policy.breaker.threshold !== Infinity;
     let charge: boolean;
     let againstAgent = false;
-    if (probe) {
+    if (cls.kind === 'terminal') {
+      // Bad input: retrying cannot help, and it says nothing about the agent or what it depends on.
+      charge = true;
+      if (probe) this.breaker = probeAgainNow(this.breaker, now);
+    } else if (probe) {
       if (env.attempts > 0) {
         // A probe that failed here before is evidence against itself: charge it and probe again at once.
         charge = true;
@@ -104,6 +118,13 @@ export class StageFailures {
       }
     } else if (this.breaker.status !== 'closed') {
       charge = false; // failed while the breaker was open: charged to the agent, not the task
+    } else if (cls.kind === 'outage' && breakerOn) {
+      // The dependency says it is down: open at once (a breaker of threshold 1 for this failure).
+      againstAgent = true;
+      charge = false;
+      this.breaker = onFreshFailure({ ...this.policy.breaker, threshold: 1 }, this.breaker, now, this.host.random);
+      this.refundStreak();
+      this.breakerOpened(now);
     } else if (env.attempts === 0) {
       againstAgent = true;
       this.breaker = onFreshFailure(this.policy.breaker, this.breaker, now, this.host.random);
@@ -120,16 +141,33 @@ export class StageFailures {
     (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: charge, error });
     this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId, charged: charge });
 
-    if (charge) this.charge(env, now, code);
+    const terminal = cls.kind === 'terminal';
+    if (charge) this.charge(env, now, code, terminal);
     else if (probe) this.queues.ready.push(env); // behind the others: the next probe takes the inbox first
     else this.queues.ready.unshift(env);
-    if (!(charge && env.attempts >= this.policy.maxAttempts)) this.store.recordFailure(taskId, env);
+    if (!(charge && (terminal || env.attempts >= this.policy.maxAttempts))) this.store.recordFailure(taskId, env);
 
     // Restart intensity is for a worker that cannot run (init failing; failures the task is not
     // charged for), not for failures its tasks pay for: with the breaker off, a 70% poison batch in
     // runs of 14 escalated the stage and its pipeline stopped, dead-lettering the healthy tasks too.
     if (againstAgent && !charge && this.exceedsIntensity(now)) return 'escalate';
     return 'restart';
+  }
+
+  /**
+   * A server refused the run for rate: the task goes back to the front, uncharged (its history keeps
+   * the refusal), and the stage's throttle holds the inbox for `retryAfterMs` (or its own backoff).
+   * A probe of the breaker that meets a refusal hands the probe on at once: the throttle decides when.
+   */
+  private refused(env: Envelope, probe: boolean, error: ReturnType<typeof toErrorInfo>, retryAfterMs: number | undefined, now: number): FailureAction {
+    const taskId = this.host.taskId(env);
+    (env.errors ??= []).push({ stage: this.name, attempt: env.attempts + 1, at: now, charged: false, error });
+    this.host.events.emit({ type: 'crashed', path: this.path, at: now, error, taskId, charged: false });
+    if (probe) this.breaker = probeAgainNow(this.breaker, now);
+    this.queues.ready.unshift(env);
+    this.store.recordFailure(taskId, env);
+    this.stage.refused(retryAfterMs, now);
+    return 'none';
   }
 
   /**
@@ -150,10 +188,10 @@ export class StageFailures {
     return !decision.restart;
   }
 
-  /** Charges `env` one attempt: a retry after the backoff, or a dead letter at maxAttempts. */
-  charge(env: Envelope, now: number, code: string): void {
+  /** Charges `env` one attempt: a retry after the backoff, or a dead letter at maxAttempts (or now, for a terminal error). */
+  charge(env: Envelope, now: number, code: string, terminal = false): void {
     env.attempts++;
-    if (env.attempts >= this.policy.maxAttempts) {
+    if (terminal || env.attempts >= this.policy.maxAttempts) {
       this.counts.deadLettered++;
       this.queues.release(env);
       this.host.deadLetter(env, this.name, code, env.errors![env.errors!.length - 1]!.error, env.attempts);

@@ -67,6 +67,10 @@ export interface StageStats {
   readonly capacity: number;
   readonly inFlight: number;
   readonly breaker: BreakerState['status'];
+  /** 'held' after a rate-limit refusal (until `throttledUntil`), 'probing' while the first run after it tests the server. */
+  readonly throttle: 'open' | 'held' | 'probing';
+  /** While held: the clock instant the hold ends. */
+  readonly throttledUntil: number | undefined;
   readonly status: 'starting' | 'running' | 'suspended' | 'terminated';
 }
 

@@ -1,3 +1,4 @@
+import type { ErrorClass } from '../policies/error-class.js';
 import type { AttemptError } from '../actors/envelope.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { type BatonError, invalidOption } from '../src/errors.js';
@@ -59,8 +60,15 @@ export interface SuperviseOptions<I, O> {
   readonly restart?: RestartOptions;
   /** Per attempt. Optional; defaults to 60,000 ms. Infinity: none. */
   readonly timeoutMs?: number;
-  /** Decides what a failure is. Optional; defaults to 'retry' for everything but control flow and aborts (always rethrown). */
-  readonly classify?: (error: unknown) => FailureVerdict;
+  /**
+   * Decides what a failure is: 'retry', 'fail' (a dead letter now), 'rethrow' (not Baton's business),
+   * or one of the error classes agents use: 'transient' (retry), 'terminal' (fail), 'rate-limited'
+   * (wait, uncharged, then call again), 'outage' (open the breaker now). Undefined: the default rules.
+   * Optional; defaults to the agents' rules (classifyError): HTTP 400/401/403/404/422 fail at once, a
+   * 429 (or `rateLimited()`) waits out its Retry-After (1 s doubling to 60 s if it names none), anything
+   * else is retried. Control flow and aborts are always rethrown.
+   */
+  readonly classify?: (error: unknown) => FailureVerdict | ErrorClass | undefined;
   /** Told about every dead letter. Optional; defaults to none. A sink that throws is logged, never rethrown. */
   readonly onDeadLetter?: (deadLetter: SupervisedDeadLetter<I>) => void;
   /** Returned in place of a dead-lettered input (e.g. a LangGraph Command). Optional; without it the call rejects with ERR_TASK_FAILED. */

@@ -5,7 +5,12 @@ import { calculateDelay } from '../policies/backoff.js';
 import { chargesProbe, CLOSED, onFreshFailure, onProbeFailure, onSuccess, probeAgainNow, startProbe, type BreakerState } from '../policies/breaker.js';
 import { isAbort, isControlFlow } from './control-flow.js';
 import { recordRestart, type RestartWindow } from '../policies/intensity.js';
+import { classifyError, type ErrorClass } from '../policies/error-class.js';
+import { holdDelay } from '../policies/rate-limit.js';
 import { settings, type FailureVerdict, type SupervisedContext, type SupervisedTask, type Supervised, type SuperviseOptions, type TaskFn } from './supervise-options.js';
+
+/** A failure sorted: what to do, and for 'wait' how long the server asked. */
+type Verdict = { readonly verdict: FailureVerdict | 'outage' } | { readonly verdict: 'wait'; readonly retryAfterMs: number | undefined };
 
 export type { FailureVerdict, SupervisedContext, SupervisedDeadLetter, SupervisedTask, Supervised, SuperviseOptions, TaskFn } from './supervise-options.js';
 
@@ -133,19 +138,40 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
     window = [];
   };
 
-  /** Control flow and aborts pass; otherwise classify's verdict ('retry' without it). A broken classify is the caller's bug: ERR_INVALID_OPTION. */
-  const sort = (err: unknown, caller: AbortSignal | undefined): FailureVerdict => {
-    if (isControlFlow(err) || isAbort(err, caller)) return 'rethrow';
-    if (options.classify === undefined) return 'retry';
-    let verdict: unknown;
-    try {
-      verdict = options.classify(err);
-    } catch (thrown) {
-      throw new BatonError('ERR_INVALID_OPTION', `${name}.classify threw (${toErrorInfo(thrown).message}) while sorting "${toErrorInfo(err).message}"; it must return 'retry', 'fail' or 'rethrow'.`, { option: `${name}.classify` }, err);
+  /**
+   * Control flow and aborts pass; otherwise classify's verdict, or the agents' default rules. A broken
+   * classify is the caller's bug: ERR_INVALID_OPTION. An error class is mapped to a verdict here:
+   * terminal -> 'fail', transient -> 'retry', rate-limited -> 'wait' (with the server's delay), outage
+   * -> 'outage'.
+   */
+  const sort = (err: unknown, caller: AbortSignal | undefined): Verdict => {
+    if (isControlFlow(err) || isAbort(err, caller)) return { verdict: 'rethrow' };
+    let verdict: unknown = undefined;
+    if (options.classify !== undefined) {
+      try {
+        verdict = options.classify(err);
+      } catch (thrown) {
+        throw new BatonError('ERR_INVALID_OPTION', `${name}.classify threw (${toErrorInfo(thrown).message}) while sorting "${toErrorInfo(err).message}"; it must return 'retry', 'fail', 'rethrow', an error class, or undefined.`, { option: `${name}.classify` }, err);
+      }
     }
-    if (verdict === 'retry' || verdict === 'fail' || verdict === 'rethrow') return verdict;
-    throw new BatonError('ERR_INVALID_OPTION', `${name}.classify returned ${describe(verdict)} for "${toErrorInfo(err).message}"; return 'retry', 'fail' or 'rethrow'.`, { option: `${name}.classify`, value: verdict }, err);
+    if (verdict === 'retry' || verdict === 'fail' || verdict === 'rethrow') return { verdict };
+    let cls: { kind: ErrorClass; retryAfterMs?: number };
+    if (verdict === undefined) cls = classifyError(err, clock.now());
+    else if (verdict === 'terminal' || verdict === 'transient' || verdict === 'rate-limited' || verdict === 'outage') {
+      cls = verdict === 'rate-limited' ? classifyError(err, clock.now()) : { kind: verdict };
+      if (verdict === 'rate-limited' && cls.kind !== 'rate-limited') cls = { kind: 'rate-limited' };
+    } else {
+      throw new BatonError('ERR_INVALID_OPTION', `${name}.classify returned ${describe(verdict)} for "${toErrorInfo(err).message}"; return 'retry', 'fail', 'rethrow', an error class ('terminal', 'transient', 'rate-limited', 'outage') or undefined.`, { option: `${name}.classify`, value: verdict }, err);
+    }
+    if (cls.kind === 'terminal') return { verdict: 'fail' };
+    if (cls.kind === 'rate-limited') return { verdict: 'wait', retryAfterMs: cls.retryAfterMs };
+    if (cls.kind === 'outage') return { verdict: 'outage' };
+    return { verdict: 'retry' };
   };
+
+  // A rate-limit refusal holds every call of this function until `heldUntil` (as a stage holds its inbox).
+  let heldUntil = 0;
+  let refusals = 0;
 
   const deadLetter = async (input: I, errors: AttemptError[], classified: boolean): Promise<O> => {
     const attempts = errors.length;
@@ -179,6 +205,7 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
     const errors: AttemptError[] = []; // charged attempts only: an uncharged failure ends the call
     for (let run = 1; ; run++) {
       if (caller?.aborted) throw caller.reason; // nothing runs for a caller that has left
+      if (clock.now() < heldUntil) await sleep(clock, heldUntil - clock.now(), caller);
       const probe = admit();
       let fn: TaskFn<I, O, C>;
       try {
@@ -191,18 +218,30 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
       try {
         const out = await runAttempt((signal) => fn(input, { ...(ctx as object | undefined), signal } as SupervisedContext<C>), { name, timeoutMs: policy.timeoutMs, clock, caller });
         succeeded(probe);
+        refusals = 0;
         return out;
       } catch (err) {
-        let verdict: FailureVerdict;
+        let sorted: Verdict;
         try {
-          verdict = sort(err, caller);
+          sorted = sort(err, caller);
         } catch (bad) {
           if (probe) probeNow();
           throw bad;
         }
+        const verdict = sorted.verdict;
         if (verdict === 'rethrow') {
           if (probe) probeNow(); // not evidence either way: no breaker effect
           throw err;
+        }
+        if (verdict === 'wait') {
+          // The server asked us to slow down: nobody is charged, every call waits, then this one runs again.
+          if (probe) probeNow();
+          refusals++;
+          const now = clock.now();
+          heldUntil = Math.max(heldUntil, now + holdDelay(sorted.retryAfterMs, refusals, random));
+          log.info({ retryInMs: heldUntil - now, refusals }, 'rate-limited; holding calls');
+          run--;
+          continue;
         }
         const now = clock.now();
         if (instance === fn && factory !== undefined) instance = undefined; // a fresh instance next, as an agent's worker restarts
@@ -212,6 +251,12 @@ export function supervise<I, O, C = { readonly signal?: AbortSignal }>(task: Sup
         let againstAgent = false;
         if (verdict === 'fail') {
           if (probe) probeNow(); // the caller says the input is bad: charged, no breaker effect
+        } else if (verdict === 'outage' && !probe && state.status === 'closed' && policy.breaker.threshold !== Infinity) {
+          // The dependency says it is down: open the breaker at once (threshold 1 for this failure).
+          againstAgent = true;
+          charge = false;
+          state = onFreshFailure({ ...policy.breaker, threshold: 1 }, state, now, random);
+          opened(now);
         } else if (probe) {
           // A probe that failed before, or one past maxHoldMs, is charged and the next probe runs at once.
           // (A call has no identity across calls: past maxHoldMs every failed probe counts as a repeat.)

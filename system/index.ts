@@ -30,6 +30,8 @@ export { backoff, calculateDelay, type BackoffPolicy, type BackoffOptions } from
 export { intensity, recordRestart, type IntensityPolicy, type RestartWindow } from '../policies/intensity.js';
 export { breakerPolicy, onFreshFailure, onProbeFailure, onSuccess, startProbe, chargesProbe, probeAgainNow, type BreakerPolicy, type BreakerOptions, type BreakerState } from '../policies/breaker.js';
 export type { AgentPolicyOptions, RetryOptions, RestartOptions } from '../policies/agent-policy.js';
+export { rateLimited, RateLimitedError, classifyError, classifyWith, parseRetryAfter, type ErrorClass, type Classified, type Classifier } from '../policies/error-class.js';
+export { rateLimitPolicy, refill, takeToken, fullBucket, holdDelay, THROTTLE_BACKOFF, type RateLimitOptions, type RateLimitPolicy, type TokenBucket } from '../policies/rate-limit.js';
 export type { StageStats } from '../supervisors/agent-supervisor.js';
 export { supervise, CircuitOpenError, type SuperviseOptions, type SupervisedTask, type SupervisedContext, type SupervisedDeadLetter, type Supervised, type FailureVerdict, type TaskFn } from '../supervisors/supervise.js';
 export { isControlFlow, isAbort } from '../supervisors/control-flow.js';
