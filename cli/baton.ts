@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BatonError, decodeOutcome, sqliteJournal, type Journal } from '../system/index.js';
+import { BatonError, cancelStoredTask, decodeOutcome, sqliteJournal, type Journal } from '../system/index.js';
 import { table } from './table.js';
 
 const USAGE = `usage: baton <command> --db PATH [options]
@@ -12,13 +12,15 @@ commands:
   dead-letters --pipeline NAME    the dead letters of a pipeline, oldest first [--limit N (50)] [--offset N (0)]
   replay --pipeline NAME ID...    send dead letters back to the stage that failed them [--all]
                                   (a running pipeline picks them up at its next start)
+  cancel --pipeline NAME ID...    end pending tasks as dead letters with ERR_CANCELLED [--reason TEXT]
+                                  (a running system cancels with pipeline.cancel(id) instead)
 
 options:
   --json                          machine-readable output (camelCase keys, ISO times) on every command
   --version, -h/--help
 
 status and dead-letters only read the journal (they change no file and work while a system runs);
-replay writes it, so it waits for the system on that journal to stop (one writer per journal file).
+replay and cancel write it, so they wait for the system on that journal to stop (one writer per journal file).
 `;
 
 /** Exit codes: 0 done, 1 the journal or its contents said no, 2 the command line is wrong. */
@@ -65,6 +67,7 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
         limit: { type: 'string' },
         offset: { type: 'string' },
         all: { type: 'boolean' },
+        reason: { type: 'string' },
         json: { type: 'boolean' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -83,10 +86,11 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
     (values.help ? out : err)(USAGE);
     return values.help ? 0 : USAGE_ERROR;
   }
-  if (!['status', 'dead-letters', 'replay'].includes(command)) throw new CliError(USAGE_ERROR, `baton: unknown command '${command}'.\n${USAGE}`);
+  if (!['status', 'dead-letters', 'replay', 'cancel'].includes(command)) throw new CliError(USAGE_ERROR, `baton: unknown command '${command}'.\n${USAGE}`);
   const db = values.db;
   if (db === undefined) throw new CliError(USAGE_ERROR, `baton ${command}: --db PATH is required (the SQLite file given to sqliteJournal).`);
   if (command === 'replay' && !values.all && ids.length === 0) throw new CliError(USAGE_ERROR, 'baton replay: name the dead letters to replay (ids), or pass --all.');
+  if (command === 'cancel' && ids.length === 0) throw new CliError(USAGE_ERROR, 'baton cancel: name the pending tasks to cancel (ids).');
   // Checked before the journal is opened: a bad option must not wait for, or touch, the file.
   const limit = wholeNumber(command, '--limit', values.limit, 50, 1);
   const offset = wholeNumber(command, '--offset', values.offset, 0, 0);
@@ -94,7 +98,8 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
   if (!existsSync(db)) throw new CliError(REFUSED, `baton ${command}: no journal at '${db}'; give the path passed to sqliteJournal().`);
 
   // Reads open the journal read-only: no lock (they work beside a running system) and no file changed.
-  const journal = sqliteJournal(db, { readonly: command !== 'replay' });
+  const writes = command === 'replay' || command === 'cancel';
+  const journal = sqliteJournal(db, { readonly: !writes });
   try {
     const pipelineOf = (): string => {
       const all = journal.pipelines();
@@ -133,6 +138,20 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
               : table(rows.map((r) => ({ ...r, 'last error': r.lastError, finished: r.finishedAt })), ['id', 'stage', 'attempts', 'code', 'last error', 'finished']),
           );
           if (more) err(`baton dead-letters: showing ${rows.length} dead letters from offset ${offset}; there are more: --offset ${offset + rows.length}\n`);
+          return 0;
+        }
+        case 'cancel': {
+          const name = pipelineOf();
+          const pj = journal.openPipeline(name);
+          const reason = values.reason ?? 'cancelled by an operator (baton cancel)';
+          const targets = [...new Set(ids)];
+          const cancelled = targets.filter((id) => cancelStoredTask(pj, id, reason, journal.now()));
+          const done = new Set(cancelled);
+          const others = targets.filter((id) => !done.has(id));
+          show(
+            { pipeline: name, cancelled, notPending: others },
+            () => `cancelled ${cancelled.length} of ${targets.length} in pipeline '${name}'${others.length > 0 ? ' (the others are not pending here)' : ''}; they are dead letters with ERR_CANCELLED`,
+          );
           return 0;
         }
         default: {

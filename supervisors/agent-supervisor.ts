@@ -1,7 +1,7 @@
 import type { Agent, RouteResult } from '../actors/agent.js';
 import type { Envelope } from '../actors/envelope.js';
 import { runChannel, traceEnd, traceSettled, type RunTrace } from '../src/diagnostics.js';
-import { BatonError, describe, toErrorInfo } from '../src/errors.js';
+import { BatonError, describe, toErrorInfo, type ErrorInfo } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { Mailbox } from '../src/mailbox.js';
 import type { Runnable } from '../src/scheduler.js';
@@ -187,6 +187,34 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       throttledUntil: this.throttle?.status === 'held' ? this.throttle.until : undefined,
       status: this.status,
     };
+  }
+
+  /**
+   * Cancels one task (or one branch of a fanned-out task) with id `id` if this stage holds it: a
+   * waiting one leaves its queue, a running one has its signal aborted and its late result discarded;
+   * either is dead-lettered now with ERR_CANCELLED. False if it is not here.
+   */
+  cancel(id: string, error: ErrorInfo): boolean {
+    if (this.status === 'terminated') return false;
+    const match = (env: Envelope): boolean => this.host.taskId(env) === id;
+    let env = this.queues.remove(match) ?? this.handoff.remove(match) ?? this.backlog?.remove(match);
+    if (env === undefined) {
+      for (const run of this.runs.running) {
+        if (run.done || run.taskId !== id) continue;
+        this.runs.ended(run);
+        if (this.runs.isolated === run) this.endIsolation();
+        run.abort('ERR_ABORTED', `task ${id} was cancelled at stage '${this.path}'; the handler's late result will be discarded.`);
+        if (run.trace !== undefined) traceSettled(run.takeTrace(), false, error);
+        env = run.env;
+        break;
+      }
+    }
+    if (env === undefined) return false;
+    this.queues.release(env);
+    this.counts.deadLettered++;
+    this.host.deadLetter(env, this.name, 'ERR_CANCELLED', error, env.attempts);
+    if (this.status === 'running' && !this.scheduled) this.host.scheduler.schedule(this);
+    return true;
   }
 
   /** Tasks this stage holds in any form (for shutdown and termination accounting). */

@@ -52,6 +52,20 @@ export class KeyOrder {
     ready.unshift(next);
   }
 
+  /** Takes a parked task out (it was cancelled); undefined if none matches. */
+  removeParked(pred: (env: Envelope) => boolean): Envelope | undefined {
+    for (const [key, queue] of this.waiting) {
+      const i = queue.findIndex(pred);
+      if (i < 0) continue;
+      const [env] = queue.splice(i, 1);
+      if (queue.length === 0) this.waiting.delete(key);
+      this.parked--;
+      this.bound?.unhold();
+      return env;
+    }
+    return undefined;
+  }
+
   clear(): Envelope[] {
     const out = [...this.waiting.values()].flat();
     this.waiting.clear();

@@ -1,5 +1,6 @@
-import { BatonError } from '../src/errors.js';
-import type { PipelineJournal } from '../src/journal/journal.js';
+import { BatonError, type ErrorInfo } from '../src/errors.js';
+import type { PipelineJournal, SyncPipelineJournal } from '../src/journal/journal.js';
+import { encode } from '../src/codec.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
 import { envelopeOf, type DurableLog } from './durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
@@ -54,4 +55,43 @@ export function replayDeadLetters(
     n++;
   }
   return n;
+}
+
+/**
+ * Cancels task `id` wherever the pipeline holds it: every stage is asked (a fanned-out task may be at
+ * several), then, if no stage held it, the journal's backlog (a task recovered but not yet paged in).
+ * Each copy found is dead-lettered with ERR_CANCELLED. Returns how many were found.
+ */
+export function cancelTask(
+  id: string,
+  reason: string,
+  stages: readonly AgentSupervisor[],
+  durable: DurableLog | undefined,
+  deadLetter: (env: Envelope, stage: string, code: string, error: ErrorInfo, attempts: number) => void,
+): number {
+  const error: ErrorInfo = { name: 'BatonError', code: 'ERR_CANCELLED', message: `task ${id} was cancelled: ${reason}` };
+  let n = 0;
+  for (const stage of stages) while (stage.cancel(id, error)) n++;
+  if (n > 0 || durable === undefined || durable.live.has(id)) return n;
+  const row = durable.journal.status(id) === 'pending' ? durable.journal.task(id) : undefined;
+  if (row === undefined) return 0;
+  // Paging skips live ids: this one will not be paged in after it is dead-lettered here.
+  durable.live.add(id);
+  deadLetter(envelopeOf(row), row.stage, 'ERR_CANCELLED', error, row.attempts);
+  return 1;
+}
+
+/**
+ * For tools working on a journal no system has open (the CLI's `baton cancel`): records pending task
+ * `id` as cancelled, a dead letter with ERR_CANCELLED and `reason` added to its history. Returns
+ * false (and writes nothing) if the task is not pending. The pipeline's next start does not run it.
+ */
+export function cancelStoredTask(journal: SyncPipelineJournal, id: string, reason: string, at: number): boolean {
+  const row = journal.status(id) === 'pending' ? journal.task(id) : undefined;
+  if (row === undefined) return false;
+  const env = envelopeOf(row);
+  const error: ErrorInfo = { name: 'BatonError', code: 'ERR_CANCELLED', message: `task ${id} was cancelled: ${reason}` };
+  const errors = [...(env.errors ?? []), { stage: row.stage, attempt: row.attempts, at, charged: false, error }];
+  journal.commit([{ op: 'dead', id, stage: row.stage, attempts: row.attempts, code: 'ERR_CANCELLED', errors: encode(errors, `the history of task ${id}`), at }]);
+  return true;
 }

@@ -7,7 +7,7 @@ import { Supervisor } from './supervisor.js';
 import { DurableLog } from './durable-log.js';
 import { DEFAULT_OUTCOMES_HIGH_WATER_MARK, OutcomeFeed, type Outcome, type OutcomeIterator, type OutcomesOptions } from '../actors/outcomes.js';
 import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
-import { needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
+import { cancelTask, needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
 import { PipelineIntake } from './pipeline-intake.js';
 import { TaskLedger } from './task-ledger.js';
 import { recoverPending } from './pipeline-recovery.js';
@@ -222,6 +222,20 @@ export class Pipeline<I = unknown, O = unknown> {
       stage.adopt(env, 'no');
       this.scheduler.schedule(stage);
     });
+  }
+
+  /**
+   * Cancels an accepted task: it ends now as a dead letter with ERR_CANCELLED (replayable like any
+   * dead letter). A task waiting anywhere leaves its queue; a running one has its `ctx.signal`
+   * aborted and its late result discarded; one still in the journal's backlog is recorded as
+   * cancelled. Returns true if the task was pending here, false if it is unknown or already ended.
+   * Throws ERR_INVALID_OPTION for an id that is not a non-empty string.
+   */
+  cancel(id: string, reason = 'cancelled by the caller'): boolean {
+    if (typeof id !== 'string' || id.length === 0) throw invalidOption(`pipeline '${this.name}'.cancel(id)`, id, 'a task id (a non-empty string)');
+    if (typeof reason !== 'string') throw invalidOption(`pipeline '${this.name}'.cancel(id, reason)`, reason, 'a string');
+    if (this.status !== 'running') return false;
+    return cancelTask(id, reason, this.stageList, this.durable, (env, stage, code, error, attempts) => this.ledger.deadLetter(env, stage, code, error, attempts)) > 0;
   }
 
   /** The error a send or drain gets once the pipeline stopped or failed (IntakeOwner). */

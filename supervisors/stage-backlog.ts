@@ -150,6 +150,19 @@ export class StageBacklog {
     return this.recording !== undefined;
   }
 
+  /** Takes a task out of the batch waiting for its start record (a cancel); undefined if none matches. */
+  remove(pred: (env: Envelope) => boolean): Envelope | undefined {
+    const recording = this.recording;
+    if (recording === undefined) return undefined;
+    const i = recording.batch.findIndex(pred);
+    if (i < 0) return undefined;
+    const [env] = recording.batch.splice(i, 1);
+    const [fromInbox] = recording.fromInbox.splice(i, 1);
+    if (fromInbox) this.queues.inbox.unhold();
+    if (recording.batch.length === 0) this.recording = undefined;
+    return env;
+  }
+
   /** The stage suspends: a batch waiting for its start record goes back to the front, in order. */
   takeBack(): void {
     const recording = this.recording;

@@ -106,6 +106,24 @@ export class StageHandoff {
     return true;
   }
 
+  /** Takes a task waiting in the outbox out (a cancel); undefined if none matches. */
+  remove(pred: (env: Envelope) => boolean): Envelope | undefined {
+    const out = this.out;
+    if (out === undefined || this.outCount === 0) return undefined;
+    const envs = out.envs.clear();
+    const to = out.to.clear();
+    let found: Envelope | undefined;
+    envs.forEach((env, i) => {
+      if (found === undefined && pred(env)) found = env;
+      else {
+        out.envs.push(env);
+        out.to.push(to[i]!);
+      }
+    });
+    if (found !== undefined) this.outCount--;
+    return found;
+  }
+
   /** Empties the outbox (the stage ends): its tasks are returned to be accounted for. */
   clear(): Envelope[] {
     const left = this.out?.envs.clear() ?? [];

@@ -100,6 +100,14 @@ export class StageQueues {
     while (this.delayed.length > 0 && this.delayed[0]!.dueAt <= now) this.ready.push(this.delayed.shift()!);
   }
 
+  /** Takes the waiting task `pred` picks out of whichever queue holds it (a cancel); undefined if none. */
+  remove(pred: (env: Envelope) => boolean): Envelope | undefined {
+    const found = this.ready.removeFirst(pred) ?? this.inbox.removeFirst(pred) ?? this.keys?.removeParked(pred);
+    if (found !== undefined) return found;
+    const i = this.delayed.findIndex(pred);
+    return i < 0 ? undefined : this.delayed.splice(i, 1)[0];
+  }
+
   /** Empties every queue (the stage ends); senders waiting for room are woken to find it gone. */
   clear(): Envelope[] {
     const left = [...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? [])];

@@ -23,6 +23,7 @@ export { actor, type ActorOptions } from '../actors/actor.js';
 export { Pipeline, type PipelineOptions, type PipelineStats, type SendOptions, type SendResult } from '../supervisors/pipeline.js';
 export type { Outcome, CompletedOutcome, DeadLetteredOutcome, OutcomesOptions, OutcomeIterator } from '../actors/outcomes.js';
 export { outcomeOf as decodeOutcome } from '../supervisors/stored-outcome.js';
+export { cancelStoredTask } from '../supervisors/operator-api.js';
 export type { AttemptError } from '../actors/envelope.js';
 
 export { oneForOne, oneForAll, restForOne, shouldRestart, restartSet, type SupervisorStrategy, type StrategyOptions, type RestartType, type ExitKind, type StrategyKind } from '../policies/strategy.js';
