@@ -27,6 +27,7 @@ export interface FaultPlanConstraints {
   readonly maxKills?: number;
 }
 
+/** The kinds generated unless `kinds` says otherwise ('rate-limit' is asked for by name). */
 const ALL_KINDS: readonly FaultKind[] = ['throw-on-call', 'poison', 'flaky', 'hang', 'delay', 'init-fails', 'outage'];
 
 export function fault(c: Omit<FaultPlanConstraints, 'stages'> = {}): fc.Arbitrary<Fault> {
@@ -45,6 +46,10 @@ export function fault(c: Omit<FaultPlanConstraints, 'stages'> = {}): fc.Arbitrar
     outage: fc
       .tuple(fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 300 }) }, fc.integer({ min: 0, max: horizon })), fc.integer({ min: 1, max: horizon }))
       .map(([fromMs, len]) => ({ kind: 'outage', fromMs, toMs: fromMs + len })),
+    // Not in the default kinds (ask for it with `kinds`): a storm of 429s, with or without Retry-After.
+    'rate-limit': fc
+      .record({ fromMs: fc.integer({ min: 0, max: 300 }), len: fc.integer({ min: 1, max: horizon }), retryAfterMs: fc.option(fc.integer({ min: 0, max: 2_000 }), { nil: undefined }), p: fc.constantFrom(0.25, 0.5, 1) })
+      .map(({ fromMs, len, retryAfterMs, p }) => ({ kind: 'rate-limit', fromMs, toMs: fromMs + len, ...(retryAfterMs === undefined ? {} : { retryAfterMs }), p })),
   };
   return fc.oneof(...(c.kinds ?? ALL_KINDS).map((k) => make[k]));
 }

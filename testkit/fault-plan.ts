@@ -26,9 +26,15 @@ export type Fault =
   /** `init` throws the first `times` times it runs (an agent without `init` gets one). */
   | { readonly kind: 'init-fails'; readonly times: number }
   /** Every call that starts in [fromMs, toMs), or is still waiting out a `delay` then, fails: the agent's database is down. */
-  | { readonly kind: 'outage'; readonly fromMs: number; readonly toMs: number };
+  | { readonly kind: 'outage'; readonly fromMs: number; readonly toMs: number }
+  /**
+   * Calls that start in [fromMs, toMs) are refused for rate, each with probability `p` (drawn from the
+   * plan's seed; optional, defaults to 1): an error with status 429 and `retryAfterMs` (none: the
+   * server named no delay), which the stage's default rules read as a rate-limit refusal.
+   */
+  | { readonly kind: 'rate-limit'; readonly fromMs: number; readonly toMs: number; readonly retryAfterMs?: number; readonly p?: number };
 
-/** A fault's kind: throw-on-call, poison, flaky, hang, delay, init-fails or outage. */
+/** A fault's kind: throw-on-call, poison, flaky, hang, delay, init-fails, outage or rate-limit. */
 export type FaultKind = Fault['kind'];
 
 /** What goes wrong, and when, as plain data: printable, replayable and shrinkable by fast-check. */
@@ -80,6 +86,11 @@ export function decide(faults: readonly Fault[], n: number, input: unknown, task
       case 'outage':
         fires = now >= f.fromMs && now < f.toMs;
         break;
+      case 'rate-limit': {
+        const draw = random(); // drawn on every call, fired or not (see above)
+        fires = now >= f.fromMs && now < f.toMs && draw < (f.p ?? 1);
+        break;
+      }
       default:
         break;
     }
@@ -123,8 +134,13 @@ export function validatePlan(plan: FaultPlan, stages: readonly Agent[]): void {
         case 'outage':
           if (!(f.fromMs >= 0 && f.toMs >= f.fromMs)) bad('need 0 <= fromMs <= toMs');
           break;
+        case 'rate-limit':
+          if (!(f.fromMs >= 0 && f.toMs >= f.fromMs)) bad('need 0 <= fromMs <= toMs');
+          if (f.retryAfterMs !== undefined && !(f.retryAfterMs >= 0)) bad('retryAfterMs must be a number of ms >= 0');
+          if (f.p !== undefined && !(f.p >= 0 && f.p <= 1)) bad('p must be a probability in [0, 1]');
+          break;
         default:
-          bad('kind must be one of throw-on-call, poison, flaky, hang, delay, init-fails, outage');
+          bad('kind must be one of throw-on-call, poison, flaky, hang, delay, init-fails, outage, rate-limit');
       }
     }
   }

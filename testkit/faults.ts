@@ -102,7 +102,10 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
       const delayMs = delay === undefined ? 0 : delay.minMs + Math.floor(random() * (delay.maxMs - delay.minMs + 1));
       if (injected !== undefined && injected.kind !== 'hang') {
         end('threw', injected.kind);
-        throw new InjectedFault(injected.kind, `injected ${injected.kind} at stage '${def.name}', call ${n}, task ${call.taskId ?? '?'}`);
+        const fault = new InjectedFault(injected.kind, `injected ${injected.kind} at stage '${def.name}', call ${n}, task ${call.taskId ?? '?'}`);
+        // A refusal for rate looks like an HTTP client's 429: the stage's default rules read it so.
+        if (injected.kind === 'rate-limit') throw Object.assign(fault, { status: 429, ...(injected.retryAfterMs === undefined ? {} : { retryAfterMs: injected.retryAfterMs }) });
+        throw fault;
       }
       if (injected?.kind === 'hang') {
         return new Promise((_, reject) => {
@@ -201,4 +204,6 @@ export const faults = {
   initFails: (times: number): Fault => ({ kind: 'init-fails', times }),
   /** Every call in [fromMs, toMs) of clock time fails, and calls in flight when it begins fail too. */
   outage: (fromMs: number, toMs: number): Fault => ({ kind: 'outage', fromMs, toMs }),
+  /** Calls starting in [fromMs, toMs) are refused with HTTP 429 (Retry-After `retryAfterMs`, if given), each with probability `p` (default 1). */
+  rateLimit: (fromMs: number, toMs: number, retryAfterMs?: number, p?: number): Fault => ({ kind: 'rate-limit', fromMs, toMs, ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(p === undefined ? {} : { p }) }),
 } as const;
