@@ -15,7 +15,7 @@ export type { ActorRef, ActorContext, ActorDefinition, Delivery, SpawnOptions } 
 export type { Logger, LoggerOption } from '../src/logging.js';
 export { sqliteJournal, SCHEMA_VERSION, type SqliteJournalOptions } from '../src/journal/sqlite.js';
 export { memoryJournal } from '../src/journal/memory.js';
-export { natsJetStream, type NatsPipelineJournal, type NatsJournalOptions } from '../src/journal/nats.js';
+export { natsJetStream, type NatsJournal, type NatsPipelineJournal, type NatsJournalOptions } from '../src/journal/nats.js';
 export { isLater, type Journal, type PipelineJournal, type SyncPipelineJournal, type Later, type JournalOp, type StoredTask, type StoredOutcome, type TaskStatus } from '../src/journal/journal.js';
 
 export { agent, type Agent, type AgentOptions, type TaskContext, type RouteResult } from '../actors/agent.js';
@@ -24,6 +24,7 @@ export { Pipeline, type PipelineOptions, type PipelineStats, type SendOptions, t
 export type { Outcome, CompletedOutcome, DeadLetteredOutcome, OutcomesOptions, OutcomeIterator } from '../actors/outcomes.js';
 export { outcomeOf as decodeOutcome } from '../supervisors/stored-outcome.js';
 export { cancelStoredTask } from '../supervisors/operator-api.js';
+export { DistributedPipeline, type JoinOptions, type DistributedStats } from '../supervisors/distributed-pipeline.js';
 export type { AttemptError } from '../actors/envelope.js';
 
 export { oneForOne, oneForAll, restForOne, shouldRestart, restartSet, type SupervisorStrategy, type StrategyOptions, type RestartType, type ExitKind, type StrategyKind } from '../policies/strategy.js';

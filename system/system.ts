@@ -13,6 +13,8 @@ import { EventStream, type BatonEvent } from '../src/events.js';
 import { checkKeys } from '../src/options.js';
 import { prometheusText, type SystemSnapshot } from './prometheus.js';
 import type { Journal } from '../src/journal/journal.js';
+import type { NatsJournal } from '../src/journal/nats.js';
+import { DistributedPipeline, type JoinOptions } from '../supervisors/distributed-pipeline.js';
 import { createLogger, type Logger, type LoggerOption } from '../src/logging.js';
 import { mailboxPolicy, type MailboxOptions } from '../src/mailbox.js';
 import { seededRandom, type Random } from '../src/random.js';
@@ -294,6 +296,28 @@ export class ActorSystem {
     return pipeline.start();
   }
 
+  /**
+   * Joins a pipeline that runs across processes (or machines) on NATS JetStream: this process runs
+   * the stages named in `host` (each with its own agent supervisor) and may send, watch outcomes and
+   * replay dead letters; other processes join the same pipeline with the same stages and host the
+   * rest. Needs a system made with `journal: await natsJetStream(...)`; throws ERR_INVALID_OPTION
+   * otherwise. Resolves once the pipeline's streams exist and the hosted stages have started.
+   */
+  async joinPipeline<I = unknown, O = unknown>(options: JoinOptions): Promise<DistributedPipeline<I, O>> {
+    this.assertRunning();
+    const journal = this.journal as NatsJournal | undefined;
+    if (journal?.kind !== 'nats' || journal.wire === undefined) {
+      throw invalidOption('joinPipeline: createSystem({ journal })', journal?.kind, 'a NATS journal: createSystem({ journal: await natsJetStream({ servers }) })');
+    }
+    assertName(options?.name, 'pipeline name');
+    this.claimName(options.name);
+    const pipeline = await DistributedPipeline.join<I, O>(options, journal.wire, { scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events, log: this.log, journal: undefined });
+    this.distributed.set(options.name, pipeline);
+    return pipeline;
+  }
+
+  private readonly distributed = new Map<string, DistributedPipeline<any, any>>();
+
   /** The pipeline spawned under `name`. Throws ERR_UNKNOWN_ADDRESS if there is none. */
   pipeline<I = unknown, O = unknown>(name: string): Pipeline<I, O> {
     const p = this.pipelines.get(name);
@@ -339,6 +363,7 @@ export class ActorSystem {
   private async shutdownNow(options: ShutdownOptions): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.pipelines.values()].map((p) => p.stop(options)));
+    await Promise.all([...this.distributed.values()].map((p) => p.stop(options)));
     // Trees stop in order (last child first, each within its shutdownMs); roots last spawned first.
     for (const [name, root] of [...this.roots.entries()].reverse()) {
       await stopInOrder(root, root instanceof Supervisor ? Infinity : (this.rootShutdownMs.get(name) ?? 5_000));
@@ -375,7 +400,7 @@ export class ActorSystem {
     const old = this.pipelines.get(name);
     // A stopped or failed pipeline's name may be spawned again: that is how a pipeline resumes its journal.
     if (old !== undefined && (old.stats().status === 'stopped' || old.stats().status === 'failed')) this.pipelines.delete(name);
-    if (this.roots.has(name) || this.pipelines.has(name) || this.cells.has(name)) {
+    if (this.roots.has(name) || this.pipelines.has(name) || this.cells.has(name) || this.distributed.get(name)?.stats().status === 'running') {
       throw new BatonError('ERR_DUPLICATE_NAME', `'${name}' is already taken in this system; choose another name or stop the old one first.`, { name });
     }
   }

@@ -4,6 +4,7 @@ import { decode, encode } from '../codec.js';
 import { BatonError, invalidOption, toErrorInfo } from '../errors.js';
 import { checkKeys } from '../options.js';
 import type { Journal, JournalOp, PipelineJournal, StoredOutcome, StoredTask, TaskStatus } from './journal.js';
+import type { NatsWire } from './nats-wire.js';
 import { MemoryPipelineJournal, type TaskRecord } from './memory.js';
 
 /** What `natsJetStream()` takes. Only `servers` is required. */
@@ -37,6 +38,12 @@ export interface NatsJournalOptions {
 const OPTION_KEYS = ['servers', 'bucket', 'replicas', 'connectOptions', 'connection', 'timeoutMs', 'now'] as const;
 const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A journal on NATS JetStream; `wire` is what `system.joinPipeline` builds a distributed pipeline on. */
+export interface NatsJournal extends Journal<NatsPipelineJournal> {
+  readonly kind: 'nats';
+  readonly wire: NatsWire;
+}
+
 /**
  * A journal on NATS JetStream: tasks survive the process, and the disk is a NATS server's (or an R3
  * cluster's) instead of a local file. Each task is one key of a KV bucket (`<pipeline>.t.<id>`),
@@ -54,7 +61,7 @@ const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
  *
  * Resolves once it has connected and read the bucket: openPipeline() then answers at once.
  */
-export async function natsJetStream(options: NatsJournalOptions): Promise<Journal<NatsPipelineJournal>> {
+export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJournal> {
   if (options === null || typeof options !== 'object') throw invalidOption('natsJetStream(options)', options, "an object { servers: 'nats://host:4222', ... }");
   checkKeys(options, OPTION_KEYS, 'natsJetStream(options)');
   const { servers, connection } = options;
@@ -74,7 +81,7 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<Journa
   if (options.now !== undefined && typeof options.now !== 'function') throw invalidOption('natsJetStream(options).now', options.now, 'a () => number of ms');
 
   // Loaded here, not at import: a program that never uses NATS does not load its client.
-  const [{ connect }, { jetstream, jetstreamManager, DeliverPolicy }, { Kvm }] = await Promise.all([
+  const [{ connect, headers }, { jetstream, jetstreamManager, DeliverPolicy, AckPolicy, RetentionPolicy, StorageType, DiscardPolicy }, { Kvm }] = await Promise.all([
     import('@nats-io/transport-node'),
     import('@nats-io/jetstream'),
     import('@nats-io/kv'),
@@ -126,8 +133,9 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<Journa
       });
       await consumer.delete().catch(() => undefined);
     }
-      const journal: Journal<NatsPipelineJournal> = {
+      const journal: NatsJournal = {
       kind: 'nats',
+      wire: { nc, js, jsm, timeoutMs, lib: { headers: headers as never, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } as never },
       durable: true,
       now: options.now ?? Date.now,
       openPipeline: part,

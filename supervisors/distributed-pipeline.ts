@@ -1,0 +1,576 @@
+import { randomBytes } from 'node:crypto';
+import type { Envelope } from '../actors/envelope.js';
+import { DEFAULT_OUTCOMES_HIGH_WATER_MARK, OutcomeFeed, type Outcome, type OutcomeIterator, type OutcomesOptions } from '../actors/outcomes.js';
+import { encode } from '../src/codec.js';
+import { BatonError, invalidOption, toErrorInfo, type ErrorInfo } from '../src/errors.js';
+import type { Logger } from '../src/logging.js';
+import { Mailbox } from '../src/mailbox.js';
+import { checkKeys } from '../src/options.js';
+import type { StoredOutcome, StoredTask } from '../src/journal/journal.js';
+import { ACK_WAIT_MS, PipelineWire, type NatsWire, type WireTask } from '../src/journal/nats-wire.js';
+import { oneForOne } from '../policies/strategy.js';
+import type { AgentSupervisor } from './agent-supervisor.js';
+import { envelopeOf, type PagedTask } from './durable-log.js';
+import type { PipelineDeps, PipelineOptions, SendOptions, SendResult } from './pipeline-types.js';
+import { buildStages, checkPipelineOptions, checkSendOptions } from './pipeline-stages.js';
+import type { StageHost, StageInbox, StageStats } from './stage-host.js';
+import type { StageStore } from './stage-store.js';
+import { outcomeOf } from './stored-outcome.js';
+import { Supervisor } from './supervisor.js';
+
+/** What `system.joinPipeline` takes: a pipeline's options, and the stages this process hosts. */
+export interface JoinOptions extends PipelineOptions {
+  /**
+   * The names of the stages this process runs (their tasks come from any process); the others are
+   * hosted elsewhere. Required; [] for a process that only sends and reads outcomes.
+   */
+  readonly host: readonly string[];
+  /** Messages the pipeline's work stream holds at most before `send` waits. Optional; defaults to 1,000,000. */
+  readonly maxPending?: number;
+  /**
+   * How long the server waits for a task in hand before it gives it to another process: the time a
+   * killed process's tasks take to come back. In-progress acks every third of it keep long runs.
+   * Set by the first process that joins (the stage consumers keep it). Optional; defaults to 30,000 ms.
+   */
+  readonly ackWaitMs?: number;
+}
+
+/** A distributed pipeline's counts, as seen from this process. */
+export interface DistributedStats {
+  readonly name: string;
+  readonly status: 'running' | 'stopping' | 'stopped' | 'failed';
+  /** Tasks this process sent and the pipeline accepted. */
+  readonly accepted: number;
+  /** Of those, the ones with no outcome yet. */
+  readonly pending: number;
+  /** Outcomes this process has seen (of any sender's tasks), by status. */
+  readonly completed: number;
+  readonly deadLettered: number;
+  /** The stages hosted here. */
+  readonly stages: StageStats[];
+}
+
+/** Fetches wait this long for a first message (a long poll): an idle stage asks the server once a second. */
+const FETCH_EXPIRES_MS = 1_000;
+
+/**
+ * One pipeline whose stages run in several processes (or machines) over NATS JetStream, with no
+ * coordinator: each process hosts some stages (`host`), each with its own local agent supervisor
+ * (retries, restarts, breaker, timeouts, dead letters), and hands every output to the next stage's
+ * subject; whichever process hosts that stage takes it. Two processes hosting one stage share its
+ * work. Any process may send, watch outcomes and dead letters, and replay.
+ *
+ * The stages are the same AgentSupervisors as in one process; what differs is behind the StageHost
+ * and StageStore seams: a stage's backlog is its JetStream consumer (a page is a fetch), a handoff is a
+ * publish to the next stage and then an ack, an outcome is a publish to the outcomes stream, and a
+ * task in hand is kept from redelivery by in-progress acks. See docs/architecture.md, "Across processes".
+ */
+export class DistributedPipeline<I = unknown, O = unknown> implements StageHost {
+  readonly name: string;
+  readonly scheduler: StageHost['scheduler'];
+  readonly clock: StageHost['clock'];
+  readonly random: StageHost['random'];
+  readonly events: StageHost['events'];
+  private readonly log: Logger;
+  private readonly feed: OutcomeFeed;
+  private readonly supervisor: Supervisor;
+  private readonly hosted = new Map<string, AgentSupervisor>();
+  private readonly remotes = new Map<string, RemoteStage>();
+  private readonly stores = new Map<string, NatsStageStore>();
+  private readonly first: string;
+  /** Ids this process sent that have no outcome yet. */
+  private readonly mine = new Set<string>();
+  private drainers: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private status: DistributedStats['status'] = 'running';
+  private accepted = 0;
+  private completed = 0;
+  private deadLettered = 0;
+  private seq = 0;
+  /** Makes this process's generated ids unique across processes. */
+  private readonly tag = randomBytes(4).toString('hex');
+  private stopOutcomes: (() => void) | undefined;
+  private wire!: PipelineWire;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly options: JoinOptions,
+    private readonly nats: NatsWire,
+    deps: PipelineDeps,
+  ) {
+    this.name = checkPipelineOptions(stripJoin(options));
+    ({ scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events } = deps);
+    this.log = deps.log.child({ pipeline: this.name, host: [...options.host] });
+    this.feed = new OutcomeFeed(this.log);
+    this.supervisor = new Supervisor(this.name, this.name, oneForOne({ maxRestarts: 3, withinMs: 60_000, ...options.supervisor }), deps);
+    this.supervisor.onFailed = (err) => this.failed(err);
+    const names = options.stages.map((s) => s.name);
+    this.first = names[0]!;
+    for (const name of names) this.remotes.set(name, new RemoteStage(name));
+  }
+
+  /** Joins (making its streams and consumers if it is the first process to) and starts the hosted stages. */
+  static async join<I, O>(options: JoinOptions, nats: NatsWire, deps: PipelineDeps): Promise<DistributedPipeline<I, O>> {
+    checkJoinOptions(options);
+    const p = new DistributedPipeline<I, O>(options, nats, deps);
+    await p.open();
+    return p;
+  }
+
+  private async open(): Promise<void> {
+    const { options } = this;
+    const hostedDefs = options.stages.filter((s) => options.host.includes(s.name));
+    const capacity = Math.max(...options.stages.map((s) => s.mailbox?.capacity ?? options.defaults?.mailbox?.capacity ?? 1_000));
+    this.wire = await PipelineWire.open(this.nats, this.name, options.stages.map((s) => s.name), {
+      keepMs: options.keepCompletedMs ?? 24 * 3_600_000,
+      maxPending: options.maxPending ?? 1_000_000,
+      maxAckPending: Math.max(capacity, 64) * 4,
+      ackWaitMs: options.ackWaitMs ?? ACK_WAIT_MS,
+    });
+    const byName = new Map<string, AgentSupervisor>();
+    const stages = hostedDefs.length === 0 ? [] : buildStages(this.name, { ...stripJoin(options), stages: hostedDefs }, this, this.log, byName);
+    for (const stage of stages) {
+      if (stage.policy.orderByKey) {
+        throw new BatonError('ERR_INVALID_OPTION', `stage '${this.name}/${stage.name}': orderByKey is not supported in a pipeline spread over processes yet (per-key order needs one consumer per key partition); run that stage in one process, or drop orderByKey.`, { stage: stage.name });
+      }
+      const i = options.stages.findIndex((s) => s.name === stage.name);
+      const next = options.stages[i + 1];
+      stage.handoff.next = next === undefined ? null : this.remotes.get(next.name)!;
+      this.hosted.set(stage.name, stage);
+      this.supervisor.add(stage, 'permanent');
+    }
+    this.stopOutcomes = await this.wire.onOutcomes((o) => this.outcomeArrived(o));
+    // In-progress acks for every task in hand (running, retrying, held by a breaker), a third of ack_wait apart.
+    this.heartbeat = setInterval(() => {
+      for (const store of this.stores.values()) store.keepAlive();
+    }, (options.ackWaitMs ?? ACK_WAIT_MS) / 3);
+    this.heartbeat.unref();
+    for (const stage of this.hosted.values()) {
+      stage.start();
+      void this.stores.get(stage.name)!.pull(stage.policy.mailbox.capacity, stage.wake);
+    }
+  }
+
+  // ---- producers ----------------------------------------------------------------------------
+
+  /**
+   * Accepts one task: it is on the server, at the first stage, when this resolves. A task sent twice
+   * with the same id within the server's de-duplication window (2 min by default) is 'duplicate'.
+   */
+  async send(input: I, options: SendOptions = {}): Promise<SendResult> {
+    if (this.status !== 'running') throw this.stoppedError();
+    const bad = checkSendOptions(this.name, options);
+    if (bad !== undefined) throw bad;
+    const id = options.id ?? `${this.name}-${this.tag}-${++this.seq}`;
+    const payload = encode(input, `the input of task ${id}`);
+    this.mine.add(id);
+    let result: 'accepted' | 'duplicate';
+    try {
+      result = await this.wire.publishTask(this.first, { id, key: options.key, hop: 0, life: '0', payload, errors: undefined });
+    } catch (err) {
+      this.mine.delete(id);
+      throw err;
+    }
+    if (result === 'duplicate') {
+      this.mine.delete(id);
+      this.settleDrainers();
+      return 'duplicate';
+    }
+    this.accepted++;
+    return 'accepted';
+  }
+
+  /** Sends each input (one at a time, each on the server before the next); returns how many were accepted. */
+  async sendMany(inputs: Iterable<I>): Promise<number> {
+    let n = 0;
+    for (const input of inputs) if ((await this.send(input)) === 'accepted') n++;
+    return n;
+  }
+
+  // ---- consumers ----------------------------------------------------------------------------
+
+  /** Calls `listener` with every outcome of the pipeline from now on, whichever process sent the task. */
+  onOutcome(listener: (outcome: Outcome<O>) => void): () => void {
+    return this.feed.on(listener as (o: Outcome) => void);
+  }
+
+  /** The outcomes as an async iterator (see Pipeline.outcomes). */
+  outcomes(options: OutcomesOptions = {}): OutcomeIterator<O> {
+    const hwm = options.highWaterMark ?? DEFAULT_OUTCOMES_HIGH_WATER_MARK;
+    if (!(Number.isInteger(hwm) && hwm >= 1)) throw invalidOption(`pipeline '${this.name}': outcomes highWaterMark`, hwm, 'an integer >= 1');
+    return this.feed.iterate(() => this.status === 'stopped' || this.status === 'failed' || (options.untilDrained === true && this.mine.size === 0), hwm) as OutcomeIterator<O>;
+  }
+
+  /** Resolves when every task this process sent has an outcome; rejects if the pipeline failed here. */
+  drain(): Promise<void> {
+    if (this.status === 'failed') return Promise.reject(this.stoppedError());
+    if (this.mine.size === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.drainers.push({ resolve, reject }));
+  }
+
+  /** This process's counts and its hosted stages' stats. */
+  stats(): DistributedStats {
+    return {
+      name: this.name,
+      status: this.status,
+      accepted: this.accepted,
+      pending: this.mine.size,
+      completed: this.completed,
+      deadLettered: this.deadLettered,
+      stages: [...this.hosted.values()].map((s) => s.stats()),
+    };
+  }
+
+  /** The dead letters on the server (any process's), oldest first. */
+  async deadLetters(): Promise<Outcome<O>[]> {
+    return (await this.wire.deadLetters()).map((d) => outcomeOf<O>(d.outcome));
+  }
+
+  /** Sends dead letters back to the stage that failed them, attempts reset. Returns how many. */
+  async replay(ids: readonly string[]): Promise<number> {
+    if (this.status !== 'running') throw this.stoppedError();
+    const wanted = new Set(ids);
+    let n = 0;
+    for (const d of await this.wire.deadLetters()) {
+      if (!wanted.has(d.outcome.id)) continue;
+      wanted.delete(d.outcome.id);
+      // A new life: its de-duplication ids differ from the first life's, still in the server's window.
+      const life = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+      this.mine.add(d.outcome.id); // before the publish: its outcome may come back before the publish's answer does
+      await this.wire.publishTask(d.outcome.stage, { id: d.outcome.id, key: d.outcome.key, hop: 0, life, payload: d.payload, errors: d.outcome.errors });
+      await this.wire.deleteDead(d.seq);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Stops this process's part: the hosted stages stop taking tasks, wait up to `drainMs` for the runs
+   * in hand, and give back to the server what they still hold (another process, or this one's next
+   * start, takes it). The pipeline goes on wherever else it is hosted.
+   */
+  async stop(options: { readonly drainMs?: number } = {}): Promise<void> {
+    if (this.status !== 'running') return;
+    this.status = 'stopping';
+    for (const store of this.stores.values()) store.closing = true;
+    const until = Date.now() + (options.drainMs ?? 5_000);
+    while (Date.now() < until && [...this.hosted.values()].some((s) => s.stats().inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
+    this.supervisor.terminate('stopped', new BatonError('ERR_STOPPED', `pipeline '${this.name}' stopped in this process; the task goes back to the server.`, { pipeline: this.name }));
+    for (const store of this.stores.values()) store.giveBackAll();
+    await Promise.all([...this.stores.values()].map((s) => s.idle()));
+    clearInterval(this.heartbeat);
+    this.stopOutcomes?.();
+    this.status = 'stopped';
+    this.refuseDrainers(this.stoppedError());
+    this.feed.endAll();
+  }
+
+  // ---- StageHost ----------------------------------------------------------------------------
+
+  /** StageHost: a task's id (every distributed task has one from its send). */
+  taskId(env: Envelope): string {
+    return (env.id ??= `${this.name}-${this.tag}-x${env.seq}`);
+  }
+
+  /** StageHost: where a handoff to `name` goes (always the server: see RemoteStage). */
+  stageNamed(name: string): StageInbox | undefined {
+    return this.remotes.get(name);
+  }
+
+  /** StageHost: the hosted stage's side of the server. */
+  storeFor(stage: string): StageStore {
+    let store = this.stores.get(stage);
+    if (store === undefined) {
+      const maxAttempts = (): number => this.hosted.get(stage)?.policy.maxAttempts ?? 3;
+      store = new NatsStageStore(stage, this.wire, this.log, maxAttempts, this.pipelineGone);
+      this.stores.set(stage, store);
+    }
+    return store;
+  }
+
+  /** StageHost: the task left its last stage: its outcome goes to the server, then its message is acked. */
+  complete(env: Envelope, _output: unknown, stage: string, attempts: number): void {
+    const id = this.taskId(env);
+    const o: StoredOutcome = { id, key: env.key, status: 'completed', stage, attempts, output: env.bytes, errors: encodeErrors(env), code: undefined, finishedAt: Date.now() };
+    env.bytes = undefined;
+    const store = this.stores.get(stage)!;
+    const life = store.lifeOf(id);
+    store.finish(id, () => this.wire.publishOutcome(o, life), 'ack');
+  }
+
+  /** StageHost: the task is quarantined: a dead letter and an outcome go to the server, then its message is terminated. */
+  deadLetter(env: Envelope, stage: string, code: string, error: ErrorInfo, attempts: number): void {
+    const id = this.taskId(env);
+    const last = env.errors?.[env.errors.length - 1]?.error;
+    if (last === undefined || last.message !== error.message) (env.errors ??= []).push({ stage, attempt: attempts, at: this.clock.now(), charged: false, error });
+    this.events.emit({ type: 'dead-lettered', path: `${this.name}/${stage}`, at: this.clock.now(), taskId: id, error: { ...error, code } });
+    const o: StoredOutcome = { id, key: env.key, status: 'dead', stage, attempts, output: undefined, errors: encodeErrors(env), code, finishedAt: Date.now() };
+    const store = this.stores.get(stage)!;
+    const payload = store.payloadOf(id) ?? encode(env.payload ?? null, `the input of task ${id}`);
+    const life = store.lifeOf(id);
+    store.finish(id, async () => {
+      await this.wire.publishDead(o, payload, life);
+      await this.wire.publishOutcome(o, life);
+    }, 'term');
+  }
+
+  /** StageHost: the stage ended with the task in hand: it goes back to the server. */
+  abandon(env: Envelope, stage: string): void {
+    // The stage ended with the task in hand: the server gives it to another process (or this one's next start).
+    this.stores.get(stage)?.giveBack(this.taskId(env));
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private outcomeArrived(stored: StoredOutcome): void {
+    if (stored.status === 'completed') this.completed++;
+    else this.deadLettered++;
+    let outcome: Outcome<O>;
+    try {
+      outcome = outcomeOf<O>(stored);
+    } catch (err) {
+      this.log.error({ err, id: stored.id }, 'an outcome from the server could not be read; skipped');
+      return;
+    }
+    if (this.mine.delete(stored.id)) this.settleDrainers();
+    this.feed.emit(outcome as Outcome);
+  }
+
+  private settleDrainers(): void {
+    if (this.mine.size > 0 || this.drainers.length === 0) return;
+    const waiting = this.drainers;
+    this.drainers = [];
+    for (const d of waiting) d.resolve();
+  }
+
+  private refuseDrainers(error: BatonError): void {
+    const waiting = this.drainers;
+    this.drainers = [];
+    for (const d of waiting) d.reject(error);
+  }
+
+  /** A write to the server failed past its timeout: this process's part of the pipeline stops. */
+  private readonly pipelineGone = (err: unknown): void => {
+    if (this.status !== 'running') return;
+    this.failed(new BatonError('ERR_PIPELINE_FAILED', `pipeline '${this.name}' cannot reach NATS: ${toErrorInfo(err).message}`, { pipeline: this.name }, err));
+    this.supervisor.terminate('failed');
+  };
+
+  private failed(error: BatonError): BatonError {
+    if (this.status === 'failed') return error;
+    this.status = 'failed';
+    this.log.error({ err: error }, 'pipeline failed in this process');
+    for (const store of this.stores.values()) {
+      store.closing = true;
+      store.giveBackAll();
+    }
+    clearInterval(this.heartbeat);
+    this.stopOutcomes?.();
+    this.refuseDrainers(error);
+    this.feed.endAll();
+    return error;
+  }
+
+  private stoppedError(): BatonError {
+    return new BatonError('ERR_STOPPED', `pipeline '${this.name}' is ${this.status} in this process; join it again to send more.`, { pipeline: this.name });
+  }
+}
+
+/** A stage as a handoff sees it: every handoff is a publish, so its inbox always has room and takes nothing here. */
+class RemoteStage implements StageInbox {
+  readonly inbox = new Mailbox<Envelope>({ capacity: Number.MAX_SAFE_INTEGER, overflow: 'back-pressure' });
+  readonly terminated = false;
+  constructor(readonly name: string) {}
+  enqueue(): void {
+    // The task went to the server (NatsStageStore.recordMove): nothing stays in this process.
+  }
+}
+
+/**
+ * One hosted stage's side of the server: its backlog is the stage's consumer (a page is a fetch),
+ * a move is a publish to the next stage followed by an ack, a finish an outcome publish followed by
+ * an ack (or a term for a dead letter). Owns the tasks in hand (their messages) and keeps them from
+ * redelivery with in-progress acks. A task the server delivered before is a suspect (its process
+ * probably died with it): it runs alone; one delivered more than maxAttempts times is dead-lettered
+ * with ERR_PROCESS_DIED without running.
+ */
+class NatsStageStore implements StageStore {
+  readonly journaled = true;
+  /** The stage's pipeline is stopping here: no more fetches. */
+  closing = false;
+  private readonly held = new Map<string, WireTask>();
+  private pending = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly stage: string,
+    private readonly wire: PipelineWire,
+    private readonly log: Logger,
+    private readonly maxAttempts: () => number,
+    private readonly gone: (err: unknown) => void,
+  ) {}
+
+  encodeOutput(env: Envelope, output: unknown, what: string): void {
+    env.bytes = encode(output, what);
+  }
+
+  recordFailure(): void {
+    // A failed run retries here; the message stays in hand (in-progress acks) until the task ends.
+  }
+
+  recordMove(id: string, env: Envelope, to: string): void {
+    const t = this.held.get(id);
+    const bytes = env.bytes!;
+    env.bytes = undefined;
+    const hop = (t?.hop ?? 0) + 1;
+    const life = t?.life ?? '0';
+    this.finish(id, () => this.wire.publishTask(to, { id, key: env.key, hop, life, payload: bytes, errors: encodeErrors(env) }).then(() => undefined), 'ack');
+  }
+
+  recordStart(_ids: readonly string[], _isolated: boolean, then: (ok: boolean) => void): void {
+    then(true); // the server knows what is in hand: a message not acked comes back after ack_wait
+  }
+
+  endIsolation(): void {}
+
+  /** Tasks the consumer delivered that wait to be paged into the stage. */
+  hasBacklog(): boolean {
+    return this.arrived.length > 0;
+  }
+
+  canPage(): boolean {
+    return !this.closing && this.arrived.length > 0;
+  }
+
+  /** Gives the stage up to `room` delivered tasks, at once (the fetch loop keeps `arrived` filled). */
+  page(room: number, _keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void {
+    if (!this.canPage() || room <= 0) return;
+    take(this.arrived.splice(0, room).map((t) => this.paged(t)));
+    this.roomMade?.();
+  }
+
+  /**
+   * Pulls the stage's tasks while it runs: a fetch of what `arrived` has room for (at most the
+   * stage's inbox capacity), each message handed on as it comes (a fetch's iterator yields at once),
+   * the stage woken; a full `arrived` waits for the stage to page some in.
+   */
+  async pull(capacity: number, wake: () => void): Promise<void> {
+    while (!this.closing) {
+      const room = capacity - this.arrived.length;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => (this.roomMade = resolve));
+        this.roomMade = undefined;
+        continue;
+      }
+      try {
+        await this.wire.fetch(this.stage, room, FETCH_EXPIRES_MS, (task) => {
+          if (this.closing) return void task.msg.nak();
+          this.arrived.push(task);
+          wake();
+        });
+      } catch (err) {
+        if (this.closing) return;
+        this.log.warn({ err: toErrorInfo(err), stage: this.stage }, 'fetch failed; trying again');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private arrived: WireTask[] = [];
+  private roomMade: (() => void) | undefined = undefined;
+
+  private paged(t: WireTask): PagedTask {
+    const prior = this.held.get(t.id);
+    if (prior !== undefined && prior.msg !== t.msg) prior.msg.ack(); // the server sent it again: the newer delivery counts
+    this.held.set(t.id, t);
+    const row: StoredTask = { id: t.id, seq: t.msg.seq, key: t.key, stage: this.stage, payload: t.payload, attempts: 0, errors: t.errors };
+    const env = envelopeOf(row);
+    const max = this.maxAttempts();
+    if (t.deliveries > max) {
+      // Delivered maxAttempts times and never finished: it took its process down each time.
+      env.attempts = max - 1;
+      return { env, running: 'isolated' };
+    }
+    return { env, running: t.deliveries > 1 ? 'suspect' : 'no' };
+  }
+
+  /** The life of a task in hand ('0' unless it was replayed). */
+  lifeOf(id: string): string {
+    return this.held.get(id)?.life ?? '0';
+  }
+
+  /** The input a task had at this stage (for its dead letter). */
+  payloadOf(id: string): Uint8Array | undefined {
+    return this.held.get(id)?.payload;
+  }
+
+  /** The task ended here: `publish` its next step, then ack (or term) its message; on failure give it back. */
+  finish(id: string, publish: () => Promise<void>, then: 'ack' | 'term'): void {
+    const t = this.held.get(id);
+    this.held.delete(id);
+    this.pending++;
+    publish().then(
+      () => {
+        if (then === 'ack') t?.msg.ack();
+        else t?.msg.term();
+      },
+      (err: unknown) => {
+        t?.msg.nak();
+        this.gone(err);
+      },
+    ).finally(() => {
+      if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
+  }
+
+  /** In-progress acks for everything in hand. */
+  keepAlive(): void {
+    for (const t of this.held.values()) t.msg.working();
+  }
+
+  /** Gives a task in hand back to the server at once (a stop, a stage that ended). */
+  giveBack(id: string): void {
+    const t = this.held.get(id);
+    if (t === undefined) return;
+    this.held.delete(id);
+    t.msg.nak();
+  }
+
+  giveBackAll(): void {
+    for (const id of [...this.held.keys()]) this.giveBack(id);
+    for (const t of this.arrived.splice(0)) t.msg.nak();
+    this.roomMade?.();
+  }
+
+  /** Resolves when every publish this store started has been answered. */
+  idle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+function encodeErrors(env: Envelope): Uint8Array | undefined {
+  return env.errors === undefined || env.errors.length === 0 ? undefined : encode(env.errors, 'an error history');
+}
+
+function stripJoin(options: JoinOptions): PipelineOptions {
+  const { host: _host, maxPending: _max, ackWaitMs: _ack, ...rest } = options;
+  return rest;
+}
+
+function checkJoinOptions(options: JoinOptions): void {
+  if (options === null || typeof options !== 'object') throw invalidOption('joinPipeline(options)', options, 'an object { name, stages, host }');
+  checkKeys(options, ['name', 'stages', 'defaults', 'supervisor', 'keepCompletedMs', 'host', 'maxPending', 'ackWaitMs'], `joinPipeline '${String(options.name)}'`);
+  if (options.ackWaitMs !== undefined && !(Number.isInteger(options.ackWaitMs) && options.ackWaitMs >= 1_000)) {
+    throw invalidOption(`joinPipeline '${String(options.name)}'.ackWaitMs`, options.ackWaitMs, 'an integer number of ms >= 1,000');
+  }
+  const names = Array.isArray(options.stages) ? options.stages.map((s) => s?.name) : [];
+  if (!Array.isArray(options.host) || !options.host.every((h) => typeof h === 'string')) {
+    throw invalidOption(`joinPipeline '${String(options.name)}'.host`, options.host, `a list of the stage names this process runs (of ${names.join(', ')}), [] for none`);
+  }
+  for (const h of options.host) {
+    if (!names.includes(h)) throw invalidOption(`joinPipeline '${String(options.name)}'.host`, h, `a stage of the pipeline (${names.join(', ')})`);
+  }
+  if (options.maxPending !== undefined && !(Number.isInteger(options.maxPending) && options.maxPending >= 1)) {
+    throw invalidOption(`joinPipeline '${String(options.name)}'.maxPending`, options.maxPending, 'an integer >= 1');
+  }
+}

@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agent, createSystem, isBatonError, memoryJournal, natsJetStream, seededRandom, type Outcome } from '../../system/index.js';
+import { natsMissing, startNatsServer, warnNatsMissing, type NatsServer } from '../../testkit/nats-server.js';
+import { distStages } from '../support/dist-stages.js';
+
+warnNatsMissing();
+
+const CHILD = new URL('../support/dist-child.ts', import.meta.url).pathname;
+const SEED = Number(process.env['BATON_KILL_SEED'] ?? Date.now() % 100_000);
+
+/** Starts one hosting process; resolves once it has joined. */
+function host(url: string, stages: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, url, stages], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('READY')) resolve(child);
+    });
+    child.on('exit', (code, signal) => reject(new Error(`host ${stages} ended (${code ?? signal}) before it joined: ${err}`)));
+  });
+}
+
+const killed = (c: ChildProcess): Promise<void> =>
+  new Promise((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    c.once('exit', () => resolve());
+    c.kill('SIGKILL');
+  });
+
+describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS JetStream', () => {
+  let server: NatsServer;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('runs stages in other processes, shares a stage between two, and reports every outcome to every process', async () => {
+    const stages = distStages(agent);
+    const a = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    const b = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    const c = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    const pa = await a.joinPipeline<number, number>({ name: 'shared', stages, host: ['parse', 'store'] });
+    const pb = await b.joinPipeline<number, number>({ name: 'shared', stages, host: ['check'] });
+    const pc = await c.joinPipeline<number, number>({ name: 'shared', stages, host: ['check'] });
+    const seenByC: string[] = [];
+    pc.onOutcome((o) => seenByC.push(o.id));
+    const outcomes: Outcome<number>[] = [];
+    pa.onOutcome((o) => outcomes.push(o));
+    for (let i = 0; i < 300; i++) expect(await pa.send(i, { id: `s${i}` })).toBe('accepted');
+    expect(await pa.send(1, { id: 's1' })).toBe('duplicate');
+    await pa.drain();
+    expect(outcomes).toHaveLength(300);
+    // Every process hears every outcome (C sent nothing): it may hear the last ones a moment after A.
+    for (let t = 0; t < 200 && seenByC.length < 300; t++) await new Promise((r) => setTimeout(r, 10));
+    expect(new Set(seenByC).size).toBe(300);
+    const checkB = pb.stats().stages[0]!.received;
+    const checkC = pc.stats().stages[0]!.received;
+    expect(checkB + checkC).toBeGreaterThanOrEqual(300);
+    expect(Math.min(checkB, checkC), 'both replicas of check took work').toBeGreaterThan(0);
+    const byId = new Map(outcomes.map((o) => [o.id, o]));
+    expect(byId.get('s3')).toMatchObject({ status: 'completed', output: 7, stage: 'store' });
+    const poison = outcomes.filter((o) => o.status === 'dead-lettered').map((o) => o.id).sort();
+    expect(poison).toEqual(['s194', 's291', 's97'].sort());
+    expect(byId.get('s97')).toMatchObject({ stage: 'check', attempts: 3, error: { code: 'ERR_TASK_FAILED', message: 'poison 194' } });
+    expect((await pb.deadLetters()).map((d) => d.id).sort()).toEqual(poison);
+    await Promise.all([a.shutdown(), b.shutdown(), c.shutdown()]);
+  }, 60_000);
+
+  it('replays a dead letter from any process, and refuses joinPipeline without a NATS journal or with a bad host', async () => {
+    let fixed = false;
+    const stages = [agent({ name: 'only', retry: { maxAttempts: 1 }, handle: (n: number) => { if (!fixed) throw new Error('bug'); return n; } })];
+    const sys = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    const p = await sys.joinPipeline<number, number>({ name: 'replayed', stages, host: ['only'] });
+    const outcomes: Outcome<number>[] = [];
+    p.onOutcome((o) => outcomes.push(o));
+    await p.send(5, { id: 'r5' });
+    await p.drain();
+    expect(outcomes).toMatchObject([{ id: 'r5', status: 'dead-lettered' }]);
+    fixed = true;
+    expect(await p.replay(['r5', 'nope'])).toBe(1);
+    await p.drain();
+    expect(outcomes.at(-1)).toMatchObject({ id: 'r5', status: 'completed', output: 5 });
+    expect(await p.deadLetters()).toEqual([]);
+    await sys.shutdown();
+
+    const plain = createSystem({ logger: false, journal: memoryJournal() });
+    const err = await plain.joinPipeline({ name: 'x', stages, host: ['only'] }).catch((e: unknown) => e);
+    expect(isBatonError(err) && err.code).toBe('ERR_INVALID_OPTION');
+    const nats = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    await expect(nats.joinPipeline({ name: 'y', stages, host: ['nosuch'] })).rejects.toThrow(/host must be a stage of the pipeline \(only\)/);
+    await expect(nats.joinPipeline({ name: 'y', stages: [agent({ name: 'k', orderByKey: true, handle: (x: number) => x })], host: ['k'] })).rejects.toThrow(/orderByKey is not supported/);
+    await nats.shutdown();
+  }, 60_000);
+
+  it(`loses no accepted task across 10 rounds of SIGKILL of random hosting processes (seed ${SEED})`, async () => {
+    const N = 2_000;
+    const roles = ['parse', 'check', 'check,store'];
+    const children: ChildProcess[] = await Promise.all(roles.map((r) => host(server.url, r)));
+    const sender = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    const p = await sender.joinPipeline<number, number>({ name: 'dist', stages: distStages(agent), host: [], ackWaitMs: 2_000 });
+    const outcomes = new Map<string, Outcome<number>[]>();
+    p.onOutcome((o) => outcomes.set(o.id, [...(outcomes.get(o.id) ?? []), o]));
+    const random = seededRandom(SEED);
+    let kills = 0;
+    const killing = (async () => {
+      for (let round = 0; round < 10; round++) {
+        await new Promise((r) => setTimeout(r, 200 + Math.floor(random() * 500)));
+        const i = Math.floor(random() * roles.length);
+        await killed(children[i]!);
+        kills++;
+        children[i] = await host(server.url, roles[i]!);
+      }
+    })();
+    for (let i = 0; i < N; i++) {
+      expect(await p.send(i, { id: `t-${i}` })).toBe('accepted');
+      if (i % 50 === 49) await new Promise((r) => setTimeout(r, 5)); // paced: the kills land mid-batch
+    }
+    await killing;
+    await p.drain();
+    expect(kills).toBe(10);
+    const missing = [...Array(N).keys()].map((i) => `t-${i}`).filter((id) => !outcomes.has(id));
+    const twice = [...outcomes].filter(([, os]) => os.length > 1).map(([id]) => id);
+    expect({ missing, twice }, `seed ${SEED}: every accepted task has exactly one outcome`).toEqual({ missing: [], twice: [] });
+    const poison = [...Array(N).keys()].filter((i) => (i * 2) % 97 === 0 && i > 0).map((i) => `t-${i}`);
+    const dead = [...outcomes.values()].map((os) => os[0]!).filter((o) => o.status === 'dead-lettered');
+    expect(poison.filter((id) => outcomes.get(id)![0]!.status !== 'dead-lettered'), 'every poison task is dead-lettered').toEqual([]);
+    // Anything else dead-lettered must have been in hand in processes killed maxAttempts times.
+    const unexplained = dead.filter((o) => !poison.includes(o.id) && o.error.code !== 'ERR_PROCESS_DIED').map((o) => [o.id, o.error.code]);
+    expect(unexplained, 'no healthy task is dead-lettered except for repeated process deaths').toEqual([]);
+    const completed = [...outcomes.values()].filter((os) => os[0]!.status === 'completed');
+    expect(completed.every((os) => os[0]!.status === 'completed' && os[0]!.output === Number(os[0]!.id.slice(2)) * 2 + 1)).toBe(true);
+    await sender.shutdown();
+    await Promise.all(children.map(killed));
+  }, 180_000);
+});

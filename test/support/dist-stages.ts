@@ -1,0 +1,20 @@
+import type { agent as agentFn } from '../../system/index.js';
+
+/** The stages of the distributed kill test, shared by its processes (see dist-child.ts). */
+export function distStages(agent: typeof agentFn) {
+  return [
+    agent({ name: 'parse', handle: (n: number) => n * 2 }),
+    agent({
+      name: 'check',
+      concurrency: 4,
+      retry: { maxAttempts: 3, backoff: { minMs: 5, maxMs: 50 } },
+      handle: async (n: number, ctx) => {
+        await new Promise((r) => setTimeout(r, 1));
+        if (n % 97 === 0 && n > 0) throw new Error(`poison ${n}`);
+        if (n % 7 === 0 && ctx.attempt === 1) throw new Error(`transient ${ctx.taskId}`);
+        return n;
+      },
+    }),
+    agent({ name: 'store', handle: (n: number) => n + 1 }),
+  ];
+}
