@@ -82,3 +82,74 @@ export async function batonNats3(n: number): Promise<number> {
   await nc.close();
   return rate;
 }
+
+/**
+ * Tasks/s through 3 trivial stages of a distributed pipeline hosted by this one process (every
+ * handoff through the server), with up to 256 sends in flight, as the raw loop has.
+ */
+export async function batonDistributed3(n: number): Promise<number> {
+  const system = createSystem({ logger: false, journal: await natsJetStream({ servers: url() }) });
+  const stages = [1, 2, 3].map((i) => agent({ name: `s${i}`, concurrency: 64, handle: (x: { doc: number; text: string }) => x }));
+  const pipe = await system.joinPipeline({ name: `bench${unique()}`, stages, host: ['s1', 's2', 's3'] });
+  const t0 = performance.now();
+  await sendWindowed(pipe, n, 256);
+  await pipe.drain();
+  const rate = n / ((performance.now() - t0) / 1000);
+  await system.shutdown();
+  return rate;
+}
+
+async function sendWindowed(pipe: { send(input: unknown): Promise<unknown> }, n: number, window: number): Promise<void> {
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const all: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    while (inFlight >= window) await new Promise<void>((r) => (wake = r));
+    inFlight++;
+    all.push(
+      pipe.send(payload()).finally(() => {
+        inFlight--;
+        wake?.();
+      }),
+    );
+  }
+  await Promise.all(all);
+}
+
+const HOST_CHILD = new URL('./lib/nats-host.ts', import.meta.url).pathname;
+
+/**
+ * Tasks/s of a pipeline whose middle stage takes 5 ms a task, one at a time, hosted by `replicas`
+ * worker processes (started before the clock runs); this process sends and hosts the other two.
+ */
+export async function batonDistributedSlow(n: number, replicas: number): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const name = `slow${unique()}`;
+  const children = await Promise.all(
+    Array.from({ length: replicas }, () =>
+      new Promise<import('node:child_process').ChildProcess>((resolve, reject) => {
+        const c = spawn(process.execPath, ['--import', 'tsx', HOST_CHILD, url(), name], { stdio: ['ignore', 'pipe', 'inherit'] });
+        c.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve(c));
+        c.once('exit', (code) => reject(new Error(`bench host exited ${code}`)));
+      }),
+    ),
+  );
+  const system = createSystem({ logger: false, journal: await natsJetStream({ servers: url() }) });
+  const pipe = await system.joinPipeline({ name, stages: slowStages(), host: ['in', 'out'] });
+  const t0 = performance.now();
+  await sendWindowed(pipe, n, 256);
+  await pipe.drain();
+  const rate = n / ((performance.now() - t0) / 1000);
+  await system.shutdown();
+  for (const c of children) c.kill('SIGKILL');
+  return rate;
+}
+
+/** in -> slow (5 ms a task, one at a time: a model with one slot per worker) -> out. */
+export function slowStages() {
+  return [
+    agent({ name: 'in', handle: (x: unknown) => x }),
+    agent({ name: 'slow', handle: async (x: unknown) => (await new Promise((r) => setTimeout(r, 5)), x) }),
+    agent({ name: 'out', handle: (x: unknown) => x }),
+  ];
+}

@@ -56,13 +56,13 @@ const durableBytes = (runCase('baton-durable', size(50_000, 5_000)) as { bytesPe
 
 // NATS JetStream: Baton on the NATS journal against a raw 3-stage JetStream loop on the same server,
 // interleaved per round. Skipped (and said so) where nats-server is not installed.
-const nats = { raw: [] as number[], baton: [] as number[] };
+const nats = { raw: [] as number[], baton: [] as number[], dist: [] as number[], slow1: [] as number[], slow2: [] as number[] };
 if (natsMissing === '') {
   const server = await startNatsServer();
   try {
     for (let r = 0; r < rounds; r++) {
-      for (const [key, name] of [['raw', 'nats-raw'], ['baton', 'baton-nats']] as const) {
-        nats[key].push(runCase(name, size(5_000, 1_000), { BENCH_NATS_URL: server.url }) as number);
+      for (const [key, name, n] of [['raw', 'nats-raw', size(5_000, 1_000)], ['baton', 'baton-nats', size(5_000, 1_000)], ['dist', 'baton-dist', size(5_000, 1_000)], ['slow1', 'baton-dist-slow-1', size(1_000, 300)], ['slow2', 'baton-dist-slow-2', size(1_000, 300)]] as const) {
+        nats[key].push(runCase(name, n, { BENCH_NATS_URL: server.url }) as number);
         process.stderr.write(`round ${r + 1}/${rounds} ${name}: ${fmt(nats[key].at(-1)!)}\n`);
       }
     }
@@ -73,6 +73,8 @@ if (natsMissing === '') {
   process.stderr.write(`skipping the NATS benchmarks: ${natsMissing}\n`);
 }
 const natsRatio = nats.raw.length === 0 ? Number.NaN : median(nats.baton.map((x, i) => x / nats.raw[i]!));
+const distRatio = nats.raw.length === 0 ? Number.NaN : median(nats.dist.map((x, i) => x / nats.raw[i]!));
+const slowRatio = nats.slow1.length === 0 ? Number.NaN : median(nats.slow2.map((x, i) => x / nats.slow1[i]!));
 
 const rows: [string, string, string, string][] = [
   ['5 stages, sync handlers (tasks/s)', fmt(m.batonSync), `raw dispatcher ${fmt(m.raw)}`, `nact ${fmt(m.nact)}`],
@@ -86,6 +88,8 @@ const rows: [string, string, string, string][] = [
   ['heap per idle agent (bytes)', fmt(m.batonIdle), `nact ${fmt(m.nactIdle)}`, ''],
   ['5 durable stages, SQLite journal (tasks/s)', fmt(m.batonDurable), `raw grouped SQLite writes ${fmt(m.sqliteRaw)} rows/s`, `${fmt(5 * m.batonDurable)} handoffs/s`],
   ['recovery of pending tasks (ms)', `spawn ${fmt(rec.spawnMs, 1)}, first outcome ${fmt(rec.firstOutcomeMs, 1)}`, `all ${fmt(size(50_000, 5_000))} done ${fmt(rec.drainMs)}`, ''],
+  ['3 stages across processes on NATS, one host (tasks/s)', nats.dist.length ? fmt(median(nats.dist)) : 'no nats-server', '4 publishes a task (send, 2 handoffs, outcome)', 'the raw loop: 3'],
+  ['slow stage (5 ms, 1 at a time) on 1 / 2 processes (tasks/s)', nats.slow1.length ? `${fmt(median(nats.slow1))} / ${fmt(median(nats.slow2))}` : 'no nats-server', '', ''],
   ['3 stages, NATS JetStream journal (tasks/s)', nats.baton.length ? fmt(median(nats.baton)) : 'no nats-server', nats.raw.length ? `raw 3-stage JetStream loop ${fmt(median(nats.raw))} tasks/s` : '', ''],
   ['peak RSS, durable (MiB)', `${fmt(size(50_000, 5_000))} tasks: ${fmt(rss.small, 1)}`, `${fmt(size(500_000, 50_000))} tasks: ${fmt(rss.large, 1)}`, `journal ${fmt(durableBytes)} B/task`],
 ];
@@ -126,6 +130,8 @@ const targets = [
   ['recovery: first outcome < 1,000 ms', rec.firstOutcomeMs, rec.firstOutcomeMs < 1000],
   ['peak RSS: 500k / 50k tasks <= 1.25', rss.large / rss.small, rss.large / rss.small <= 1.25],
   ['NATS: Baton on the NATS journal / raw 3-stage JetStream loop >= 0.5', natsRatio, natsRatio >= 0.5],
+  ['NATS: 3 stages across processes / raw 3-stage JetStream loop >= 0.5', distRatio, distRatio >= 0.5],
+  ['NATS: a second process for the slow stage: throughput x >= 1.6', slowRatio, slowRatio >= 1.6],
 ] as const;
 console.log('\nTargets (a ratio is the median of per-round ratios)');
 for (const [name, value, ok] of targets) console.log(`  ${ok ? 'PASS' : 'MISS'}  ${name.padEnd(74)} ${fmt(value, 2)}`);

@@ -7,7 +7,7 @@ import { median } from './stats.js';
 import { rawAsyncDispatcher } from './raw-async.js';
 import { rawDispatcher } from './raw.js';
 import { cleanup, durablePipeline, rawGroupedWrites, recovery } from '../durable.js';
-import { batonNats3, rawJetStream3 } from '../nats.js';
+import { batonDistributed3, batonDistributedSlow, batonNats3, rawJetStream3 } from '../nats.js';
 
 const [name, nArg] = process.argv.slice(2);
 const n = Number(nArg);
@@ -50,6 +50,10 @@ const cases: Record<string, () => Promise<unknown> | unknown> = {
   // One warm-up of a fifth, then the median of three: a NATS run is seconds long, not milliseconds.
   'nats-raw': () => steadyNats((k) => rawJetStream3(k)),
   'baton-nats': () => steadyNats((k) => batonNats3(k)),
+  'baton-dist': () => steadyNats((k) => batonDistributed3(k)),
+  // One run each (workers take a second to start): the ratio of the two is the figure.
+  'baton-dist-slow-1': () => batonDistributedSlow(n, 1),
+  'baton-dist-slow-2': () => batonDistributedSlow(n, 2),
 };
 async function steadyNats(f: (n: number) => Promise<number>): Promise<number> {
   await f(Math.max(1, Math.floor(n / 5)));
