@@ -463,7 +463,7 @@ class NatsStageStore implements StageStore {
       }
       try {
         await this.wire.fetch(this.stage, room, FETCH_EXPIRES_MS, (task) => {
-          if (this.closing) return void task.msg.nak();
+          if (this.closing) return safely(() => task.msg.nak());
           this.arrived.push(task);
           wake();
         });
@@ -480,7 +480,7 @@ class NatsStageStore implements StageStore {
 
   private paged(t: WireTask): PagedTask {
     const prior = this.held.get(t.id);
-    if (prior !== undefined && prior.msg !== t.msg) prior.msg.ack(); // the server sent it again: the newer delivery counts
+    if (prior !== undefined && prior.msg !== t.msg) safely(() => prior.msg.ack()); // the server sent it again: the newer delivery counts
     this.held.set(t.id, t);
     const row: StoredTask = { id: t.id, seq: t.msg.seq, key: t.key, stage: this.stage, payload: t.payload, attempts: 0, errors: t.errors };
     const env = envelopeOf(row);
@@ -508,23 +508,24 @@ class NatsStageStore implements StageStore {
     const t = this.held.get(id);
     this.held.delete(id);
     this.pending++;
-    publish().then(
-      () => {
-        if (then === 'ack') t?.msg.ack();
-        else t?.msg.term();
-      },
-      (err: unknown) => {
-        t?.msg.nak();
-        this.gone(err);
-      },
-    ).finally(() => {
-      if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
-    });
+    publish()
+      .then(
+        () => safely(() => (then === 'ack' ? t?.msg.ack() : t?.msg.term())),
+        (err: unknown) => {
+          safely(() => t?.msg.nak());
+          this.gone(err);
+        },
+      )
+      .catch((err: unknown) => this.log.error({ err: toErrorInfo(err), stage: this.stage }, 'finishing a task failed; the server redelivers it'))
+      .finally(() => {
+        if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
   }
 
-  /** In-progress acks for everything in hand. */
+  /** In-progress acks for everything in hand, and for what waits in `arrived` to be paged in. */
   keepAlive(): void {
-    for (const t of this.held.values()) t.msg.working();
+    for (const t of this.held.values()) safely(() => t.msg.working());
+    for (const t of this.arrived) safely(() => t.msg.working());
   }
 
   /** Gives a task in hand back to the server at once (a stop, a stage that ended). */
@@ -532,12 +533,12 @@ class NatsStageStore implements StageStore {
     const t = this.held.get(id);
     if (t === undefined) return;
     this.held.delete(id);
-    t.msg.nak();
+    safely(() => t.msg.nak());
   }
 
   giveBackAll(): void {
     for (const id of [...this.held.keys()]) this.giveBack(id);
-    for (const t of this.arrived.splice(0)) t.msg.nak();
+    for (const t of this.arrived.splice(0)) safely(() => t.msg.nak());
     this.roomMade?.();
   }
 
@@ -545,6 +546,19 @@ class NatsStageStore implements StageStore {
   idle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+/**
+ * Acks, naks, terms and in-progress acks are fire-and-forget: on a connection that is closing or
+ * reconnecting the client may throw, and that must not unwind the stage (the server redelivers what
+ * was not acked, after ack_wait).
+ */
+function safely(op: () => void): void {
+  try {
+    op();
+  } catch {
+    // the server will redeliver: at least once, never lost
   }
 }
 
