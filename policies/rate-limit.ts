@@ -82,10 +82,14 @@ export function takeToken(policy: RateLimitPolicy, bucket: TokenBucket, now: num
 export const THROTTLE_BACKOFF: BackoffPolicy = Object.freeze({ minMs: 1_000, maxMs: 60_000, factor: 2, jitter: 0.2 });
 
 /**
- * How long a stage holds its inbox after its `refusals`-th rate-limit refusal in a row: the
+ * How long a stage holds its inbox after its `refusals`-th refused hold in a row: the first time, the
  * server's Retry-After when it gave one (it knows best; a value past an hour was already clamped),
- * else the throttle backoff for that many refusals (1 s, 2 s, 4 s, ... 60 s).
+ * else 1 s; each time after, at least the throttle backoff for that many (2 s, 4 s, ... 60 s, ±20%)
+ * even if the server says less. A server that keeps answering "Retry-After: 0" must not be called in a
+ * loop (a property found one: the simulated clock never advanced).
  */
 export function holdDelay(retryAfterMs: number | undefined, refusals: number, random: Random): number {
-  return retryAfterMs ?? calculateDelay(THROTTLE_BACKOFF, refusals, random);
+  const backoff = calculateDelay(THROTTLE_BACKOFF, refusals, random);
+  if (retryAfterMs === undefined) return backoff;
+  return refusals <= 1 ? retryAfterMs : Math.max(retryAfterMs, backoff);
 }

@@ -19,7 +19,7 @@ export class StageThrottle {
   status: ThrottleStatus = 'open';
   /** While held: the instant the hold ends. */
   until = 0;
-  /** Refusals in a row (no success between): a refusal without Retry-After holds longer each time. */
+  /** Refused holds in a row (no success between): each holds longer than the last (see holdDelay). */
   private refusals = 0;
   private heldSince = 0;
   private bucket: TokenBucket | undefined;
@@ -70,7 +70,9 @@ export class StageThrottle {
    * during a hold that ends later extends it; the probe's refusal starts a new, longer one.
    */
   refused(retryAfterMs: number | undefined, now: number): void {
-    this.refusals++;
+    // A new hold is one more refusal in a row; runs already in flight when it began may be refused
+    // too, and they only extend it (four at once are one refusal, not four: the backoff would jump).
+    if (this.status !== 'held') this.refusals++;
     const until = now + holdDelay(retryAfterMs, this.refusals, this.random);
     if (this.status === 'open') this.heldSince = now;
     if (this.status === 'held' && until <= this.until) return;
