@@ -103,7 +103,8 @@ export class StageBacklog {
     if (allowed === 0) return 0;
     if (failures.breaker.status !== 'closed') {
       if (!failures.probeDue(this.host.clock.now()) || runs.inFlight >= concurrency) return 0;
-      const env = this.take(true);
+      // An ordered backlog probes in accepted order; otherwise at random (see StageQueues.takeProbe).
+      const env = this.acceptedOrder ? this.take(true) : this.queues.takeProbe(this.host.random, failures.unprobed);
       if (env === undefined) return 0;
       failures.startProbe();
       took(env);

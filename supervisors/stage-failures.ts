@@ -55,6 +55,9 @@ export class StageFailures {
     return this.breaker.status === 'open' && now >= this.breaker.probeAt;
   }
 
+  /** Whether `env` has not yet failed as a probe in the breaker's current hold (its free probe is still due). */
+  readonly unprobed = (env: Envelope): boolean => this.breaker.status === 'closed' || env.probedIn !== this.breaker.openedAt;
+
   startProbe(): void {
     this.breaker = startProbe(this.breaker);
   }
