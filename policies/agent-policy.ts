@@ -42,6 +42,13 @@ export interface AgentPolicyOptions {
   /** Keep the worker's state across a failure instead of running `init` again. Optional; defaults to false. */
   readonly keepState?: boolean;
   /**
+   * Fair turns between keys (tenants): at most this many tasks of one key in progress at this stage
+   * (running or waiting for a retry), and a round-robin between keys, so one tenant's 10,000 tasks do
+   * not delay another's 10. Tasks without a key share one turn. With `orderByKey`, 1. Optional;
+   * defaults to none (first come, first served).
+   */
+  readonly perKeyConcurrency?: number;
+  /**
    * How often the handler may be called: `{ perSecond }` or `{ perMinute }` (an LLM provider's RPM),
    * with an optional `burst`. Waiting for the limit is back-pressure, never a failure. Optional;
    * defaults to none.
@@ -69,13 +76,14 @@ export interface AgentPolicy {
   readonly keepState: boolean;
   readonly rateLimit: RateLimitPolicy | undefined;
   readonly classify: Classifier | undefined;
+  readonly perKeyConcurrency: number | undefined;
 }
 
 export const AGENT_INTENSITY: IntensityPolicy = Object.freeze({ maxRestarts: 10, withinMs: 60_000 });
 
 /** Merges an agent's own options over its pipeline's defaults and validates the result. */
 /** The options every agent (and a pipeline's `defaults`) takes; agent() adds name, handle, init and route. */
-export const AGENT_POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState', 'rateLimit', 'classify'];
+export const AGENT_POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState', 'rateLimit', 'classify', 'perKeyConcurrency'];
 
 export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOptions, path: string): AgentPolicy {
   for (const [o, where] of [[own, path], [defaults, `${path} (from the pipeline's defaults)`]] as const) {
@@ -103,6 +111,8 @@ export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOption
   const rateLimitOptions = pick('rateLimit');
   if (rateLimitOptions !== undefined && rateLimitOptions !== null && typeof rateLimitOptions === 'object') checkKeys(rateLimitOptions, ['perSecond', 'perMinute', 'burst'], `${path}.rateLimit`);
   const rateLimit = rateLimitOptions === undefined ? undefined : rateLimitPolicy(rateLimitOptions, `${path}.rateLimit`);
+  const perKeyConcurrency = pick('perKeyConcurrency');
+  if (perKeyConcurrency !== undefined && !(Number.isInteger(perKeyConcurrency) && perKeyConcurrency >= 1)) throw invalidOption(`${path}.perKeyConcurrency`, perKeyConcurrency, 'an integer >= 1');
   const classify = pick('classify');
   if (classify !== undefined && typeof classify !== 'function') throw invalidOption(`${path}.classify`, classify, "a function (error, now) => 'terminal' | 'transient' | 'rate-limited' | 'outage' | undefined");
   return Object.freeze({
@@ -118,5 +128,6 @@ export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOption
     keepState,
     rateLimit,
     classify,
+    perKeyConcurrency,
   });
 }

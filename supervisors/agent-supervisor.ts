@@ -87,7 +87,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.route = def.route;
     this.bare = def.handle.length < 2 && def.route === undefined;
     this.store = host.storeFor(def.name);
-    this.queues = new StageQueues(policy.mailbox, policy.orderByKey);
+    this.queues = new StageQueues(policy.mailbox, policy.orderByKey, policy.perKeyConcurrency);
     this.inbox = this.queues.inbox;
     this.runs = new StageRuns(this);
     this.timer = new StageTimer(host.clock, this);
@@ -232,9 +232,9 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.backlog !== undefined) return this.backlog.run(budget);
     const failures = this.failures;
     // While a tool traces runs (the baton:run channel), every run takes the general path, which publishes.
-    if (this.bare && this.queues.keys === undefined && !failures.troubled && this.throttle === undefined && !runChannel.hasSubscribers) return this.runBare(budget);
+    if (this.bare && this.queues.keys === undefined && this.queues.fair === undefined && !failures.troubled && this.throttle === undefined && !runChannel.hasSubscribers) return this.runBare(budget);
     const concurrency = this.policy.concurrency;
-    const { ready, inbox, keys } = this.queues;
+    const { ready, inbox, keys, fair } = this.queues;
     const runs = this.runs;
     // Rate limit or a hold after a refusal: at most this many runs start now (see StageThrottle).
     const allowed = this.throttle === undefined ? Infinity : this.allowance();
@@ -247,7 +247,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
         env = this.queues.takeProbe(this.host.random, failures.unprobed);
         probe = env !== undefined;
         if (probe) failures.startProbe();
-      } else if (keys === undefined && !failures.preferFresh) {
+      } else if (keys === undefined && fair === undefined && !failures.preferFresh) {
         env = ready.length > 0 ? ready.shift() : inbox.shift(); // take(false), inlined: the hot path
       } else {
         // While fresh failures add up towards the breaker, fresh tasks go first: due retries would

@@ -2,6 +2,7 @@ import type { Envelope } from '../actors/envelope.js';
 import { Mailbox, type MailboxPolicy } from '../src/mailbox.js';
 import { RingBuffer } from '../src/ring-buffer.js';
 import { KeyOrder } from './key-order.js';
+import { KeyFairness } from './key-fairness.js';
 
 /** Shared empty list for rarely used queues: an idle stage allocates none (copy on first write). */
 export const NONE: Envelope[] = [];
@@ -19,23 +20,31 @@ export class StageQueues {
   /** Retries waiting out their backoff, sorted by dueAt. */
   delayed: Envelope[] = NONE;
   readonly keys: KeyOrder | undefined;
+  /** With perKeyConcurrency: turns between keys (the inbox drains into its per-key queues). */
+  readonly fair: KeyFairness | undefined;
   /** Whether the task the last `take` returned came from the inbox (a journaled batch holds its slot). */
   tookFromInbox = false;
 
-  constructor(mailbox: MailboxPolicy, orderByKey: boolean) {
+  constructor(mailbox: MailboxPolicy, orderByKey: boolean, perKeyConcurrency?: number) {
     this.inbox = new Mailbox<Envelope>(mailbox);
     // Parked tasks count against the inbox's bound: one hot key must not let a sender pour in everything.
     this.keys = orderByKey ? new KeyOrder(this.inbox) : undefined;
+    this.fair = perKeyConcurrency === undefined ? undefined : new KeyFairness(orderByKey ? 1 : perKeyConcurrency, this.inbox);
+  }
+
+  /** The next task from the inbox: by turn between keys with perKeyConcurrency, else the oldest. */
+  private fromInbox(): Envelope | undefined {
+    return this.fair === undefined ? this.inbox.shift() : this.fair.take();
   }
 
   /** Tasks waiting here: the inbox, retries waiting out their backoff, tasks held for their key. */
   get waiting(): number {
-    return this.inbox.length + this.ready.length + this.delayed.length + (this.keys?.parked ?? 0);
+    return this.inbox.length + this.ready.length + this.delayed.length + (this.keys?.parked ?? 0) + (this.fair?.waiting ?? 0);
   }
 
   /** A task could be taken now (ignoring key order and any backlog on disk). */
   hasReady(): boolean {
-    return this.ready.length > 0 || this.inbox.length > 0;
+    return this.ready.length > 0 || (this.fair === undefined ? this.inbox.length > 0 : this.fair.runnable(this.inbox.length));
   }
 
   /**
@@ -53,12 +62,12 @@ export class StageQueues {
       let fromInbox = false;
       if (backlogFirst) env = preferFresh ? (this.ready.removeFirst(isFresh) ?? this.ready.shift()) : this.ready.shift();
       else if (preferFresh) {
-        env = this.inbox.shift();
+        env = this.fromInbox();
         fromInbox = env !== undefined;
         env ??= this.ready.removeFirst(isFresh) ?? this.ready.shift();
       } else {
         env = this.ready.shift();
-        if (env === undefined) fromInbox = (env = this.inbox.shift()) !== undefined;
+        if (env === undefined) fromInbox = (env = this.fromInbox()) !== undefined;
       }
       this.tookFromInbox = fromInbox;
       if (env === undefined || this.keys === undefined || this.keys.claim(env)) return env;
@@ -75,7 +84,7 @@ export class StageQueues {
    * orders by key probes in order (a later task of a key must not run before an earlier one).
    */
   takeProbe(random: () => number, unprobed: (env: Envelope) => boolean): Envelope | undefined {
-    if (this.keys !== undefined) return this.take(true, false);
+    if (this.keys !== undefined || this.fair !== undefined) return this.take(true, false);
     // Among fresh tasks that have not had their probe in this hold (each gets one free probe before any
     // is charged: BreakerPolicy.maxHoldMs); once every one has, in turn, as before.
     const eligible = (env: Envelope): boolean => env.attempts === 0 && unprobed(env);
@@ -99,6 +108,7 @@ export class StageQueues {
    */
   putBack(env: Envelope, fromInbox: boolean): void {
     if (!fromInbox) return this.ready.unshift(env);
+    this.fair?.released(env); // it is taken by turn again, and counted again then
     this.inbox.unhold();
     this.inbox.unshift(env);
   }
@@ -106,6 +116,7 @@ export class StageQueues {
   /** `env` leaves the stage (handed on or dead-lettered): the next task with its key may run. */
   release(env: Envelope): void {
     this.keys?.release(env, this.ready);
+    this.fair?.released(env);
   }
 
   /** Puts a retry in `delayed` at its place (due retries move to `ready` with releaseDue). */
@@ -129,7 +140,7 @@ export class StageQueues {
 
   /** Takes the waiting task `pred` picks out of whichever queue holds it (a cancel); undefined if none. */
   remove(pred: (env: Envelope) => boolean): Envelope | undefined {
-    const found = this.ready.removeFirst(pred) ?? this.inbox.removeFirst(pred) ?? this.keys?.removeParked(pred);
+    const found = this.ready.removeFirst(pred) ?? this.inbox.removeFirst(pred) ?? this.keys?.removeParked(pred) ?? this.fair?.remove(pred);
     if (found !== undefined) return found;
     const i = this.delayed.findIndex(pred);
     return i < 0 ? undefined : this.delayed.splice(i, 1)[0];
@@ -137,7 +148,7 @@ export class StageQueues {
 
   /** Empties every queue (the stage ends); senders waiting for room are woken to find it gone. */
   clear(): Envelope[] {
-    const left = [...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? [])];
+    const left = [...this.ready.clear(), ...this.delayed.splice(0), ...this.inbox.clear(), ...(this.keys?.clear() ?? []), ...(this.fair?.clear() ?? [])];
     this.inbox.wakeAll();
     return left;
   }
