@@ -1,3 +1,4 @@
+import type { Cost } from '../policies/budget.js';
 import { assertName } from '../src/address.js';
 import { BatonError, describe } from '../src/errors.js';
 import { checkKeys } from '../src/options.js';
@@ -22,6 +23,11 @@ export interface TaskContext<S = undefined> {
   readonly state: S;
   /** The stage's name. */
   readonly stage: string;
+  /**
+   * Reports what this run cost (`{ tokens, usd }`, each optional): counted against the agent's
+   * `budget` and shown in its stats. Call it as often as the run spends.
+   */
+  spend(cost: Cost): void;
 }
 
 /** Where a stage's output goes: a stage name, several (fan-out), or null (the task is complete). */

@@ -6,6 +6,7 @@ import { breakerPolicy, NO_BREAKER, type BreakerOptions, type BreakerPolicy } fr
 import { intensity, type IntensityPolicy } from './intensity.js';
 import { rateLimitPolicy, type RateLimitOptions, type RateLimitPolicy } from './rate-limit.js';
 import type { Classifier } from './error-class.js';
+import { budgetPolicy, type BudgetOptions, type BudgetPolicy } from './budget.js';
 
 /** Retrying a failed task. */
 export interface RetryOptions {
@@ -49,6 +50,13 @@ export interface AgentPolicyOptions {
    */
   readonly perKeyConcurrency?: number;
   /**
+   * What the agent may spend per window (`{ tokens?, usd?, perMs, onExhausted? }`), reported by its
+   * runs with `ctx.spend({ tokens, usd })`. Spent: tasks wait for the next window ('hold', the default)
+   * or end with ERR_BUDGET_EXHAUSTED ('dead-letter'). Runs already in flight finish. Optional; defaults
+   * to none (spending is still counted in stats).
+   */
+  readonly budget?: BudgetOptions;
+  /**
    * How often the handler may be called: `{ perSecond }` or `{ perMinute }` (an LLM provider's RPM),
    * with an optional `burst`. Waiting for the limit is back-pressure, never a failure. Optional;
    * defaults to none.
@@ -77,13 +85,14 @@ export interface AgentPolicy {
   readonly rateLimit: RateLimitPolicy | undefined;
   readonly classify: Classifier | undefined;
   readonly perKeyConcurrency: number | undefined;
+  readonly budget: BudgetPolicy | undefined;
 }
 
 export const AGENT_INTENSITY: IntensityPolicy = Object.freeze({ maxRestarts: 10, withinMs: 60_000 });
 
 /** Merges an agent's own options over its pipeline's defaults and validates the result. */
 /** The options every agent (and a pipeline's `defaults`) takes; agent() adds name, handle, init and route. */
-export const AGENT_POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState', 'rateLimit', 'classify', 'perKeyConcurrency'];
+export const AGENT_POLICY_KEYS = ['retry', 'restart', 'breaker', 'mailbox', 'timeoutMs', 'concurrency', 'orderByKey', 'keepState', 'rateLimit', 'classify', 'perKeyConcurrency', 'budget'];
 
 export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOptions, path: string): AgentPolicy {
   for (const [o, where] of [[own, path], [defaults, `${path} (from the pipeline's defaults)`]] as const) {
@@ -113,6 +122,8 @@ export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOption
   const rateLimit = rateLimitOptions === undefined ? undefined : rateLimitPolicy(rateLimitOptions, `${path}.rateLimit`);
   const perKeyConcurrency = pick('perKeyConcurrency');
   if (perKeyConcurrency !== undefined && !(Number.isInteger(perKeyConcurrency) && perKeyConcurrency >= 1)) throw invalidOption(`${path}.perKeyConcurrency`, perKeyConcurrency, 'an integer >= 1');
+  const budgetOptions = pick('budget');
+  const budget = budgetOptions === undefined ? undefined : budgetPolicy(budgetOptions, `${path}.budget`);
   const classify = pick('classify');
   if (classify !== undefined && typeof classify !== 'function') throw invalidOption(`${path}.classify`, classify, "a function (error, now) => 'terminal' | 'transient' | 'rate-limited' | 'outage' | undefined");
   return Object.freeze({
@@ -129,5 +140,6 @@ export function agentPolicy(own: AgentPolicyOptions, defaults: AgentPolicyOption
     rateLimit,
     classify,
     perKeyConcurrency,
+    budget,
   });
 }

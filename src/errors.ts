@@ -28,6 +28,7 @@ export type BatonErrorCode =
   | 'ERR_TRANSPORT_UNAVAILABLE' // natsJetStream(): the server runs without JetStream
   | 'ERR_TRANSPORT_CONFLICT' // another process wrote the same pipeline's keys: one writer per pipeline
   | 'ERR_TRANSPORT_FAILED' // the server did not acknowledge a journal write in time
+  | 'ERR_BUDGET_EXHAUSTED' // an agent's budget was spent and its onExhausted is 'dead-letter'
   | 'ERR_CANCELLED' // pipeline.cancel(id) (or `baton cancel`) ended the task: a dead letter, replayable
   | 'ERR_CHILD_RUNNING'; // restartChild or deleteChild of a child that is running: terminateChild it first
 

@@ -20,9 +20,11 @@ export type BatonEvent =
   | { readonly type: 'throttled'; readonly path: string; readonly at: number; readonly until: number; readonly retryAfterMs: number; readonly refusals: number }
   /** The first run after a hold was not refused: the stage runs again at its own pace. */
   | { readonly type: 'throttle-lifted'; readonly path: string; readonly at: number; readonly heldMs: number }
+  /** The stage's budget is spent until `resetsAt`: tasks wait ('hold') or are dead-lettered ('dead-letter'). */
+  | { readonly type: 'budget-exhausted'; readonly path: string; readonly at: number; readonly resetsAt: number; readonly onExhausted: 'hold' | 'dead-letter' }
   | { readonly type: 'stopped'; readonly path: string; readonly at: number; readonly reason: string };
 
-/** The type of a lifecycle event: started, crashed, restarted, retried, dead-lettered, escalated, breaker-opened, breaker-closed, throttled, throttle-lifted, stopped. */
+/** The type of a lifecycle event: started, crashed, restarted, retried, dead-lettered, escalated, breaker-opened, breaker-closed, throttled, throttle-lifted, budget-exhausted, stopped. */
 export type BatonEventType = BatonEvent['type'];
 /** A listener of `system.events`. One that throws is logged and skipped. */
 export type EventListener = (event: BatonEvent) => void;
@@ -38,6 +40,7 @@ const LEVEL: Record<BatonEventType, 'debug' | 'info' | 'warn' | 'error'> = {
   'breaker-closed': 'info',
   throttled: 'info',
   'throttle-lifted': 'info',
+  'budget-exhausted': 'warn',
   stopped: 'info',
 };
 

@@ -15,6 +15,8 @@ import { StageQueues } from './stage-queues.js';
 import { StageRuns } from './stage-runs.js';
 import type { StageStore } from './stage-store.js';
 import { StageThrottle } from './stage-throttle.js';
+import { StageBudget } from './stage-budget.js';
+import type { Cost } from '../policies/budget.js';
 import { StageTimer } from './stage-timer.js';
 import { StageWorker, type WorkerOwner } from './stage-worker.js';
 import { TaskRun, type RunOwner } from './task-run.js';
@@ -39,6 +41,7 @@ const NATIVE_THEN = Promise.prototype.then;
  *   store    (stage-store.ts)    what is recorded: nothing, or the pipeline's journal
  *   backlog  (stage-backlog.ts)  the journaled run loop, paging and adopting recovered tasks
  *   throttle (stage-throttle.ts) the rate limit and the hold after a rate-limit refusal (made when needed)
+ *   budget   (stage-budget.ts)   what the runs spent (ctx.spend) and the agent's budget (made when needed)
  * Here: the run loops (the bare lane, the general one), a run's success and failure, and the
  * stage's life in the supervision tree (start, suspend, restart, terminate, escalate).
  */
@@ -60,6 +63,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   private readonly backlog: StageBacklog | undefined;
   /** Made for an agent with a rateLimit, or at its first rate-limit refusal: undefined keeps the hot path as it was. */
   throttle: StageThrottle | undefined;
+  /** Made for an agent with a budget, or at its first ctx.spend. */
+  budget: StageBudget | undefined;
   private status: Status = 'starting';
   private readonly handle: Agent['handle'];
   private readonly route: Agent['route'];
@@ -98,6 +103,12 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     // Only a journaled stage has a backlog (an idle in-memory agent should not pay for one).
     this.backlog = this.store.journaled ? new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this) : undefined;
     this.throttle = policy.rateLimit === undefined ? undefined : new StageThrottle(this.path, policy.rateLimit, host.events, host.random, host.clock.now());
+    this.budget = policy.budget === undefined ? undefined : new StageBudget(this.path, policy.budget, host.events);
+  }
+
+  /** A run reports its cost (ctx.spend): counted against the budget, shown in stats. */
+  spend(cost: Cost): void {
+    (this.budget ??= new StageBudget(this.path, undefined, this.host.events)).spend(cost, this.host.clock.now());
   }
 
   /** A server refused a run for rate: the throttle (made now if this agent had none) holds the inbox. */
@@ -115,6 +126,14 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
    * armed for when a run may start: a full bucket or a hold is waited out on the timer, not polled.
    */
   allowance(): number {
+    const budget = this.budget;
+    if (budget !== undefined && budget.policy?.onExhausted === 'hold') {
+      const now = this.host.clock.now();
+      if (budget.blocks(now)) {
+        this.armTimerIfEarlier(budget.resetsAt());
+        return 0;
+      }
+    }
     const throttle = this.throttle;
     if (throttle === undefined) return Infinity;
     const now = this.host.clock.now();
@@ -184,6 +203,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       inFlight: this.runs.inFlight,
       breaker: this.failures.breaker.status,
       throttle: this.throttle?.status ?? 'open',
+      spent: this.budget?.spent(this.host.clock.now()),
+      budgetResetsAt: this.budget?.policy === undefined ? undefined : this.budget.spentOut(this.host.clock.now()) ? this.budget.resetsAt() : undefined,
       throttledUntil: this.throttle?.status === 'held' ? this.throttle.until : undefined,
       status: this.status,
     };
@@ -232,12 +253,12 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.backlog !== undefined) return this.backlog.run(budget);
     const failures = this.failures;
     // While a tool traces runs (the baton:run channel), every run takes the general path, which publishes.
-    if (this.bare && this.queues.keys === undefined && this.queues.fair === undefined && !failures.troubled && this.throttle === undefined && !runChannel.hasSubscribers) return this.runBare(budget);
+    if (this.bare && this.queues.keys === undefined && this.queues.fair === undefined && !failures.troubled && this.throttle === undefined && this.budget === undefined && !runChannel.hasSubscribers) return this.runBare(budget);
     const concurrency = this.policy.concurrency;
     const { ready, inbox, keys, fair } = this.queues;
     const runs = this.runs;
     // Rate limit or a hold after a refusal: at most this many runs start now (see StageThrottle).
-    const allowed = this.throttle === undefined ? Infinity : this.allowance();
+    const allowed = this.throttle === undefined && this.budget === undefined ? Infinity : this.allowance();
     let n = 0;
     while (n < budget && n < allowed && runs.inFlight < concurrency) {
       let env: Envelope | undefined;
@@ -313,7 +334,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.status !== 'running' || this.handoff.outCount > 0 || runs.inFlight >= this.policy.concurrency) return false;
     if (runs.isolated !== undefined || this.backlog?.waiting === true || (runs.inFlight > 0 && this.queues.ready.peek()?.suspect === true)) return false;
     const waiting = this.queues.hasReady() || this.store.canPage();
-    if (waiting && this.throttle !== undefined && this.throttle.allowance(this.host.clock.now()) === 0) return false;
+    if (waiting && (this.throttle !== undefined || this.budget !== undefined) && this.allowance() === 0) return false;
     if (this.failures.breaker.status !== 'closed') return waiting && this.failures.probeDue(this.host.clock.now());
     return waiting;
   }
@@ -324,6 +345,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
    * synchronous hot path then allocates nothing per stage. (Express decides by arity too.)
    */
   startRun(env: Envelope, probe: boolean): TaskRun | undefined {
+    const budget = this.budget;
+    if (budget !== undefined && budget.policy?.onExhausted === 'dead-letter' && budget.blocks(this.host.clock.now())) return this.overBudget(env);
     const runs = this.runs;
     runs.inFlight++;
     const trace = runChannel.hasSubscribers ? this.traceStart(env) : undefined;
@@ -360,6 +383,16 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     }
     this.succeeded(env, run, probe, out);
     return run;
+  }
+
+  /** The budget is spent and the agent dead-letters what comes now (onExhausted: 'dead-letter'). */
+  private overBudget(env: Envelope): undefined {
+    const resetsAt = this.budget!.resetsAt();
+    const error: ErrorInfo = { name: 'BatonError', code: 'ERR_BUDGET_EXHAUSTED', message: `stage '${this.path}' spent its budget for this window (it starts again at ${resetsAt}); task ${this.taskId(env)} was not run.` };
+    this.counts.deadLettered++;
+    this.queues.release(env);
+    this.host.deadLetter(env, this.name, 'ERR_BUDGET_EXHAUSTED', error, env.attempts);
+    return undefined;
   }
 
   /** A traced run begins: its context, published on start. */
@@ -581,6 +614,10 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (probeAt < at) at = probeAt;
     if (this.throttle !== undefined && this.queues.hasReady()) {
       const next = this.throttle.nextAt(now);
+      if (next < at) at = next;
+    }
+    if (this.budget?.policy?.onExhausted === 'hold' && this.queues.hasReady() && this.budget.blocks(now)) {
+      const next = this.budget.resetsAt();
       if (next < at) at = next;
     }
     this.timer.arm(at);

@@ -71,6 +71,10 @@ export interface StageStats {
   readonly throttle: 'open' | 'held' | 'probing';
   /** While held: the clock instant the hold ends. */
   readonly throttledUntil: number | undefined;
+  /** What its runs reported (ctx.spend) in the budget's current window (all time without a budget); undefined if nothing. */
+  readonly spent: { readonly tokens: number; readonly usd: number } | undefined;
+  /** While the budget is spent: the clock instant it starts again. */
+  readonly budgetResetsAt: number | undefined;
   readonly status: 'starting' | 'running' | 'suspended' | 'terminated';
 }
 

@@ -1,3 +1,4 @@
+import type { Cost } from '../policies/budget.js';
 import type { RunTrace } from '../src/diagnostics.js';
 import { BatonError } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
@@ -9,6 +10,8 @@ export interface RunOwner {
   readonly name: string;
   readonly log: Logger;
   taskId(env: Envelope): string;
+  /** A run reports its cost (ctx.spend). */
+  spend(cost: Cost): void;
 }
 
 /**
@@ -71,6 +74,9 @@ export class TaskRun<S = unknown> implements TaskContext<S> {
   }
   get log(): Logger {
     return (this.logger ??= this.owner.log.child({ taskId: this.taskId, attempt: this.attempt }));
+  }
+  spend(cost: Cost): void {
+    this.owner.spend(cost);
   }
 
   abort(code: 'ERR_TIMEOUT' | 'ERR_ABORTED', message: string): BatonError {

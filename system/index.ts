@@ -33,6 +33,7 @@ export { intensity, recordRestart, type IntensityPolicy, type RestartWindow } fr
 export { breakerPolicy, onFreshFailure, onProbeFailure, onSuccess, startProbe, chargesProbe, probeAgainNow, type BreakerPolicy, type BreakerOptions, type BreakerState } from '../policies/breaker.js';
 export type { AgentPolicyOptions, RetryOptions, RestartOptions } from '../policies/agent-policy.js';
 export { rateLimited, RateLimitedError, classifyError, classifyWith, parseRetryAfter, type ErrorClass, type Classified, type Classifier } from '../policies/error-class.js';
+export { budgetPolicy, type BudgetOptions, type BudgetPolicy, type Cost, type Spending } from '../policies/budget.js';
 export { rateLimitPolicy, refill, takeToken, fullBucket, holdDelay, THROTTLE_BACKOFF, type RateLimitOptions, type RateLimitPolicy, type TokenBucket } from '../policies/rate-limit.js';
 export type { StageStats } from '../supervisors/agent-supervisor.js';
 export { supervise, CircuitOpenError, type SuperviseOptions, type SupervisedTask, type SupervisedContext, type SupervisedDeadLetter, type Supervised, type FailureVerdict, type TaskFn } from '../supervisors/supervise.js';

@@ -1,0 +1,64 @@
+import { BatonError, describe } from '../src/errors.js';
+import type { EventStream } from '../src/events.js';
+import { current, exhausted, NOTHING_SPENT, spend, windowEnds, type BudgetPolicy, type Cost, type Spending } from '../policies/budget.js';
+
+/** Counting without a limit: one window that never ends (lifetime totals, for stats). */
+const FOREVER = { perMs: Infinity };
+
+/**
+ * What a stage's runs spent (`ctx.spend`) and, with a `budget`, whether it may run more. Owns the
+ * spending of the current window and whether its exhaustion was announced. The decisions are the pure
+ * functions of policies/budget.ts. Made when the agent has a budget, or at its first spend.
+ */
+export class StageBudget {
+  private spending: Spending = NOTHING_SPENT;
+  private announced = -2;
+
+  constructor(
+    private readonly path: string,
+    readonly policy: BudgetPolicy | undefined,
+    private readonly events: EventStream,
+  ) {}
+
+  /** A run reports its cost. A cost that is not a pair of numbers >= 0 is the handler's bug: ERR_INVALID_OPTION. */
+  spend(cost: Cost, now: number): void {
+    if (cost === null || typeof cost !== 'object') throw badCost(this.path, cost);
+    for (const k of ['tokens', 'usd'] as const) {
+      const v = cost[k];
+      if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw badCost(this.path, cost);
+    }
+    this.spending = spend(this.policy ?? FOREVER, this.spending, cost, now);
+  }
+
+  /** The budget is spent at `now`: no run may start (announced once per window). */
+  blocks(now: number): boolean {
+    const policy = this.policy;
+    if (policy === undefined || !exhausted(policy, this.spending, now)) return false;
+    const since = current(policy, this.spending, now).since;
+    if (this.announced !== since) {
+      this.announced = since;
+      this.events.emit({ type: 'budget-exhausted', path: this.path, at: now, resetsAt: windowEnds(policy, this.spending), onExhausted: policy.onExhausted });
+    }
+    return true;
+  }
+
+  /** Whether the budget is spent at `now` (no event: for stats). */
+  spentOut(now: number): boolean {
+    return this.policy !== undefined && exhausted(this.policy, this.spending, now);
+  }
+
+  /** When spending starts again from 0 (Infinity without a budget or a spend). */
+  resetsAt(): number {
+    return this.policy === undefined ? Infinity : windowEnds(this.policy, this.spending);
+  }
+
+  /** Spent in the current window (all time, without a budget). */
+  spent(now: number): { readonly tokens: number; readonly usd: number } {
+    const c = current(this.policy ?? FOREVER, this.spending, now);
+    return { tokens: c.tokens, usd: c.usd };
+  }
+}
+
+function badCost(path: string, cost: unknown): BatonError {
+  return new BatonError('ERR_INVALID_OPTION', `ctx.spend(cost) at stage '${path}' needs { tokens?, usd? }, each a number >= 0; got ${describe(cost)}.`, { stage: path });
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { agent, createSystem, isBatonError, memoryJournal, simulatedClock, type BudgetOptions } from '../../system/index.js';
+import { ofType, range } from '../support/agent-kit.js';
+import { collect, drainOn, settle } from '../support/helpers.js';
+
+/** One stage whose every run costs `tokens` (reported with ctx.spend) and takes 10 ms. */
+function spender(budget: BudgetOptions | undefined, tokens: number, options: { concurrency?: number; journaled?: boolean } = {}) {
+  const clock = simulatedClock();
+  const system = createSystem({ logger: false, clock, random: 1, ...(options.journaled ? { journal: memoryJournal() } : {}) });
+  const events: import('../../system/index.js').BatonEvent[] = [];
+  system.events.on((e) => events.push(e));
+  const runs: number[] = [];
+  const pipe = system.spawnPipeline<number, number>({
+    name: 'p',
+    stages: [agent({
+      name: 'llm',
+      concurrency: options.concurrency ?? 1,
+      ...(budget ? { budget } : {}),
+      handle: async (x: number, ctx) => {
+        runs.push(clock.now());
+        await new Promise<void>((r) => clock.setTimer(10, r));
+        ctx.spend({ tokens, usd: tokens / 1_000 });
+        return x;
+      },
+    })],
+  });
+  return { system, clock, pipe, runs, events, outcomes: collect(pipe) };
+}
+
+describe("an agent's budget", () => {
+  it('holds its tasks once the window is spent and runs them in the next window; nothing is dead-lettered', async () => {
+    const { pipe, clock, runs, events, outcomes } = spender({ tokens: 1_000, perMs: 60_000 }, 300);
+    await pipe.sendMany(range(10));
+    await clock.advance(1_000);
+    await settle();
+    expect(runs).toHaveLength(4); // 0, 300, 600, 900 spent before each: the 4th run spends it past 1,000
+    expect(pipe.stats().stages[0]).toMatchObject({ spent: { tokens: 1_200 }, budgetResetsAt: 10 + 60_000 });
+    expect(ofType(events, 'budget-exhausted')).toMatchObject([{ path: 'p/llm', resetsAt: 60_010, onExhausted: 'hold' }]);
+    await drainOn(clock, pipe, 600_000, 100);
+    expect(outcomes.every((o) => o.status === 'completed')).toBe(true);
+    expect(runs.filter((t) => t < 60_010)).toHaveLength(4);
+    expect(runs.filter((t) => t >= 60_010 && t < 120_020)).toHaveLength(4);
+  });
+
+  it('is overspent by at most the runs in flight when it ran out', async () => {
+    const { pipe, clock, runs } = spender({ tokens: 1_000, perMs: 60_000 }, 300, { concurrency: 3 });
+    await pipe.sendMany(range(10));
+    await clock.advance(1_000);
+    await settle();
+    const spent = pipe.stats().stages[0]!.spent!.tokens;
+    expect(spent).toBeLessThanOrEqual(1_000 + 3 * 300);
+    expect(runs.length).toBeLessThanOrEqual(Math.ceil(1_000 / 300) + 3);
+  });
+
+  it("dead-letters with ERR_BUDGET_EXHAUSTED when onExhausted is 'dead-letter'", async () => {
+    const { pipe, clock, outcomes } = spender({ usd: 1, perMs: 3_600_000, onExhausted: 'dead-letter' }, 400);
+    await pipe.sendMany(range(5));
+    await drainOn(clock, pipe, 60_000, 10);
+    expect(outcomes.filter((o) => o.status === 'completed')).toHaveLength(3); // $0.4, $0.8, $1.2
+    expect(outcomes.filter((o) => o.status === 'dead-lettered')).toMatchObject([{ error: { code: 'ERR_BUDGET_EXHAUSTED' } }, { error: { code: 'ERR_BUDGET_EXHAUSTED' } }]);
+  });
+
+  it('holds on a journaled stage too', async () => {
+    const { pipe, clock, runs } = spender({ tokens: 500, perMs: 10_000 }, 300, { journaled: true });
+    await pipe.sendMany(range(4));
+    await drainOn(clock, pipe, 600_000, 50);
+    expect(runs.filter((t) => t < 10_000)).toHaveLength(2);
+  });
+
+  it('counts spending in stats without a budget, and refuses bad budgets and bad costs', async () => {
+    const { pipe, clock } = spender(undefined, 7);
+    await pipe.sendMany(range(3));
+    await drainOn(clock, pipe, 60_000, 10);
+    expect(pipe.stats().stages[0]!.spent).toEqual({ tokens: 21, usd: 0.021 });
+    const system = createSystem({ logger: false });
+    const bad = (budget: unknown) => {
+      try {
+        system.spawnPipeline({ name: `b${Math.floor(Math.random() * 1e9)}`, stages: [agent({ name: 'a', handle: (x: number) => x, budget: budget as BudgetOptions })] });
+      } catch (err) {
+        return isBatonError(err) ? err.message : 'other';
+      }
+      return 'accepted';
+    };
+    expect(bad({ perMs: 1_000 })).toMatch(/a limit: tokens, usd or both/);
+    expect(bad({ tokens: 10 })).toMatch(/budget.perMs/);
+    expect(bad({ tokens: -1, perMs: 1 })).toMatch(/budget.tokens/);
+    expect(bad({ tokens: 1, perMs: 1, onExhausted: 'panic' })).toMatch(/onExhausted/);
+    const sys2 = createSystem({ logger: false });
+    const p2 = sys2.spawnPipeline<number, number>({ name: 'c', stages: [agent({ name: 'a', retry: { maxAttempts: 1 }, handle: (x: number, ctx) => (ctx.spend({ tokens: Number.NaN }), x) })] });
+    const out = collect(p2);
+    await p2.send(1);
+    await p2.drain();
+    expect(out[0]).toMatchObject({ status: 'dead-lettered', error: { message: expect.stringMatching(/ctx.spend\(cost\)/) } });
+  });
+});
