@@ -15,16 +15,26 @@ export interface KillableJournal extends Journal {
    * quiet counts these too: with an asynchronous backend, work goes on while only the journal moves.
    */
   readonly activity: number;
+  /** Answers still to come (a remote backend such as NATS): a harness waits for them in real time. */
+  readonly inFlight: number;
 }
 
 /** A view of `inner` that a test can kill (see KillableJournal); `runScenario` uses one per incarnation for its planned kills. */
 export function killableJournal(inner: Journal): KillableJournal {
   let killed = false;
   let activity = 0;
+  let inFlight = 0;
   /** Counts a call, and its answer when it comes later. */
   const watched = <T>(answer: Later<T>): Later<T> => {
     activity++;
-    if (isLater(answer)) answer.then(() => void activity++, () => void activity++);
+    if (isLater(answer)) {
+      inFlight++;
+      const done = (): void => {
+        inFlight--;
+        activity++;
+      };
+      answer.then(done, done);
+    }
     return answer;
   };
   const pipeline = (p: PipelineJournal): PipelineJournal => ({
@@ -59,6 +69,9 @@ export function killableJournal(inner: Journal): KillableJournal {
     },
     get activity() {
       return activity;
+    },
+    get inFlight() {
+      return inFlight;
     },
   };
 }

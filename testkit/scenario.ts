@@ -200,6 +200,12 @@ export async function runScenario<I>(options: ScenarioOptions<I>): Promise<Recor
       await turn();
       quiet = progress() === before ? quiet + 1 : 0;
       if (killDue) break;
+      // A remote journal (NATS) answers in real milliseconds, not in a turn: wait for it, not counted.
+      if ((journal?.inFlight ?? 0) > 0) {
+        await new Promise((r) => setTimeout(r, 1));
+        quiet = 0;
+        i--;
+      }
     }
     if (killDue) {
       await kill();
@@ -213,6 +219,10 @@ export async function runScenario<I>(options: ScenarioOptions<I>): Promise<Recor
     // without an outcome), instead of stepping through limitMs of simulated time.
     const next = clock.nextAt();
     if (next === undefined) {
+      if ((journal?.inFlight ?? 0) > 0) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
       const now = progress() + rec.accepted.length;
       idle = now === lastProgress ? idle + 1 : 0;
       lastProgress = now;
