@@ -24,6 +24,7 @@ export { Pipeline, type PipelineOptions, type PipelineStats, type SendOptions, t
 export type { Outcome, CompletedOutcome, DeadLetteredOutcome, OutcomesOptions, OutcomeIterator } from '../actors/outcomes.js';
 export { outcomeOf as decodeOutcome } from '../supervisors/stored-outcome.js';
 export { cancelStoredTask } from '../supervisors/operator-api.js';
+export type { ObserveOptions, Observer } from './observe.js';
 export { DistributedPipeline, type JoinOptions, type DistributedStats } from '../supervisors/distributed-pipeline.js';
 export type { AttemptError } from '../actors/envelope.js';
 

@@ -12,6 +12,7 @@ import { BatonError, describe, invalidOption, toErrorInfo } from '../src/errors.
 import { EventStream, type BatonEvent } from '../src/events.js';
 import { checkKeys } from '../src/options.js';
 import { prometheusText, type SystemSnapshot } from './prometheus.js';
+import { observe, type ObserveOptions, type Observer } from './observe.js';
 import type { Journal } from '../src/journal/journal.js';
 import type { NatsJournal } from '../src/journal/nats.js';
 import { DistributedPipeline, type JoinOptions } from '../supervisors/distributed-pipeline.js';
@@ -177,6 +178,31 @@ export class ActorSystem {
   metrics(): string {
     return prometheusText(this.snapshot());
   }
+
+  /**
+   * Serves the live page: the supervision tree with each stage's state, inbox, throughput, restarts,
+   * breaker and throttle, updated by Server-Sent Events; dead letters with a replay button; /metrics.
+   * On 127.0.0.1 and a free port by default; requests for another Host are refused; actions need the
+   * per-process token (in the page, and in the result for scripts); `readOnly` refuses them. Closed at
+   * shutdown. Resolves once it listens.
+   */
+  async observe(options: ObserveOptions = {}): Promise<Observer> {
+    this.assertRunning();
+    const observer = await observe(
+      {
+        snapshot: () => this.snapshot(),
+        metrics: () => this.metrics(),
+        onEvent: (listener) => this.events.on(listener),
+        deadLetters: (name) => this.pipeline(name).deadLetters({ limit: 100 }),
+        replay: (name, ids) => this.pipeline(name).replay(ids),
+      },
+      options,
+    );
+    this.observers.push(observer);
+    return observer;
+  }
+
+  private readonly observers: Observer[] = [];
 
   /**
    * Spawns a top-level actor. Without a supervisor a crash stops it (its message becomes a dead
@@ -364,6 +390,7 @@ export class ActorSystem {
     this.stopped = true;
     await Promise.all([...this.pipelines.values()].map((p) => p.stop(options)));
     await Promise.all([...this.distributed.values()].map((p) => p.stop(options)));
+    await Promise.all(this.observers.map((o) => o.close()));
     // Trees stop in order (last child first, each within its shutdownMs); roots last spawned first.
     for (const [name, root] of [...this.roots.entries()].reverse()) {
       await stopInOrder(root, root instanceof Supervisor ? Infinity : (this.rootShutdownMs.get(name) ?? 5_000));
