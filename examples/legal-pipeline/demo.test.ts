@@ -140,3 +140,23 @@ describe('the demo command line', () => {
     expect(r.stderr).toContain('--crash-at P');
   });
 });
+
+describe('the demo with --observe', () => {
+  it('hands its system to onSystem before the batch, and the live page it serves closes with the demo', async () => {
+    let url = '';
+    let pipelinesAtStart = -1;
+    const summary = await runDemo({
+      docs: 200,
+      seed: SEED,
+      db: false,
+      onSystem: async (system) => {
+        url = (await system.observe()).url;
+        pipelinesAtStart = system.snapshot().pipelines.length;
+      },
+    });
+    expect(summary.checks.filter((c) => !c.pass)).toEqual([]);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(pipelinesAtStart).toBe(0); // told before the pipeline was spawned
+    await expect(fetch(`${url}snapshot`)).rejects.toThrow(); // closed at the demo's shutdown
+  }, 60_000);
+});

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import { isBatonError } from '../../system/index.js';
+import { isBatonError, type ActorSystem } from '../../system/index.js';
 import { BatchMismatchError } from './batch.js';
 import { formatSummary, progressLine, progressTable, startLine } from './report.js';
 import { DEFAULT_DB, runDemo, type Progress, type StartInfo } from './run.js';
 
-const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [--db PATH | --memory] [--json] [--quiet]
+const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [--db PATH | --memory] [--json] [--quiet] [--observe]
   --docs N          documents in the batch (default 50000)
   --seed S          seeds documents, faults and jitter (default 42)
   --corrupt-rate R  share of corrupt documents, 0..1 (default 0.032)
@@ -16,6 +16,7 @@ const USAGE = `usage: npm run demo -- [--docs N] [--seed S] [--corrupt-rate R] [
   --json            print only the summary, as one JSON object on stdout (run it as npm run -s demo -- --json:
                     without -s, npm prints its own banner on stdout first)
   --quiet           no live progress
+  --observe         serve the live page while it runs (its address is printed on stderr)
 exit code: 0 if every check passes, 1 if one fails, 2 on bad flags or a journal holding another batch`;
 
 function fail(message: string): never {
@@ -50,6 +51,7 @@ try {
       'crash-at': { type: 'string' },
       json: { type: 'boolean' },
       quiet: { type: 'boolean' },
+      observe: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;
@@ -102,7 +104,8 @@ if (crashRaw !== undefined) {
 
 let summary;
 try {
-  summary = await runDemo({ docs, seed, corruptRate, db, onStart: showStart, ...(crashAt === undefined ? {} : { crashAt }), ...(quiet ? {} : { onProgress: showProgress }) });
+  const onSystem = args.observe === true ? async (system: ActorSystem) => void process.stderr.write(`live page: ${(await system.observe()).url}\n`) : undefined;
+  summary = await runDemo({ docs, seed, corruptRate, db, onStart: showStart, ...(onSystem ? { onSystem } : {}), ...(crashAt === undefined ? {} : { crashAt }), ...(quiet ? {} : { onProgress: showProgress }) });
 } catch (err) {
   // Another batch's unfinished journal, or a file at --db that is not a Baton journal (left untouched).
   if (!(err instanceof BatchMismatchError || isBatonError(err))) throw err;

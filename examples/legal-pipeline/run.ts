@@ -1,4 +1,4 @@
-import { createSystem, sqliteJournal, type AgentPolicyOptions, type Outcome, type StageStats } from '../../system/index.js';
+import { createSystem, sqliteJournal, type ActorSystem, type AgentPolicyOptions, type Outcome, type StageStats } from '../../system/index.js';
 import { legalAgents, type StoredDoc } from './agents.js';
 import { Audit, type AuditInput } from './audit.js';
 import { DEFAULT_DB, journalBytes, openBatch, PIPELINE, storePath } from './batch.js';
@@ -45,6 +45,8 @@ export interface DemoOptions {
   readonly onProgress?: (progress: Progress) => void;
   /** Told once, before the first send: the journal, and whether this run resumes a crashed one. Optional. */
   readonly onStart?: (start: StartInfo) => void;
+  /** Told the system once it exists, before the pipeline is spawned (main.ts opens the live page with it). Optional. */
+  readonly onSystem?: (system: ActorSystem) => void | Promise<void>;
   /** Sees every outcome delivered to this run (tests use it to compare ids). Optional. */
   readonly onOutcome?: (outcome: Outcome<StoredDoc>) => void;
   /**
@@ -89,6 +91,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<Summary> {
   });
 
   const system = createSystem({ logger: false, random: seed, ...(db === false ? {} : { journal: sqliteJournal(db) }) });
+  await options.onSystem?.(system);
   const openings: Record<string, number> = {};
   let outages = 0;
   system.events.on('breaker-opened', (e) => {
