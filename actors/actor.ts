@@ -106,9 +106,16 @@ export function checkSpawnOptions(options: SpawnOptions, where: string): void {
   checkShutdownMs(options.shutdownMs, `${where}.shutdownMs`);
 }
 
-/** A shutdown timeout: a number of ms >= 0, or Infinity (wait as long as it takes). */
+/**
+ * A shutdown timeout: a number of ms from 0 to 2^31 - 1 (about 24.8 days: Node's setTimeout ends a
+ * longer timer after 1 ms, with a TimeoutOverflowWarning), or Infinity (wait as long as it takes).
+ */
 export function checkShutdownMs(value: unknown, where: string): void {
-  if (value !== undefined && !(typeof value === 'number' && value >= 0 && !Number.isNaN(value))) {
-    throw new BatonError('ERR_INVALID_OPTION', `${where} must be a number of ms >= 0 (0 ends the child at once, Infinity waits for it); got ${describe(value)}.`, { option: where, value });
+  const ok = value === undefined || value === Infinity || (typeof value === 'number' && value >= 0 && value <= MAX_TIMER_MS);
+  if (!ok) {
+    throw new BatonError('ERR_INVALID_OPTION', `${where} must be a number of ms from 0 to ${MAX_TIMER_MS} (0 ends the child at once), or Infinity to wait for it; got ${describe(value)}.`, { option: where, value });
   }
 }
+
+/** The longest delay Node's timers keep (a 32-bit signed int of ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;

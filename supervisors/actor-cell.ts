@@ -118,18 +118,25 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M>, 
       n++;
       let result: S | void | PromiseLike<S | void>;
       let thenable: boolean;
+      const gen = this.gen;
       try {
         result = this.def.receive(this.state as S, unbox(item), this.ctx);
         // Inside the try: reading `then` runs user code (a getter, a Proxy trap) that may throw.
         thenable = result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function';
       } catch (err) {
-        this.crash(err, item);
+        if (gen !== this.gen) this.staleFailure(err, item);
+        else this.crash(err, item);
+        break;
+      }
+      // The actor restarted inside its own receive (a child spawned there escalated at once): what
+      // the ended incarnation returns is not the new one's state, and it must not crash the new one.
+      if (gen !== this.gen) {
+        if (thenable) Promise.resolve(result as PromiseLike<unknown>).catch(() => {});
         break;
       }
       if (thenable) {
         this.busy = true;
         this.current = item;
-        const gen = this.gen;
         // Through Promise.resolve: a thenable may call back twice (the second would free the actor
         // while its next message runs) or throw from then() (which would unwind the scheduler).
         Promise.resolve(result as PromiseLike<S | void>).then(
@@ -197,8 +204,10 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M>, 
     checkSpawnOptions(options, `ctx.spawn(def, options) in '${this.path}'`);
     const kids = (this.kids ??= this.childSupervisor());
     if (kids.has(options.name)) {
-      if (!kids.deleteChild(options.name)) {
-        throw new BatonError('ERR_DUPLICATE_NAME', `actor '${this.path}' already has a live child '${options.name}'; give each child a unique name.`, { name: `${this.path}/${options.name}` });
+      const deleted = kids.deleteChild(options.name);
+      if (deleted !== true) {
+        const which = deleted === 'running' ? 'a live child' : 'a child still stopping, ';
+        throw new BatonError('ERR_DUPLICATE_NAME', `actor '${this.path}' already has ${which} '${options.name}'; give each child a unique name.`, { name: `${this.path}/${options.name}` });
       }
     }
     const path = `${this.path}/${options.name}`;
@@ -237,12 +246,18 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M>, 
     // A new incarnation, a new context: a late ctx.stop() from a replaced incarnation's async receive
     // must not stop this one (all incarnations shared one ctx, and it did).
     this.ctx = this.contextFor(this.gen);
+    const gen = this.gen;
+    let state: S | undefined;
     try {
-      this.state = this.def.init?.(this.ctx);
+      state = this.def.init?.(this.ctx);
     } catch (err) {
-      this.crash(err, undefined);
+      if (gen !== this.gen) this.staleFailure(err, undefined);
+      else this.crash(err, undefined);
       return;
     }
+    // Restarted inside its own init (see run): the newer incarnation's state stands.
+    if (gen !== this.gen) return;
+    this.state = state;
     // ctx.stop() from init: the actor ends normally before it handles a message (it went on to the next one).
     if (this.stopRequested) return this.exitNormally();
     if (this.hasWork()) this.deps.scheduler.schedule(this);
@@ -259,6 +274,16 @@ export class ActorCell<M, S> implements Runnable, SupervisedChild, ActorRef<M>, 
       },
       spawn: (def, options) => this.spawnChild(gen, def, options),
     };
+  }
+
+  /**
+   * An incarnation that had already ended (its actor restarted inside its init or receive) threw: the
+   * message it held is a dead letter, as after any crash, but the incarnation now running goes on.
+   */
+  private staleFailure(thrown: unknown, item: M | undefined): void {
+    const error = toErrorInfo(thrown);
+    if (item !== undefined) this.deps.deadLetters.publish({ to: this.address, message: unbox(item), reason: 'crashed', error, at: this.deps.clock.now() });
+    this.log.warn({ err: thrown }, 'an ended incarnation failed after its actor restarted; the current one goes on');
   }
 
   /** `item`: the message it crashed on, boxed; undefined for a crash in init. */

@@ -23,8 +23,14 @@ interface Entry {
   readonly shutdownMs: number;
   /** Makes the child anew (restartChild after terminateChild): a terminated child cannot come back. */
   readonly build: (() => SupervisedChild) | undefined;
-  /** false once the child ended for good (temporary, or transient after a normal exit). */
+  /** false once the child ended for good (temporary, or transient after a normal exit), or is being stopped. */
   alive: boolean;
+  /**
+   * The orderly stop under way (terminateChild): a second terminateChild, and a supervisor that
+   * stops, wait for this one; restartChild and deleteChild are refused until it has ended (the old
+   * child still holds its address).
+   */
+  stopping: Promise<void> | undefined;
   /**
    * The restart decision this child is waiting on. A child that crashes while it is being restarted
    * makes a newer decision that takes its set over: the older one's loop must skip them.
@@ -84,7 +90,7 @@ export class Supervisor implements SupervisedChild, ChildParent {
    */
   add(child: SupervisedChild, restart: RestartType = 'permanent', shutdownMs = 5_000, build?: () => SupervisedChild): void {
     child.parent = this;
-    this.entries.push({ child, restart, shutdownMs, build, alive: true, decision: undefined });
+    this.entries.push({ child, restart, shutdownMs, build, alive: true, stopping: undefined, decision: undefined });
   }
 
   /** Each child with what its supervisor knows of it (OTP's which_children), in start order. */
@@ -95,7 +101,7 @@ export class Supervisor implements SupervisedChild, ChildParent {
       kind: e.child instanceof Supervisor ? 'supervisor' : 'worker',
       restart: e.restart,
       shutdownMs: e.shutdownMs,
-      status: !e.alive ? 'terminated' : e.decision !== undefined ? 'restarting' : 'running',
+      status: e.stopping !== undefined ? 'stopping' : !e.alive ? 'terminated' : e.decision !== undefined ? 'restarting' : 'running',
     }));
   }
 
@@ -114,20 +120,31 @@ export class Supervisor implements SupervisedChild, ChildParent {
    * start it again; a temporary child's spec is deleted (as OTP does). Nothing is restarted: an
    * orderly stop is not a failure. Resolves when the child has ended.
    */
-  async terminateChild(name: string): Promise<void> {
+  terminateChild(name: string): Promise<void> {
     const e = this.entry(name);
-    if (e === undefined || !e.alive) return;
+    if (e === undefined) return Promise.resolve();
+    if (e.stopping !== undefined) return e.stopping;
+    if (!e.alive) return Promise.resolve();
     e.alive = false;
     this.forget(e);
-    await stopInOrder(e.child, e.shutdownMs);
-    if (e.restart === 'temporary') this.entries.splice(this.entries.indexOf(e), 1);
+    e.stopping = stopInOrder(e.child, e.shutdownMs).finally(() => {
+      e.stopping = undefined;
+      // A temporary child's spec goes with it (it may have gone already, with its whole supervisor).
+      const at = this.entries.indexOf(e);
+      if (e.restart === 'temporary' && at >= 0) this.entries.splice(at, 1);
+    });
+    return e.stopping;
   }
 
-  /** Starts a terminated child `name` again from its spec. Returns false when it is running. */
-  restartChild(name: string): boolean {
+  /**
+   * Starts a terminated child `name` again from its spec. 'running': it runs (or waits out a
+   * restart); 'stopping': a terminateChild has not finished.
+   */
+  restartChild(name: string): true | 'running' | 'stopping' {
     const e = this.entry(name);
     if (e === undefined || e.build === undefined) throw new Error(`no restartable child '${name}'`);
-    if (e.alive) return false;
+    if (e.stopping !== undefined) return 'stopping';
+    if (e.alive) return 'running';
     e.child = e.build();
     e.child.parent = this;
     e.alive = true;
@@ -135,11 +152,12 @@ export class Supervisor implements SupervisedChild, ChildParent {
     return true;
   }
 
-  /** Forgets a terminated child's spec. Returns false when it is running. */
-  deleteChild(name: string): boolean {
+  /** Forgets a terminated child's spec; 'running' or 'stopping' (see restartChild) when it cannot. */
+  deleteChild(name: string): true | 'running' | 'stopping' {
     const e = this.entry(name);
     if (e === undefined) return true;
-    if (e.alive) return false;
+    if (e.stopping !== undefined) return 'stopping';
+    if (e.alive) return 'running';
     this.entries.splice(this.entries.indexOf(e), 1);
     return true;
   }
@@ -163,6 +181,8 @@ export class Supervisor implements SupervisedChild, ChildParent {
     this.stopping = true;
     this.cancelPending();
     for (const e of [...this.entries].reverse()) {
+      // A child that a terminateChild is stopping gets the rest of its own shutdownMs, not less.
+      if (e.stopping !== undefined) await e.stopping;
       if (!e.alive) continue;
       e.alive = false;
       await stopInOrder(e.child, e.shutdownMs);
@@ -317,8 +337,11 @@ export interface ChildState {
   readonly kind: 'supervisor' | 'worker';
   readonly restart: RestartType;
   readonly shutdownMs: number;
-  /** 'restarting': crashed and waiting out its backoff; 'terminated': ended, spec kept (restartChild starts it again). */
-  readonly status: 'running' | 'restarting' | 'terminated';
+  /**
+   * 'restarting': crashed and waiting out its backoff; 'stopping': a terminateChild waits for it to
+   * finish its message in hand; 'terminated': ended, spec kept (restartChild starts it again).
+   */
+  readonly status: 'running' | 'restarting' | 'stopping' | 'terminated';
 }
 
 /**

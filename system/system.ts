@@ -228,18 +228,7 @@ export class ActorSystem {
     this.assertRunning();
     assertName(options?.name, 'supervisor name');
     this.claimName(options.name);
-    const cellsBefore = new Set(this.cells.keys());
-    const supervisorsBefore = new Set(this.supervisors.keys());
-    let sup: Supervisor;
-    try {
-      sup = this.buildSupervisor(options.name, options.name, options);
-    } catch (err) {
-      // A bad child spec anywhere in the tree: nothing of it may stay registered (an address that
-      // takes messages and never starts would swallow them).
-      for (const path of [...this.cells.keys()]) if (!cellsBefore.has(path)) this.cells.delete(path);
-      for (const path of [...this.supervisors.keys()]) if (!supervisorsBefore.has(path)) this.supervisors.delete(path);
-      throw err;
-    }
+    const sup = this.withRollback(() => this.buildSupervisor(options.name, options.name, options));
     let failure: unknown;
     sup.onFailed = (err) => {
       failure = err;
@@ -276,13 +265,15 @@ export class ActorSystem {
       restartChild: (name: string) => {
         named(name);
         if (sup.terminated) throw this.supervisorEnded(path);
-        if (!sup.restartChild(name)) throw childRunning(path, name, 'restart');
+        const restarted = this.withRollback(() => sup.restartChild(name));
+        if (restarted !== true) throw childRunning(path, name, 'restart', restarted);
         const child = sup.children.find((c) => c.name === name)!;
         if (sup.running) this.startTree(child);
       },
       deleteChild: (name: string) => {
         named(name);
-        if (!sup.deleteChild(name)) throw childRunning(path, name, 'delete');
+        const deleted = sup.deleteChild(name);
+        if (deleted !== true) throw childRunning(path, name, 'delete', deleted);
       },
       children: () => sup.describeChildren(),
       countChildren: () => {
@@ -293,13 +284,30 @@ export class ActorSystem {
     };
   }
 
+  /**
+   * Runs `make`, which registers cells and supervisors as it builds a tree; if it throws (a bad child
+   * spec anywhere in the tree), nothing it registered stays: an address that takes messages and
+   * never starts would swallow them, and a corrected retry would find its names taken.
+   */
+  private withRollback<T>(make: () => T): T {
+    const cellsBefore = new Set(this.cells.keys());
+    const supervisorsBefore = new Set(this.supervisors.keys());
+    try {
+      return make();
+    } catch (err) {
+      for (const path of [...this.cells.keys()]) if (!cellsBefore.has(path)) this.cells.delete(path);
+      for (const path of [...this.supervisors.keys()]) if (!supervisorsBefore.has(path)) this.supervisors.delete(path);
+      throw err;
+    }
+  }
+
   private startChild(sup: Supervisor, spec: ChildSpec): void {
     this.assertRunning();
     if (sup.terminated) throw this.supervisorEnded(sup.path);
     if (spec !== null && typeof spec === 'object' && sup.has(spec.name)) {
       throw new BatonError('ERR_DUPLICATE_NAME', `supervisor '${sup.path}' already has a child '${spec.name}'; choose another name, or deleteChild it first if it is terminated.`, { name: `${sup.path}/${spec.name}` });
     }
-    this.addChild(sup, sup.path, spec);
+    this.withRollback(() => this.addChild(sup, sup.path, spec));
     const child = sup.children[sup.children.length - 1]!;
     if (!sup.running) return; // a tree restarting starts it with the others
     this.startTree(child);
@@ -416,7 +424,7 @@ export class ActorSystem {
   private readonly onStopped = (e: BatonEvent): void => {
     if (e.type !== 'stopped' || !this.deathWatch.watched(e.path)) return;
     const slash = e.path.indexOf('/');
-    if (this.pipelines.has(slash < 0 ? e.path : e.path.slice(0, slash))) this.ended(e.path, e.reason);
+    if (this.pipelines.has(slash < 0 ? e.path : e.path.slice(0, slash))) this.deathWatch.ended(e.path, e.reason);
   };
 
   private assertRunning(): void {
@@ -445,7 +453,7 @@ export class ActorSystem {
       deadLetters: this.deadLetters,
       random: this.random,
       makeChild: (d, n, p, m) => this.makeCell(d, n, p, m),
-      onTerminated: (c, reason, error) => this.ended(c.path, reason, error),
+      onTerminated: (c, reason, error) => this.ended(c.path, c, reason, error),
     }, this.log);
     this.cells.set(path, cell);
     return cell;
@@ -458,10 +466,7 @@ export class ActorSystem {
     }
     const sup = new Supervisor(name, path, spec.strategy ?? oneForOne(), { clock: this.clock, random: this.random, events: this.events });
     this.supervisors.set(path, sup);
-    sup.onTerminated = (reason, error) => {
-      this.supervisors.delete(path);
-      this.ended(path, reason, error);
-    };
+    sup.onTerminated = (reason, error) => this.ended(path, sup, reason, error);
     for (const c of spec.children) this.addChild(sup, path, c);
     return sup;
   }
@@ -469,8 +474,11 @@ export class ActorSystem {
   /** Checks one child spec, makes the child and adds it to `sup` with a way to make it again (restartChild). */
   private addChild(sup: Supervisor, path: string, c: ChildSpec): void {
     if (c === null || typeof c !== 'object') throw invalidOption(`supervisor '${path}' child`, c, 'a child spec { name, actor } or { name, supervisor }');
-    const childPath = `${path}/${c.name}`;
     const shown = describe(c.name);
+    const where = `supervisor '${path}' child '${shown}'`;
+    checkKeys(c, 'supervisor' in c ? ['name', 'supervisor', 'restart', 'shutdownMs'] : ['name', 'actor', 'restart', 'mailbox', 'shutdownMs'], where);
+    assertName(c.name, `${where}.name`);
+    const childPath = `${path}/${c.name}`;
     if (c.restart !== undefined && !RESTART_TYPES.includes(c.restart)) {
       throw invalidOption(`supervisor '${path}' child '${describe(c.name)}'.restart`, c.restart, "'permanent', 'transient' or 'temporary'");
     }
@@ -488,15 +496,24 @@ export class ActorSystem {
     else if (node instanceof ActorCell) node.start();
   }
 
-  private ended(path: string, reason: string, error?: unknown): void {
-    this.cells.delete(path);
-    this.roots.delete(path);
+  /**
+   * `node` at `path` ended for good. Only the node that holds the path now is unregistered: a child
+   * stopped by terminateChild ends after its successor may have taken its name (registries are
+   * keyed by path, and a new subtree under the old name was unregistered by the old one's end).
+   */
+  private ended(path: string, node: object, reason: string, error?: unknown): void {
+    const holder = this.cells.get(path) ?? this.supervisors.get(path) ?? this.roots.get(path);
+    if (holder !== undefined && holder !== node) return;
+    if (this.cells.get(path) === node) this.cells.delete(path);
+    if (this.supervisors.get(path) === node) this.supervisors.delete(path);
+    if (this.roots.get(path) === node) this.roots.delete(path);
     this.deathWatch.ended(path, reason, error);
   }
 }
 
-function childRunning(path: string, name: string, what: 'restart' | 'delete'): BatonError {
-  return new BatonError('ERR_CHILD_RUNNING', `cannot ${what} child '${name}' of supervisor '${path}': it is running; terminateChild it first.`, { supervisor: path, child: name });
+function childRunning(path: string, name: string, what: 'restart' | 'delete', state: 'running' | 'stopping'): BatonError {
+  const todo = state === 'running' ? 'terminateChild it first' : 'a terminateChild is still stopping it; await that first';
+  return new BatonError('ERR_CHILD_RUNNING', `cannot ${what} child '${name}' of supervisor '${path}': ${todo}.`, { supervisor: path, child: name, state });
 }
 
 /** Creates an actor system. Every option is optional. */
