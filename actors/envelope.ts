@@ -35,6 +35,11 @@ export class Envelope {
   suspect = false;
   /** When the breaker hold in which it last failed as a probe began (its `openedAt`); -1: never. */
   probedIn = -1;
+  /**
+   * When the breaker hold began in which a failure of it here was put on the agent, not on it (its
+   * `openedAt`); -1: never. Once a success has ended that hold, the task is no longer fresh here.
+   */
+  excusedIn = -1;
 
   constructor(
     /** The id given to `send`, or undefined until one is needed (made from `seq`). */

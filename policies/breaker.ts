@@ -7,7 +7,8 @@ import { backoff, BREAKER_BACKOFF, calculateDelay, type BackoffOptions, type Bac
  * Poison or outage? A failure of a task that has never failed before is evidence against the
  * agent. `threshold` such failures in a row, with no success between, mean the agent (or what it
  * depends on) is broken: the breaker opens, the inbox is held, and after a backoff one probe runs.
- * A task that failed before and fails again is evidence against the task and never reaches here.
+ * A task that failed before and fails again is evidence against the task and never reaches here;
+ * so is a task whose failure was excused in a hold that a success ended (StageFailures.excusedBefore).
  */
 export interface BreakerPolicy {
   /** Fresh failures in a row that open the breaker. Optional; defaults to 5. */

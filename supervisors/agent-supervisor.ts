@@ -319,6 +319,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       counts.completed++;
       const attempts = env.attempts + 1;
       env.attempts = 0;
+      env.excusedIn = -1;
       env.payload = out;
       // handOn, inlined for the common case (no journal on this lane): straight into the next inbox.
       const next = handoff.next;
@@ -442,6 +443,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.counts.completed++;
     const attempts = env.attempts + 1;
     env.attempts = 0;
+    env.excusedIn = -1;
     env.payload = value;
     this.runs.recycle(run);
     this.handoff.handOn(env, value, attempts);
@@ -508,6 +510,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     // outage and ends well says nothing about now (closing on it re-ran held tasks into the outage).
     this.failures.succeeded(probe);
     env.attempts = 0;
+    env.excusedIn = -1;
     env.payload = output;
     this.queues.release(env);
     if (this.route === undefined) this.handoff.handOn(env, output, attempts);

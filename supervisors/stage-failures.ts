@@ -55,8 +55,30 @@ export class StageFailures {
     return this.breaker.status === 'open' && now >= this.breaker.probeAt;
   }
 
-  /** Whether `env` has not yet failed as a probe in the breaker's current hold (its free probe is still due). */
-  readonly unprobed = (env: Envelope): boolean => this.breaker.status === 'closed' || env.probedIn !== this.breaker.openedAt;
+  /**
+   * Whether `env` has its free probe still due: it has not failed as a probe in the breaker's current
+   * hold, nor been excused in an earlier one (see fresh).
+   */
+  readonly unprobed = (env: Envelope): boolean =>
+    !this.excusedBefore(env) && (this.breaker.status === 'closed' || env.probedIn !== this.breaker.openedAt);
+
+  /**
+   * Whether a failure of `env` was put on the agent in an earlier breaker hold, one that a success has
+   * ended since. The success showed the agent works, so that failure was most likely the task's: it is
+   * no longer fresh, and its next failure is charged to it and not fed to the breaker. Without this a
+   * poison task's failures were excused hold after hold: 500 tasks, 350 of them poison, kept the
+   * breaker reopening for 5-15 h of simulated time (healthy tasks waiting up to 4.7 h); with it each
+   * poison task counts towards the breaker once. An outage costs no attempt still: a task it excused
+   * succeeds once it is over; only an outage that comes back charges it, once per return.
+   */
+  private excusedBefore(env: Envelope): boolean {
+    return env.excusedIn !== -1 && (this.breaker.status === 'closed' || env.excusedIn !== this.breaker.openedAt);
+  }
+
+  /** Marks `env` as excused in the breaker's current hold (see excusedBefore). */
+  private excuse(env: Envelope): void {
+    if (this.breaker.status !== 'closed') env.excusedIn = this.breaker.openedAt;
+  }
 
   startProbe(): void {
     this.breaker = startProbe(this.breaker);
@@ -98,6 +120,7 @@ export class StageFailures {
     const cls = classifyWith(this.policy.classify, thrown, now);
     if (cls.kind === 'rate-limited') return this.refused(env, probe, error, cls.retryAfterMs, now);
     const breakerOn = this.policy.breaker.threshold !== Infinity;
+    const fresh = env.attempts === 0 && !this.excusedBefore(env);
     let charge: boolean;
     let againstAgent = false;
     if (cls.kind === 'terminal') {
@@ -105,7 +128,7 @@ export class StageFailures {
       charge = true;
       if (probe) this.breaker = probeAgainNow(this.breaker, now);
     } else if (probe) {
-      if (env.attempts > 0) {
+      if (!fresh) {
         // A probe that failed here before is evidence against itself: charge it and probe again at once.
         charge = true;
         this.breaker = probeAgainNow(this.breaker, now);
@@ -116,25 +139,29 @@ export class StageFailures {
         const openedAt = this.breaker.status === 'closed' ? -1 : this.breaker.openedAt;
         charge = chargesProbe(this.policy.breaker, this.breaker, now, env.probedIn === openedAt);
         env.probedIn = openedAt;
+        if (!charge) this.excuse(env);
         this.breaker = onProbeFailure(this.policy.breaker, this.breaker, now, this.host.random);
         this.breakerOpened(now);
       }
     } else if (this.breaker.status !== 'closed') {
       charge = false; // failed while the breaker was open: charged to the agent, not the task
+      if (fresh) this.excuse(env);
     } else if (cls.kind === 'outage' && breakerOn) {
       // The dependency says it is down: open at once (a breaker of threshold 1 for this failure).
       againstAgent = true;
       charge = false;
       this.breaker = onFreshFailure({ ...this.policy.breaker, threshold: 1 }, this.breaker, now, this.host.random);
       this.refundStreak();
+      this.excuse(env);
       this.breakerOpened(now);
-    } else if (env.attempts === 0) {
+    } else if (fresh) {
       againstAgent = true;
       this.breaker = onFreshFailure(this.policy.breaker, this.breaker, now, this.host.random);
       charge = this.breaker.status === 'closed';
       if (charge) (this.streak === NONE ? (this.streak = [env]) : this.streak.push(env));
       else {
         this.refundStreak();
+        this.excuse(env);
         this.breakerOpened(now);
       }
     } else {
@@ -225,6 +252,7 @@ export class StageFailures {
     for (const env of this.streak) {
       if (env.attempts === 0 || env.attempts >= this.policy.maxAttempts) continue;
       env.attempts--;
+      this.excuse(env);
       const errors = env.errors!;
       for (let i = errors.length - 1; i >= 0; i--) {
         if (errors[i]!.stage === this.name && errors[i]!.charged) {
