@@ -15,7 +15,7 @@ export { sqliteJournal, SCHEMA_VERSION, type SqliteJournalOptions } from '../src
 export { memoryJournal } from '../src/journal/memory.js';
 export { isLater, type Journal, type PipelineJournal, type SyncPipelineJournal, type Later, type JournalOp, type StoredTask, type StoredOutcome, type TaskStatus } from '../src/journal/journal.js';
 
-export { agent, type Agent, type AgentOptions, type TaskContext, type RouteResult } from '../actors/agent.js';
+export { agent, type Agent, type AgentOptions, type TaskContext, type RouteResult, type ThreadAgentOptions, type ThreadTaskContext, type ThreadLimits } from '../actors/agent.js';
 export { actor, type ActorOptions } from '../actors/actor.js';
 export { Pipeline, type PipelineOptions, type PipelineStats, type SendOptions, type SendResult } from '../supervisors/pipeline.js';
 export type { Outcome, OutcomesOptions } from '../actors/outcomes.js';

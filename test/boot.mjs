@@ -1,0 +1,3 @@
+const { register } = await import('tsx/esm/api');
+register();
+await import('./w.ts');
