@@ -33,6 +33,29 @@ console.log('esm: 3 tasks through 3 stages on SQLite, and a testkit scenario: ok
 JS
 node esm.mjs
 
+cat > parse.mjs <<'JS'
+export function handle(input) {
+  if (input === 'spin') for (;;) {} // never yields: only a terminated worker ends it
+  return input * 3;
+}
+JS
+cat > threads.mjs <<'JS'
+import { agent, createSystem } from 'baton-actors';
+const system = createSystem({ logger: false });
+const pipe = system.spawnPipeline({ name: 'p', stages: [agent({ name: 'parse', module: new URL('./parse.mjs', import.meta.url), threads: 2, timeoutMs: 300, retry: { maxAttempts: 1 } })] });
+const outcomes = [];
+pipe.onOutcome((o) => outcomes.push(o));
+await pipe.send('spin', { id: 'spin' });
+for (let i = 1; i <= 1000; i++) await pipe.send(i, { id: `n${i}` });
+await pipe.drain();
+await system.shutdown();
+const spin = outcomes.find((o) => o.id === 'spin');
+const done = outcomes.filter((o) => o.status === 'completed' && o.output === Number(o.id.slice(1)) * 3).length;
+if (spin?.status !== 'dead-lettered' || spin.error.code !== 'ERR_TIMEOUT' || done !== 1000) throw new Error(`threads: spin ${JSON.stringify(spin)}, ${done} of 1000 done`);
+console.log('threads: a thread agent from the package: an endless loop killed at its timeout, 1,000 tasks done: ok');
+JS
+node threads.mjs
+
 cat > cjs.cjs <<'JS'
 const { agent, createSystem } = require('baton-actors');
 const system = createSystem({ logger: false });

@@ -20,6 +20,14 @@ export function encode(value: unknown, what: string): Uint8Array {
   return Buffer.from(packr.pack(value));
 }
 
+/**
+ * Why `value` would not come back as it went in through msgpack (at `path`, '$' for the value
+ * itself), or undefined if it would. The journal and the worker-thread crossing refuse the same values.
+ */
+export function unserialisable(value: unknown, path = '$'): string | undefined {
+  return findUnserialisable(value, path, 0);
+}
+
 export function decode<T = unknown>(bytes: Uint8Array): T {
   return packr.unpack(bytes) as T;
 }

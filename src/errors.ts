@@ -15,6 +15,8 @@ export type BatonErrorCode =
   | 'ERR_ESCALATED' // a supervisor went past its restart intensity
   | 'ERR_PIPELINE_FAILED' // a pipeline went past its own intensity and stopped
   | 'ERR_PROCESS_DIED' // the process ended while a task was running (recorded on recovery)
+  | 'ERR_WORKER_EXITED' // the worker thread running a task died (process.exit, an uncaught error, a crash) before answering
+  | 'ERR_WORKER_MEMORY' // the worker thread running a task ran out of its heap (resourceLimits) and died
   | 'ERR_JOURNAL_VERSION' // the journal file was written by another schema version
   | 'ERR_JOURNAL_FOREIGN' // the file is not a Baton journal (or not SQLite at all)
   | 'ERR_JOURNAL_READONLY' // the process cannot write the journal file or create its companions beside it

@@ -20,6 +20,7 @@ import type { Cost } from '../policies/budget.js';
 import { StageTimer } from './stage-timer.js';
 import { StageWorker, type WorkerOwner } from './stage-worker.js';
 import { TaskRun, type RunOwner } from './task-run.js';
+import { decidedCode } from './thread-pool.js';
 
 export type { StageHost, StageStats } from './stage-host.js';
 
@@ -471,7 +472,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       this.succeeded(run.env, run, run.probe, value);
       // Only a run that settled well here is reused: a failed one may be kept (streak, history).
       if (run.pooled) this.runs.recycle(run);
-    } else this.runFailed(run.env, run.probe, value);
+    } else this.runFailed(run.env, run.probe, value, decidedCode(value)); // a dead worker thread: ERR_WORKER_EXITED, not ERR_TASK_FAILED
     if (!this.scheduled && this.status === 'running') this.host.scheduler.schedule(this);
   }
 

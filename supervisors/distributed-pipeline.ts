@@ -12,6 +12,7 @@ import { oneForOne } from '../policies/strategy.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
 import { envelopeOf, type PagedTask } from './durable-log.js';
 import type { PipelineDeps, PipelineOptions, SendOptions, SendResult } from './pipeline-types.js';
+import type { ThreadPool } from './thread-pool.js';
 import { buildStages, checkPipelineOptions, checkSendOptions } from './pipeline-stages.js';
 import type { StageHost, StageInbox, StageStats } from './stage-host.js';
 import type { StageStore } from './stage-store.js';
@@ -75,6 +76,8 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
   private readonly feed: OutcomeFeed;
   private readonly supervisor: Supervisor;
   private readonly hosted = new Map<string, AgentSupervisor>();
+  /** The worker pools of the thread agents hosted here, closed when this process's part stops or fails. */
+  private readonly pools: ThreadPool[] = [];
   private readonly remotes = new Map<string, RemoteStage>();
   private readonly stores = new Map<string, NatsStageStore>();
   private readonly first: string;
@@ -127,7 +130,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
       ackWaitMs: options.ackWaitMs ?? ACK_WAIT_MS,
     });
     const byName = new Map<string, AgentSupervisor>();
-    const stages = hostedDefs.length === 0 ? [] : buildStages(this.name, { ...stripJoin(options), stages: hostedDefs }, this, this.log, byName);
+    const stages = hostedDefs.length === 0 ? [] : buildStages(this.name, { ...stripJoin(options), stages: hostedDefs }, this, this.log, byName, this.pools);
     for (const stage of stages) {
       if (stage.policy.orderByKey) {
         throw new BatonError('ERR_INVALID_OPTION', `stage '${this.name}/${stage.name}': orderByKey is not supported in a pipeline spread over processes yet (per-key order needs one consumer per key partition); run that stage in one process, or drop orderByKey.`, { stage: stage.name });
@@ -256,6 +259,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     while (Date.now() < until && [...this.hosted.values()].some((s) => s.stats().inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
     this.supervisor.terminate('stopped', new BatonError('ERR_STOPPED', `pipeline '${this.name}' stopped in this process; the task goes back to the server.`, { pipeline: this.name }));
     for (const store of this.stores.values()) store.giveBackAll();
+    await Promise.all(this.pools.map((pool) => pool.close()));
     await Promise.all([...this.stores.values()].map((s) => s.idle()));
     clearInterval(this.heartbeat);
     this.stopOutcomes?.();
@@ -353,6 +357,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     if (this.status !== 'running') return;
     this.failed(new BatonError('ERR_PIPELINE_FAILED', `pipeline '${this.name}' cannot reach NATS: ${toErrorInfo(err).message}`, { pipeline: this.name }, err));
     this.supervisor.terminate('failed');
+    for (const pool of this.pools) void pool.close();
   };
 
   private failed(error: BatonError): BatonError {

@@ -6,6 +6,7 @@ import { checkKeys } from '../src/options.js';
 import { AgentSupervisor, type StageHost } from './agent-supervisor.js';
 import type { Agent } from '../actors/agent.js';
 import type { PipelineOptions, SendOptions } from './pipeline-types.js';
+import { ThreadPool } from './thread-pool.js';
 
 // What a pipeline is made from, checked: its options, its stages (one AgentSupervisor per agent), and
 // the options of each send.
@@ -28,8 +29,11 @@ export function checkPipelineOptions(options: PipelineOptions): string {
   return name;
 }
 
-/** One AgentSupervisor per agent, in order, registered in `byName` (not yet wired or started). */
-export function buildStages(name: string, options: PipelineOptions, host: StageHost, log: Logger, byName: Map<string, AgentSupervisor>): AgentSupervisor[] {
+/**
+ * One AgentSupervisor per agent, in order, registered in `byName` (not yet wired or started). A
+ * thread agent's stage gets its worker pool's `run` as its handler; the pool goes into `pools`.
+ */
+export function buildStages(name: string, options: PipelineOptions, host: StageHost, log: Logger, byName: Map<string, AgentSupervisor>, pools: ThreadPool[]): AgentSupervisor[] {
   const defaults = options.defaults ?? {};
   // Validated even if every stage overrides them; shared by every stage with no policy of its own.
   const shared = agentPolicy({}, defaults, `pipeline '${name}' defaults`);
@@ -40,11 +44,27 @@ export function buildStages(name: string, options: PipelineOptions, host: StageH
     if (byName.has(def.name)) {
       throw new BatonError('ERR_DUPLICATE_NAME', `pipeline '${name}' has two stages named '${def.name}'; give each stage a unique name.`, { pipeline: name, stage: def.name });
     }
+    if (def.isolation === 'thread') def = threaded(def, `${name}/${def.name}`, defaults.concurrency, log, pools);
     const policy = hasOwnPolicy(def) ? agentPolicy(def, defaults, `stage '${name}/${def.name}'`) : shared;
     const stage = new AgentSupervisor(host, def, policy, name, log);
     byName.set(def.name, stage);
     return stage;
   });
+}
+
+/**
+ * A thread agent as its stage runs it: the handler is its pool's `run`. Its concurrency, unless
+ * set (on the agent or in the pipeline's defaults), is its thread count: one task per worker at a
+ * time, so a CPU-bound handler on 2 threads keeps both busy and no task waits behind another in a
+ * worker while a third worker could start it.
+ */
+function threaded(def: Agent, path: string, defaultConcurrency: number | undefined, log: Logger, pools: ThreadPool[]): Agent {
+  const threads = def.threads ?? 1;
+  const concurrency = def.concurrency ?? defaultConcurrency ?? threads;
+  const pool = new ThreadPool({ stage: path, module: def.module!, threads, concurrency, resourceLimits: def.resourceLimits, log });
+  pools.push(pool);
+  // The pool's readiness is the stage's init: no task starts (and no timeoutMs ticks) until its workers have loaded.
+  return Object.freeze({ ...def, handle: pool.run, init: () => pool.ready, concurrency });
 }
 
 /** The error for bad `send` options, or undefined if they are fine. */

@@ -12,6 +12,7 @@ import { PipelineIntake } from './pipeline-intake.js';
 import { TaskLedger } from './task-ledger.js';
 import { recoverPending } from './pipeline-recovery.js';
 import { buildStages, checkPipelineOptions } from './pipeline-stages.js';
+import type { ThreadPool } from './thread-pool.js';
 
 export type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
 
@@ -34,6 +35,8 @@ export class Pipeline<I = unknown, O = unknown> {
   private readonly ledger: TaskLedger;
   private readonly intake: PipelineIntake<I>;
   private readonly byName = new Map<string, AgentSupervisor>();
+  /** The worker pools of thread agents, closed when the pipeline stops. */
+  private readonly pools: ThreadPool[] = [];
   private readonly stageList: AgentSupervisor[];
   private readonly first: AgentSupervisor;
   private readonly supervisor: Supervisor;
@@ -62,7 +65,7 @@ export class Pipeline<I = unknown, O = unknown> {
       },
     );
     this.ledger = new TaskLedger({ ...deps, name: this.name, feed: this.feed, durable: this.durable, wall, stageNamed: (name) => this.byName.get(name) });
-    this.stageList = buildStages(this.name, options, this.ledger, this.log, this.byName);
+    this.stageList = buildStages(this.name, options, this.ledger, this.log, this.byName, this.pools);
     this.stageList.forEach((s, i) => {
       s.handoff.next = this.stageList[i + 1] ?? null;
       this.supervisor.add(s, 'permanent');
@@ -186,6 +189,8 @@ export class Pipeline<I = unknown, O = unknown> {
       this.supervisor.terminate('stopped', new BatonError('ERR_STOPPED', `pipeline '${this.name}' stopped before this task finished.`, { pipeline: this.name }));
       this.status = 'stopped';
     }
+    // The stages took their runs back (which terminated the workers running them): the idle ones go too.
+    await Promise.all(this.pools.map((pool) => pool.close()));
     if (this.durable !== undefined) {
       // Unfinished tasks stay pending in the journal; no run is in progress any more.
       this.durable.flush();
@@ -254,6 +259,8 @@ export class Pipeline<I = unknown, O = unknown> {
     this.intake.wakeSenders();
     // Iterators first drain what the termination is about to dead-letter, then end.
     this.feed.endAll();
+    // Its stages are ended: their worker threads go too (the stages' runs were already taken back).
+    for (const pool of this.pools) void pool.close();
     return failure;
   }
 }

@@ -18,7 +18,7 @@ export { memoryJournal } from '../src/journal/memory.js';
 export { natsJetStream, type NatsJournal, type NatsPipelineJournal, type NatsJournalOptions } from '../src/journal/nats.js';
 export { isLater, type Journal, type PipelineJournal, type SyncPipelineJournal, type Later, type JournalOp, type StoredTask, type StoredOutcome, type TaskStatus } from '../src/journal/journal.js';
 
-export { agent, type Agent, type AgentOptions, type TaskContext, type RouteResult } from '../actors/agent.js';
+export { agent, type Agent, type AgentOptions, type TaskContext, type RouteResult, type ThreadAgentOptions, type ThreadTaskContext, type ThreadLimits } from '../actors/agent.js';
 export { actor, type ActorOptions } from '../actors/actor.js';
 export { Pipeline, type PipelineOptions, type PipelineStats, type SendOptions, type SendResult } from '../supervisors/pipeline.js';
 export type { Outcome, CompletedOutcome, DeadLetteredOutcome, OutcomesOptions, OutcomeIterator } from '../actors/outcomes.js';
