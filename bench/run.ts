@@ -72,6 +72,27 @@ if (natsMissing === '') {
 } else {
   process.stderr.write(`skipping the NATS benchmarks: ${natsMissing}\n`);
 }
+// Thread agents: the crossing (trivial tasks, Baton's batched pool against piscina's one message per
+// task) and a 2 ms CPU-bound stage in-process and on 1, 2 and 4 threads, interleaved per round.
+const threadPlan = {
+  trivial: ['baton-thread-trivial', size(500_000, 50_000)],
+  piscina: ['piscina-trivial', size(200_000, 20_000)],
+  cpuInline: ['cpu-inline', size(1_000, 200)],
+  cpu1: ['cpu-threads-1', size(1_000, 200)],
+  cpu2: ['cpu-threads-2', size(1_000, 200)],
+  cpu4: ['cpu-threads-4', size(1_000, 200)],
+} satisfies Record<string, [string, number]>;
+const threadSamples: Record<string, number[]> = Object.fromEntries(Object.keys(threadPlan).map((k) => [k, []]));
+for (let r = 0; r < rounds; r++) {
+  for (const [key, [name, n]] of Object.entries(threadPlan) as [string, [string, number]][]) {
+    threadSamples[key]!.push(runCase(name, n) as number);
+    process.stderr.write(`round ${r + 1}/${rounds} ${name}: ${fmt(threadSamples[key]!.at(-1)!)}\n`);
+  }
+}
+const t = Object.fromEntries(Object.entries(threadSamples).map(([k, xs]) => [k, median(xs)])) as Record<keyof typeof threadPlan, number>;
+const threadRatio = (a: keyof typeof threadPlan, b: keyof typeof threadPlan): number => median(threadSamples[a]!.map((x, i) => x / threadSamples[b]![i]!));
+const idleThreadMiB = runCase('thread-idle-mib', 8) as number;
+
 const natsRatio = nats.raw.length === 0 ? Number.NaN : median(nats.baton.map((x, i) => x / nats.raw[i]!));
 const distRatio = nats.raw.length === 0 ? Number.NaN : median(nats.dist.map((x, i) => x / nats.raw[i]!));
 const slowRatio = nats.slow1.length === 0 ? Number.NaN : median(nats.slow2.map((x, i) => x / nats.slow1[i]!));
@@ -91,6 +112,9 @@ const rows: [string, string, string, string][] = [
   ['3 stages across processes on NATS, one host (tasks/s)', nats.dist.length ? fmt(median(nats.dist)) : 'no nats-server', '4 publishes a task (send, 2 handoffs, outcome)', 'the raw loop: 3'],
   ['slow stage (5 ms, 1 at a time) on 1 / 2 processes (tasks/s)', nats.slow1.length ? `${fmt(median(nats.slow1))} / ${fmt(median(nats.slow2))}` : 'no nats-server', '', ''],
   ['3 stages, NATS JetStream journal (tasks/s)', nats.baton.length ? fmt(median(nats.baton)) : 'no nats-server', nats.raw.length ? `raw 3-stage JetStream loop ${fmt(median(nats.raw))} tasks/s` : '', ''],
+  ['1 thread stage, trivial handler, batched crossing (tasks/s)', fmt(t.trivial), `piscina, a message per task ${fmt(t.piscina)}`, ''],
+  ['2 ms CPU-bound stage: in-process / 1 / 2 / 4 threads (tasks/s)', fmt(t.cpuInline), `${fmt(t.cpu1)} / ${fmt(t.cpu2)} / ${fmt(t.cpu4)}`, `x${fmt(threadRatio('cpu2', 'cpuInline'), 2)} on 2 threads`],
+  ['memory per idle thread agent, 1 worker loaded (RSS MiB)', fmt(idleThreadMiB, 1), '8 agents in one pipeline, against none', ''],
   ['peak RSS, durable (MiB)', `${fmt(size(50_000, 5_000))} tasks: ${fmt(rss.small, 1)}`, `${fmt(size(500_000, 50_000))} tasks: ${fmt(rss.large, 1)}`, `journal ${fmt(durableBytes)} B/task`],
 ];
 const width = rows.reduce((w, r) => Math.max(w, r[0].length), 0);
@@ -132,6 +156,8 @@ const targets = [
   ['NATS: Baton on the NATS journal / raw 3-stage JetStream loop >= 0.5', natsRatio, natsRatio >= 0.5],
   ['NATS: 3 stages across processes / raw 3-stage JetStream loop >= 0.5', distRatio, distRatio >= 0.5],
   ['NATS: a second process for the slow stage: throughput x >= 1.6', slowRatio, slowRatio >= 1.6],
+  ['threads: trivial tasks across the thread boundary >= 500,000/s', t.trivial, t.trivial >= 500_000],
+  ['threads: 2 ms CPU-bound stage on 2 threads / in-process >= 1.7', threadRatio('cpu2', 'cpuInline'), threadRatio('cpu2', 'cpuInline') >= 1.7],
 ] as const;
 console.log('\nTargets (a ratio is the median of per-round ratios)');
 for (const [name, value, ok] of targets) console.log(`  ${ok ? 'PASS' : 'MISS'}  ${name.padEnd(74)} ${fmt(value, 2)}`);
@@ -142,6 +168,7 @@ const bounds = [
   ['async: Baton / raw async dispatcher', r.asyncRawAsync],
   ['async: Baton / raw async, a message per task', r.asyncRawAsyncMsg],
   ['sync: every run traced on baton:run / untraced', r.traced],
+  ['threads: Baton thread stage / piscina, trivial tasks', threadRatio('trivial', 'piscina')],
 ] as const;
 console.log('\nAgainst the limits (not targets)');
 for (const [name, value] of bounds) console.log(`        ${name.padEnd(74)} ${fmt(value, 2)}`);
@@ -149,6 +176,6 @@ for (const [name, value] of bounds) console.log(`        ${name.padEnd(74)} ${fm
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
   new URL('./results/latest.json', import.meta.url),
-  JSON.stringify({ at: new Date().toISOString(), node: process.version, quick, rounds, samples, medians: m, nats, recovery: rec, peakRssMiB: rss, journalBytesPerTask: durableBytes, targets: targets.map(([name, value, ok]) => ({ name, value, ok })), bounds: bounds.map(([name, value]) => ({ name, value })) }, null, 2),
+  JSON.stringify({ at: new Date().toISOString(), node: process.version, quick, rounds, samples, medians: m, threads: { samples: threadSamples, medians: t, idleThreadMiB }, nats, recovery: rec, peakRssMiB: rss, journalBytesPerTask: durableBytes, targets: targets.map(([name, value, ok]) => ({ name, value, ok })), bounds: bounds.map(([name, value]) => ({ name, value })) }, null, 2),
 );
 console.log('\nwritten to bench/results/latest.json');

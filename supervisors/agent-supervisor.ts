@@ -643,15 +643,30 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.status === 'terminated') return;
     const now = this.host.clock.now();
     this.queues.releaseDue(now);
+    let waited: TaskRun[] | undefined;
     for (const run of this.runs.running) {
       // A timeout can escalate the stage, which aborts and unlinks every run: stop then.
       if (run.deadline > now || this.halted) break;
       if (run.done) continue;
+      if (run.waiting?.() === true) {
+        (waited ??= []).push(run);
+        continue;
+      }
       this.runs.ended(run);
       if (this.runs.isolated === run) this.endIsolation();
       const err = run.abort('ERR_TIMEOUT', `stage '${this.path}' timed out task ${run.taskId} after ${this.policy.timeoutMs} ms (timeoutMs); the handler's late result will be discarded.`);
       if (run.trace !== undefined) traceSettled(run.takeTrace(), false, err);
       this.runFailed(run.env, run.probe, err, 'ERR_TIMEOUT');
+    }
+    // Runs that had not started (TaskRun.waiting) get a new timeoutMs, at the end of the list: a
+    // deadline of now + timeoutMs is the latest of all, so the list stays in deadline order.
+    if (waited !== undefined && !this.halted) {
+      for (const run of waited) {
+        if (run.done) continue;
+        this.runs.running.delete(run);
+        run.deadline = now + this.policy.timeoutMs;
+        this.runs.running.add(run);
+      }
     }
     this.armTimer();
     if (this.status === 'running') this.host.scheduler.schedule(this);

@@ -42,6 +42,8 @@ export class StageRuns {
     run.next = undefined;
     run.env = env;
     run.done = false;
+    run.onAbort = undefined;
+    run.waiting = undefined;
     return run;
   }
 

@@ -6,6 +6,7 @@ import type { TaskContext, ThreadLimits } from '../actors/agent.js';
 import { unserialisable } from '../src/codec.js';
 import { BatonError, type BatonErrorCode } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
+import { TaskRun } from './task-run.js';
 
 /**
  * A thread agent's worker threads, behind a handler-shaped function: the stage calls `run(input,
@@ -18,9 +19,15 @@ import type { Logger } from '../src/logging.js';
  *   (msgpackr, copied out of its shared pool and transferred), and answers come back batched too.
  *   A worker holds at most concurrency/threads tasks (rounded up), and only a worker that has loaded
  *   its module gets any: the others wait in the pool for the first free place.
- * - Hard kill: when a run's signal aborts (the stage timed it out, or the stage is restarting), the
+ * - Hard kill: when a run is aborted (the stage timed it out, cancelled it, or is restarting), the
  *   worker running it is terminated, so a handler that never yields ends too. The other tasks in
- *   that worker go back to the front of the queue uncharged and run again in a fresh worker.
+ *   that worker go back to the front of the queue uncharged and run again in a fresh worker. The
+ *   stage tells a run through TaskRun.onAbort, not an AbortSignal (a signal per run cost a third of
+ *   the time of a trivial task: 190k tasks/s with one, 720-920k without).
+ * - A run's timeoutMs counts while its handler can run: at its deadline, a task still waiting for
+ *   a worker, or held up by another task's synchronous handler in its worker, gets a new timeoutMs
+ *   (TaskRun.waiting, PoolTask.heldUp). Without this, a task batched behind an endless loop timed out
+ *   with it, and was charged for it.
  * - A worker that dies by itself (out of its heap, process.exit, an uncaught error in a timer)
  *   rejects the task that was running synchronously when it died (ERR_WORKER_MEMORY or
  *   ERR_WORKER_EXITED; the stage charges it like any failure); if none was, every task it had
@@ -76,8 +83,13 @@ export class ThreadPool {
     return new Promise<unknown>((resolve, reject) => {
       const task = new PoolTask(input, ctx.taskId, ctx.key ?? null, ctx.attempt, resolve, reject);
       this.pending.push(task);
-      const signal = ctx.signal;
-      signal.addEventListener('abort', () => this.abort(task, signal.reason), { once: true });
+      if (ctx instanceof TaskRun) {
+        ctx.onAbort = (reason) => this.abort(task, reason);
+        ctx.waiting = () => task.heldUp();
+      } else {
+        const signal = ctx.signal;
+        signal.addEventListener('abort', () => this.abort(task, signal.reason), { once: true });
+      }
       if (!this.flushQueued) {
         this.flushQueued = true;
         queueMicrotask(this.flush);
@@ -290,6 +302,26 @@ class PoolTask {
   done = false;
   ordinal = -1;
   slot: WorkerSlot | undefined = undefined;
+  /** Times its run's deadline was put off while it had started and another handler held its thread. */
+  private putOff = 0;
+
+  /**
+   * Whether, at its deadline, the task is held up by something else, so its own timeout must wait
+   * (TaskRun.waiting). Not started: it waits in the pool for a worker (one is starting, or all are
+   * full), or in its worker behind another task's synchronous handler; whatever holds it times out
+   * on its own, and a runaway's worker is terminated, so this ends. Started, while another task's
+   * synchronous handler holds the thread: its promise cannot settle, nor its answer go out; put off
+   * at most 3 times, so that a worker kept busy by handlers each shorter than timeoutMs cannot keep a
+   * hung task from timing out.
+   */
+  heldUp(): boolean {
+    const slot = this.slot;
+    if (slot === undefined || this.ordinal >= slot.shared[1]!) return true;
+    const running = slot.shared[0]!;
+    if (running < 0 || running === this.ordinal || this.putOff >= 3) return false;
+    this.putOff++;
+    return true;
+  }
   constructor(
     readonly input: unknown,
     readonly taskId: string,

@@ -8,6 +8,7 @@ import { rawAsyncDispatcher } from './raw-async.js';
 import { rawDispatcher } from './raw.js';
 import { cleanup, durablePipeline, rawGroupedWrites, recovery } from '../durable.js';
 import { batonDistributed3, batonDistributedSlow, batonNats3, rawJetStream3 } from '../nats.js';
+import { batonThreadTrivial, cpuBound, idleThreadMemory, piscinaTrivial } from '../threads.js';
 
 const [name, nArg] = process.argv.slice(2);
 const n = Number(nArg);
@@ -54,7 +55,21 @@ const cases: Record<string, () => Promise<unknown> | unknown> = {
   // One run each (workers take a second to start): the ratio of the two is the figure.
   'baton-dist-slow-1': () => batonDistributedSlow(n, 1),
   'baton-dist-slow-2': () => batonDistributedSlow(n, 2),
+  // Thread agents: a warm-up run of a fifth (workers loaded, JIT warm on both sides), then the median of three.
+  'baton-thread-trivial': () => steadyThreads((k) => batonThreadTrivial(k)),
+  'piscina-trivial': () => steadyThreads((k) => piscinaTrivial(k)),
+  'cpu-inline': () => steadyThreads((k) => cpuBound(k, 0)),
+  'cpu-threads-1': () => steadyThreads((k) => cpuBound(k, 1)),
+  'cpu-threads-2': () => steadyThreads((k) => cpuBound(k, 2)),
+  'cpu-threads-4': () => steadyThreads((k) => cpuBound(k, 4)),
+  'thread-idle-mib': () => idleThreadMemory(n),
 };
+async function steadyThreads(f: (n: number) => Promise<number>): Promise<number> {
+  await f(Math.max(1, Math.floor(n / 5)));
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) runs.push(await f(n));
+  return median(runs);
+}
 async function steadyNats(f: (n: number) => Promise<number>): Promise<number> {
   await f(Math.max(1, Math.floor(n / 5)));
   const runs: number[] = [];

@@ -87,6 +87,21 @@ describe('hard kill: a thread run that outlives timeoutMs', () => {
   });
 });
 
+describe('a task that shares a worker with a runaway', () => {
+  it('is not charged a timeout for the time the runaway held its thread: it runs again in the next worker, uncharged', async () => {
+    // One thread, room for 6 in it: both tasks go over in one batch, 'n' behind the endless loop (or
+    // done, with its answer waiting for the batch to end). Both reach their deadline together.
+    const { pipe, outcomes } = spawn({ name: 't', module: OPS, threads: 1, concurrency: 6, timeoutMs: 150, breaker: false, retry: { maxAttempts: 2, backoff: quick } });
+    await warm(pipe);
+    await pipe.send({ op: 'loop' }, { id: 'loop' });
+    await pipe.send(385, { id: 'n' });
+    await pipe.drain();
+    expect(byId(outcomes, 'loop')).toMatchObject({ status: 'dead-lettered', error: { code: 'ERR_TIMEOUT' }, attempts: 2 });
+    expect(byId(outcomes, 'n')).toMatchObject({ status: 'completed', output: 770 });
+    expect(byId(outcomes, 'n').errors).toEqual([]);
+  });
+});
+
 describe('a worker thread that dies by itself', () => {
   it('out of its 64 MB heap dies alone: its task is charged ERR_WORKER_MEMORY and dead-lettered, and the tasks sent with it complete', async () => {
     const { pipe, outcomes } = spawn({ name: 't', module: OPS, threads: 1, concurrency: 8, resourceLimits: { maxOldGenerationSizeMb: 64 }, retry: { maxAttempts: 1 } });

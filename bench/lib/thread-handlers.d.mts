@@ -1,0 +1,3 @@
+export function handle(x: number | { spinMs: number }): number;
+export default function (x: number): number;
+export function spin(ms: number): number;
