@@ -149,6 +149,13 @@ describe('a durable pipeline killed with SIGKILL at random moments', () => {
     expect(r.diedIn('t-10')).toBe(true);
   }, 120_000);
 
+  it('loses nothing when a stage runs in worker threads (killed while they load, and while they run)', async () => {
+    // The paced sends of 1,500 tasks take at least 300 ms: kills from 50 ms land while workers load and while they run.
+    const r = await killRounds('threads', 6, 1500, [50, 450]);
+    expect(r.kills, 'some rounds were killed mid-batch').toBeGreaterThanOrEqual(3);
+    expect(r.acked).toBe(1500);
+  }, 180_000);
+
   it('loses nothing when killed during recovery itself', async () => {
     // The first rounds build a backlog; the later kills land while the next process is still starting up.
     const r = await killRounds('none', 6, 400, [30, 270]);

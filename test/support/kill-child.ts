@@ -5,6 +5,7 @@
 //   none | backoff (stage 'check' fails the first two runs of every third task; long backoff)
 //   breaker (stage 'check' fails everything for the first 300 ms of each process: the breaker holds)
 //   killer (the task with input 10 kills the whole process whenever it runs at 'check')
+//   threads (stage 'parse' is a thread agent on 2 worker threads: test/support/threads/ops.mjs doubles a number)
 import Database from 'better-sqlite3';
 import { agent, createSystem, natsJetStream, sqliteJournal } from '../../system/index.js';
 
@@ -27,7 +28,9 @@ const system = createSystem({ logger: false, journal });
 const pipe = system.spawnPipeline<number, number>({
   name: 'kill',
   stages: [
-    agent({ name: 'parse', handle: (n: number) => n * 2 }),
+    fault === 'threads'
+      ? agent<number, number>({ name: 'parse', module: new URL('./threads/ops.mjs', import.meta.url), threads: 2, concurrency: 16 })
+      : agent({ name: 'parse', handle: (n: number) => n * 2 }),
     agent({
       name: 'check',
       handle: async (n: number, ctx) => {
