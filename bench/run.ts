@@ -41,14 +41,20 @@ const plan = {
   batonDurable: ['baton-durable', size(100_000, 10_000)],
 } satisfies Record<string, [string, number]>;
 
-const samples: Record<string, number[]> = Object.fromEntries(Object.keys(plan).map((k) => [k, []]));
-for (let r = 0; r < rounds; r++) {
-  for (const [key, [name, n]] of Object.entries(plan) as [string, [string, number]][]) {
-    const v = runCase(name, n);
-    samples[key]!.push(typeof v === 'number' ? v : (v as { tasksPerSec: number }).tasksPerSec);
-    process.stderr.write(`round ${r + 1}/${rounds} ${name}: ${fmt(samples[key]!.at(-1)!)}\n`);
+/** Runs every case of `cases` once per round, rounds interleaved; the samples of each, by key. */
+function interleaved(cases: Record<string, [string, number]>): Record<string, number[]> {
+  const out: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [key, [name, n]] of Object.entries(cases)) {
+      const v = runCase(name, n);
+      out[key]!.push(typeof v === 'number' ? v : (v as { tasksPerSec: number }).tasksPerSec);
+      process.stderr.write(`round ${r + 1}/${rounds} ${name}: ${fmt(out[key]!.at(-1)!)}\n`);
+    }
   }
+  return out;
 }
+
+const samples = interleaved(plan);
 const m = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)])) as Record<keyof typeof plan, number>;
 const rec = runCase('recovery', size(50_000, 5_000)) as { spawnMs: number; firstOutcomeMs: number; drainMs: number };
 const rss = { small: peakRss(size(50_000, 5_000)), large: peakRss(size(500_000, 50_000)) };
@@ -82,13 +88,7 @@ const threadPlan = {
   cpu2: ['cpu-threads-2', size(1_000, 200)],
   cpu4: ['cpu-threads-4', size(1_000, 200)],
 } satisfies Record<string, [string, number]>;
-const threadSamples: Record<string, number[]> = Object.fromEntries(Object.keys(threadPlan).map((k) => [k, []]));
-for (let r = 0; r < rounds; r++) {
-  for (const [key, [name, n]] of Object.entries(threadPlan) as [string, [string, number]][]) {
-    threadSamples[key]!.push(runCase(name, n) as number);
-    process.stderr.write(`round ${r + 1}/${rounds} ${name}: ${fmt(threadSamples[key]!.at(-1)!)}\n`);
-  }
-}
+const threadSamples = interleaved(threadPlan);
 const t = Object.fromEntries(Object.entries(threadSamples).map(([k, xs]) => [k, median(xs)])) as Record<keyof typeof threadPlan, number>;
 const threadRatio = (a: keyof typeof threadPlan, b: keyof typeof threadPlan): number => median(threadSamples[a]!.map((x, i) => x / threadSamples[b]![i]!));
 const idleThreadMiB = runCase('thread-idle-mib', 8) as number;
