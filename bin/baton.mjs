@@ -10,4 +10,4 @@ else {
   const { tsImport } = await import('tsx/esm/api');
   mod = await tsImport('../cli/baton.ts', import.meta.url);
 }
-process.exitCode = mod.main(process.argv.slice(2), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+process.exitCode = await mod.main(process.argv.slice(2), (s) => process.stdout.write(s), (s) => process.stderr.write(s), { tty: process.stdout.isTTY === true });

@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BatonError, cancelStoredTask, decodeOutcome, sqliteJournal, type Journal } from '../system/index.js';
 import { table } from './table.js';
+import { top } from './top.js';
 
-const USAGE = `usage: baton <command> --db PATH [options]
+const USAGE = `usage: baton <command> --db PATH [options]   (top: --url URL or --db PATH)
 
 commands:
   status                          tasks per pipeline: pending (per stage, in pipeline order), completed, dead letters
@@ -14,6 +15,9 @@ commands:
                                   (a running pipeline picks them up at its next start)
   cancel --pipeline NAME ID...    end pending tasks as dead letters with ERR_CANCELLED [--reason TEXT]
                                   (a running system cancels with pipeline.cancel(id) instead)
+  top --url URL | --db PATH       the tree with live counts, refreshed until Ctrl-C [--interval MS (1000)] [--once]
+                                  --url: a running system's live page (the address system.observe() printed);
+                                  --db: what the journal holds (pending per stage, completed, dead letters)
 
 options:
   --json                          machine-readable output (camelCase keys, ISO times) on every command
@@ -36,26 +40,34 @@ class CliError extends Error {
   }
 }
 
-/** The operator's CLI over a SQLite journal. Returns the exit code; writes to the given streams. */
-export function main(argv: readonly string[], out: (s: string) => void, err: (s: string) => void): number {
+/**
+ * The operator's CLI over a SQLite journal (and, for `top`, a running system's live page). Returns the
+ * exit code (a promise of it for `top`, which runs until stopped); writes to the given streams.
+ * `stopped`: resolves when `top` must end (the bin passes SIGINT; tests their own).
+ */
+export function main(argv: readonly string[], out: (s: string) => void, err: (s: string) => void, io: { tty?: boolean; stopped?: Promise<void> } = {}): number | Promise<number> {
   try {
-    return run(argv, out, err);
+    return run(argv, out, err, io);
   } catch (e) {
-    if (e instanceof CliError) {
-      err(`${e.message}\n`);
-      return e.exitCode;
-    }
-    if (e instanceof BatonError) {
-      err(`${e.code}: ${e.message}\n`);
-      return REFUSED;
-    }
-    // A fault of the CLI itself: a message and an exit code, not a stack trace over the operator's shell.
-    err(`baton: unexpected error: ${(e as Error)?.message ?? String(e)}\n`);
-    return REFUSED;
+    return failed(e, err);
   }
 }
 
-function run(argv: readonly string[], out: (s: string) => void, err: (s: string) => void): number {
+function failed(e: unknown, err: (s: string) => void): number {
+  if (e instanceof CliError) {
+    err(`${e.message}\n`);
+    return e.exitCode;
+  }
+  if (e instanceof BatonError) {
+    err(`${e.code}: ${e.message}\n`);
+    return REFUSED;
+  }
+  // A fault of the CLI itself: a message and an exit code, not a stack trace over the operator's shell.
+  err(`baton: unexpected error: ${(e as Error)?.message ?? String(e)}\n`);
+  return REFUSED;
+}
+
+function run(argv: readonly string[], out: (s: string) => void, err: (s: string) => void, io: { tty?: boolean; stopped?: Promise<void> }): number | Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -68,6 +80,9 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
         offset: { type: 'string' },
         all: { type: 'boolean' },
         reason: { type: 'string' },
+        url: { type: 'string' },
+        interval: { type: 'string' },
+        once: { type: 'boolean' },
         json: { type: 'boolean' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -86,7 +101,8 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
     (values.help ? out : err)(USAGE);
     return values.help ? 0 : USAGE_ERROR;
   }
-  if (!['status', 'dead-letters', 'replay', 'cancel'].includes(command)) throw new CliError(USAGE_ERROR, `baton: unknown command '${command}'.\n${USAGE}`);
+  if (!['status', 'dead-letters', 'replay', 'cancel', 'top'].includes(command)) throw new CliError(USAGE_ERROR, `baton: unknown command '${command}'.\n${USAGE}`);
+  if (command === 'top') return topCommand(values, out, err, io);
   const db = values.db;
   if (db === undefined) throw new CliError(USAGE_ERROR, `baton ${command}: --db PATH is required (the SQLite file given to sqliteJournal).`);
   if (command === 'replay' && !values.all && ids.length === 0) throw new CliError(USAGE_ERROR, 'baton replay: name the dead letters to replay (ids), or pass --all.');
@@ -173,6 +189,40 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
   } finally {
     journal.close();
   }
+}
+
+function topCommand(
+  values: { url?: string | undefined; db?: string | undefined; interval?: string | undefined; once?: boolean | undefined; json?: boolean | undefined },
+  out: (s: string) => void,
+  err: (s: string) => void,
+  io: { tty?: boolean; stopped?: Promise<void> },
+): Promise<number> {
+  if ((values.url === undefined) === (values.db === undefined)) throw new CliError(USAGE_ERROR, 'baton top: give --url URL (a running system\'s live page) or --db PATH (a journal file), one of them.');
+  const intervalMs = wholeNumber('top', '--interval', values.interval, 1_000, 100);
+  let base: string | undefined;
+  if (values.url !== undefined) {
+    try {
+      base = new URL(values.url).origin;
+    } catch {
+      throw new CliError(USAGE_ERROR, `baton top: --url must be an http URL such as http://127.0.0.1:PORT; got '${values.url}'.`);
+    }
+    if (!/^https?:/.test(base)) throw new CliError(USAGE_ERROR, `baton top: --url must be an http URL such as http://127.0.0.1:PORT; got '${values.url}'.`);
+  }
+  const db = values.db;
+  if (db !== undefined && !existsSync(db)) throw new CliError(REFUSED, `baton top: no journal at '${db}'; give the path passed to sqliteJournal().`);
+  // Read-only and opened afresh for each frame: the running system's commits show, and no lock is held.
+  const readJournal = db === undefined ? undefined : () => {
+    const journal = sqliteJournal(db, { readonly: true });
+    try {
+      let rows: ReturnType<typeof status> = [];
+      readingJournal(db, () => ((rows = status(journal)), 0));
+      return rows;
+    } finally {
+      journal.close();
+    }
+  };
+  const stopped = io.stopped ?? new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  return top({ url: base, readJournal, once: values.once === true, json: values.json === true, intervalMs, tty: io.tty === true, stopped }, out, err).catch((e: unknown) => failed(e, err));
 }
 
 function status(journal: Journal) {

@@ -12,6 +12,15 @@ function cli(...args: string[]): { code: number; out: string; err: string } {
   let out = '';
   let err = '';
   const code = main(args, (s) => (out += s), (s) => (err += s));
+  if (typeof code !== 'number') throw new Error(`baton ${args[0]} answered a promise; use cliAsync`);
+  return { code, out, err };
+}
+
+/** For `top`, which answers a promise; `stopped` ends a live top. */
+async function cliAsync(args: string[], stopped?: Promise<void>): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(args, (s) => (out += s), (s) => (err += s), stopped === undefined ? {} : { stopped });
   return { code, out, err };
 }
 
@@ -238,4 +247,63 @@ it('baton cancel ends pending tasks as ERR_CANCELLED dead letters that the next 
   await pipe.drain();
   expect(ran.sort()).toEqual([1, 3]);
   await second.shutdown();
+});
+
+describe('baton top', () => {
+  it('top --url shows a running system\'s tree with live counts, once as text or JSON, or frame after frame until stopped', async () => {
+    const system = createSystem({ logger: false });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'legal',
+      stages: [
+        agent({ name: 'parse', handle: (x: number) => x }),
+        agent({ name: 'extract', handle: async (x: number) => (await gate, x), concurrency: 2 }),
+      ],
+    });
+    const page = await system.observe({ port: 0 });
+    try {
+      for (let i = 0; i < 5; i++) await pipe.send(i, { id: `d${i}` });
+      await new Promise((r) => setTimeout(r, 20));
+      const once = await cliAsync(['top', '--url', page.url, '--once']);
+      expect(once.code).toBe(0);
+      expect(once.out).toMatch(/pipeline legal\s+running\s+accepted 5\s+pending 5/);
+      expect(once.out).toMatch(/^extract\s+running\s+3\/1000\s+3\s+2\s+0/m); // 3 in its inbox, 2 running
+      const json = JSON.parse((await cliAsync(['top', '--url', page.url, '--once', '--json'])).out) as { pipelines: { name: string; pending: number }[] };
+      expect(json.pipelines.map((p) => [p.name, p.pending])).toEqual([['legal', 5]]);
+      release();
+      await pipe.drain();
+      // Live: two frames or more, then the operator stops it.
+      let stop!: () => void;
+      const live = cliAsync(['top', '--url', page.url, '--interval', '100'], new Promise<void>((r) => (stop = r)));
+      await new Promise((r) => setTimeout(r, 350));
+      stop();
+      const frames = await live;
+      expect(frames.code).toBe(0);
+      expect(frames.out.match(/pipeline legal/g)!.length).toBeGreaterThanOrEqual(2);
+      expect(frames.out).toMatch(/completed 5/);
+    } finally {
+      await page.close();
+      await system.shutdown();
+    }
+  });
+
+  it('top --db shows what the journal holds, and top refuses a bad source with a clear message', async () => {
+    const db = join(dir, 'top.db');
+    const system = createSystem({ logger: false, journal: sqliteJournal(db) });
+    const pipe = system.spawnPipeline<number, number>({ name: 'legal', stages: [agent({ name: 'parse', handle: (x: number) => x })] });
+    await pipe.send(1, { id: 'a' });
+    await pipe.drain();
+    await system.shutdown();
+    const once = await cliAsync(['top', '--db', db, '--once']);
+    expect(once.code).toBe(0);
+    expect(once.out).toMatch(/pipeline legal\s+pending 0\s+completed 1\s+dead-lettered 0/);
+    expect((await cliAsync(['top', '--once'])).code).toBe(2);
+    expect((await cliAsync(['top', '--db', db, '--url', 'http://127.0.0.1:1', '--once'])).code).toBe(2);
+    expect((await cliAsync(['top', '--url', 'not a url', '--once'])).err).toMatch(/--url must be an http URL/);
+    expect((await cliAsync(['top', '--db', db, '--interval', '5'])).err).toMatch(/--interval must be a whole number from 100/);
+    const down = await cliAsync(['top', '--url', 'http://127.0.0.1:9', '--once']);
+    expect(down.code).toBe(1);
+    expect(down.err).toMatch(/cannot read http:\/\/127\.0\.0\.1:9\/snapshot/);
+  });
 });
