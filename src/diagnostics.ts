@@ -30,6 +30,8 @@ export interface RunTrace {
   result?: unknown;
   /** What the handler threw or rejected with, or the timeout (set before error). */
   error?: unknown;
+  /** Set before `end` when the handler returned a promise: the run ends at asyncEnd, not at end. */
+  async?: boolean;
 }
 
 /** The tracing channel around handler runs. */

@@ -372,6 +372,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       run ??= new TaskRun(this, env, this.worker?.state, probe);
       if (trace !== undefined) {
         run.trace = trace;
+        trace.async = true;
         runChannel.end.publish(trace); // the synchronous part ended; asyncStart/asyncEnd follow when it settles
       }
       this.awaitRun(run, out as PromiseLike<unknown>);

@@ -1,4 +1,5 @@
 import type { PipelineStats } from '../supervisors/pipeline-types.js';
+import { RUN_BUCKETS, type StageHistogram } from './run-timings.js';
 
 /** What `system.snapshot()` returns: the system's pipelines, actors and supervisors at one instant. */
 export interface SystemSnapshot {
@@ -10,12 +11,17 @@ export interface SystemSnapshot {
   readonly supervisors: readonly { readonly path: string; readonly terminated: boolean }[];
 }
 
-interface Family {
+/**
+ * One metric family, as data: what `prometheusText` renders and `promClientMetrics` hands to a
+ * prom-client registry. A histogram's samples carry their own metric names (`_bucket`, `_sum`, `_count`).
+ */
+export interface MetricFamily {
   readonly name: string;
   readonly help: string;
-  readonly type: 'counter' | 'gauge';
-  readonly samples: { readonly labels: Record<string, string>; readonly value: number }[];
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly samples: { readonly labels: Record<string, string>; readonly value: number; readonly metricName?: string }[];
 }
+type Family = MetricFamily;
 
 const BREAKER = { closed: 0, open: 1, probing: 2 } as Record<string, number>;
 const STAGE_STATUS = { starting: 0, running: 1, suspended: 2, terminated: 3 } as Record<string, number>;
@@ -25,7 +31,22 @@ const STAGE_STATUS = { starting: 0, running: 1, suspended: 2, terminated: 3 } as
  * stage only (cardinality: pipelines x stages, plus x dead-letter codes for one family; never task
  * ids or keys). Counters count since the pipeline was spawned in this process.
  */
-export function prometheusText(snapshot: SystemSnapshot): string {
+export function prometheusText(snapshot: SystemSnapshot, runTimes?: ReadonlyMap<string, Readonly<StageHistogram>>): string {
+  const lines: string[] = [];
+  for (const f of metricFamilies(snapshot, runTimes)) {
+    if (f.samples.length === 0) continue;
+    lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
+    for (const s of f.samples) lines.push(`${s.metricName ?? f.name}${labels(s.labels)} ${s.value}`);
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/**
+ * Every family, with its samples from `snapshot` (and run-time histograms from `runTimes`, if the
+ * system keeps them). The list of families is the same for every snapshot, even an empty one: a
+ * registry can learn their names once.
+ */
+export function metricFamilies(snapshot: SystemSnapshot, runTimes?: ReadonlyMap<string, Readonly<StageHistogram>>): MetricFamily[] {
   const families: Family[] = [];
   const family = (name: string, type: Family['type'], help: string): Family['samples'] => {
     const f: Family = { name: `baton_${name}`, help, type, samples: [] };
@@ -74,13 +95,20 @@ export function prometheusText(snapshot: SystemSnapshot): string {
       status.push({ labels: sl, value: STAGE_STATUS[s.status] ?? 0 });
     }
   }
-  const lines: string[] = [];
-  for (const f of families) {
-    if (f.samples.length === 0) continue;
-    lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
-    for (const s of f.samples) lines.push(`${f.name}${labels(s.labels)} ${s.value}`);
+  const runSeconds = family('stage_run_seconds', 'histogram', 'How long handler runs took, from start to return or settle (createSystem({ timings: true })).');
+  for (const [path, h] of runTimes ?? []) {
+    const slash = path.indexOf('/');
+    const sl = { pipeline: path.slice(0, slash), stage: path.slice(slash + 1) };
+    let cumulative = 0;
+    RUN_BUCKETS.forEach((le, i) => {
+      cumulative += h.counts[i]!;
+      runSeconds.push({ metricName: 'baton_stage_run_seconds_bucket', labels: { ...sl, le: String(le) }, value: cumulative });
+    });
+    runSeconds.push({ metricName: 'baton_stage_run_seconds_bucket', labels: { ...sl, le: '+Inf' }, value: h.count });
+    runSeconds.push({ metricName: 'baton_stage_run_seconds_sum', labels: sl, value: h.sum });
+    runSeconds.push({ metricName: 'baton_stage_run_seconds_count', labels: sl, value: h.count });
   }
-  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+  return families;
 }
 
 function labels(l: Record<string, string>): string {
