@@ -24,6 +24,7 @@ const plan = {
   batonSync: ['baton-sync', size(1_000_000, 100_000)],
   batonAsync: ['baton-async', size(200_000, 20_000)],
   batonSyncTraced: ['baton-sync-traced', size(1_000_000, 100_000)],
+  batonSyncObserved: ['baton-sync-observed', size(1_000_000, 100_000)],
   rawAsync: ['raw-async', size(200_000, 20_000)],
   rawAsyncMsg: ['raw-async-messages', size(200_000, 20_000)],
   naive1: ['naive-1', size(200_000, 20_000)],
@@ -100,6 +101,7 @@ const slowRatio = nats.slow1.length === 0 ? Number.NaN : median(nats.slow2.map((
 const rows: [string, string, string, string][] = [
   ['5 stages, sync handlers (tasks/s)', fmt(m.batonSync), `raw dispatcher ${fmt(m.raw)}`, `nact ${fmt(m.nact)}`],
   ['5 stages, sync handlers, every run traced on baton:run (tasks/s)', fmt(m.batonSyncTraced), 'no-op diagnostics_channel subscribers', ''],
+  ['5 stages, sync handlers, live page open, a client on its events (tasks/s)', fmt(m.batonSyncObserved), 'a snapshot every 500 ms', ''],
   ['5 stages, async handlers (tasks/s)', fmt(m.batonAsync), `naive, 1 at a time ${fmt(m.naive1)}`, `naive, 64 at a time ${fmt(m.naive64)}`],
   ['5 stages, async handlers: raw async dispatcher (tasks/s)', fmt(m.rawAsync), 'one then() per handler promise, nothing else', ''],
   ['5 stages, async handlers: raw async, a message per task (tasks/s)', fmt(m.rawAsyncMsg), 'the same, carrying one object per task', ''],
@@ -138,6 +140,7 @@ const r = {
   asyncRawAsync: ratio('batonAsync', 'rawAsync'),
   asyncRawAsyncMsg: ratio('batonAsync', 'rawAsyncMsg'),
   traced: ratio('batonSyncTraced', 'batonSync'),
+  observed: ratio('batonSyncObserved', 'batonSync'),
   // Five handoffs per durable task, each one row update, against one raw grouped insert per row.
   durableRaw: 5 * ratio('batonDurable', 'sqliteRaw'),
 };
@@ -156,6 +159,7 @@ const targets = [
   ['NATS: Baton on the NATS journal / raw 3-stage JetStream loop >= 0.5', natsRatio, natsRatio >= 0.5],
   ['NATS: 3 stages across processes / raw 3-stage JetStream loop >= 0.5', distRatio, distRatio >= 0.5],
   ['NATS: a second process for the slow stage: throughput x >= 1.6', slowRatio, slowRatio >= 1.6],
+  ['live page open: sync throughput / without it >= 0.9', r.observed, r.observed >= 0.9],
   ['threads: trivial tasks across the thread boundary >= 500,000/s', t.trivial, t.trivial >= 500_000],
   ['threads: 2 ms CPU-bound stage on 2 threads / in-process >= 1.7', threadRatio('cpu2', 'cpuInline'), threadRatio('cpu2', 'cpuInline') >= 1.7],
 ] as const;

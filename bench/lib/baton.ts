@@ -1,3 +1,4 @@
+import http from 'node:http';
 // Baton's side of every comparison, on the in-memory default (no journal).
 import { agent, createSystem, runChannel, type ActorSystem, type Pipeline } from '../../system/index.js';
 import { heapUsed, median, tick } from './stats.js';
@@ -18,8 +19,10 @@ async function sendAndDrain(system: ActorSystem, pipe: Pipeline<number, number>,
 }
 
 /** Tasks/s through a 5-stage pipeline of x => x + 1 (sync) or async x => x + 1 with `concurrency` per stage. */
-export async function batonPipeline(n: number, mode: 'sync' | 'async', stages = 5, concurrency = 64): Promise<number> {
+export async function batonPipeline(n: number, mode: 'sync' | 'async', stages = 5, concurrency = 64, observed = false): Promise<number> {
   const system = createSystem({ logger: false });
+  // With the live page open and a browser-like client on its event stream (a snapshot every 500 ms).
+  if (observed) await watchPage(system);
   // The checksum lives in a Float64Array: a captured `let sum` past 2^31 is a heap number, and every
   // `sum +=` in a closure allocates a new one (~5% of this benchmark); raw.ts keeps its sum local.
   const sum = new Float64Array(1);
@@ -121,6 +124,24 @@ export async function batonPipelineIo(n: number, ioMs: number, stages = 5, concu
  * The sync pipeline while a tool traces every run on the baton:run diagnostics channel (no-op
  * subscribers): what observing costs. Without a subscriber the channel costs one boolean read per batch.
  */
+/** Opens the live page and keeps a client reading its Server-Sent Events (closed with the system). */
+async function watchPage(system: ActorSystem): Promise<void> {
+  const page = await system.observe({ port: 0 });
+  await new Promise<void>((resolve, reject) => {
+    const req = http.get(new URL('events', page.url), (res) => {
+      res.on('data', () => undefined);
+      res.on('error', () => undefined);
+      resolve();
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Tasks/s of the 5-stage sync pipeline while the live page is open with a client on its event stream. */
+export function batonPipelineObserved(n: number): Promise<number> {
+  return batonPipeline(n, 'sync', 5, 64, true);
+}
+
 export async function batonPipelineTraced(n: number): Promise<number> {
   const noop = (): void => undefined;
   const handlers = { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop };

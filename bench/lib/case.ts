@@ -1,6 +1,6 @@
 // Runs one benchmark case in this (fresh) process and prints its figure: each case gets a clean JIT
 // and heap, so one contender's warm-up or garbage does not tax the next.
-import { batonBytesPerIdleAgent, batonBytesPerQueued, batonPipeline, batonPipelineIo, batonPipelineTraced, batonRestartLatency } from './baton.js';
+import { batonBytesPerIdleAgent, batonBytesPerQueued, batonPipeline, batonPipelineIo, batonPipelineObserved, batonPipelineTraced, batonRestartLatency } from './baton.js';
 import { nactBytesPerIdleActor, nactBytesPerQueued, nactChain, nactRestartLatency } from './nact.js';
 import { naiveCoordinator, naiveCoordinatorIo } from './naive.js';
 import { median } from './stats.js';
@@ -29,6 +29,7 @@ const cases: Record<string, () => Promise<unknown> | unknown> = {
   'baton-sync': () => steady((k) => batonPipeline(k, 'sync')),
   'baton-async': () => steady((k) => batonPipeline(k, 'async')),
   'baton-sync-traced': () => steady((k) => batonPipelineTraced(k)),
+  'baton-sync-observed': () => steady((k) => batonPipelineObserved(k)),
   'raw-async': () => steady((k) => rawAsyncDispatcher(k)),
   'raw-async-messages': () => steady((k) => rawAsyncDispatcher(k, 'messages')),
   'naive-1': () => steady((k) => naiveCoordinator(k, 5, 1)),
