@@ -80,6 +80,12 @@ export interface ThreadAgentOptions<O = unknown> extends AgentPolicyOptions {
   readonly threads?: number;
   /** Bounds of each worker. Optional; defaults to Node's (a heap of about 2-4 GB). */
   readonly resourceLimits?: ThreadLimits;
+  /**
+   * How long a worker may take to load the module and run its `init()`. Optional; defaults to 30,000
+   * ms. A worker that is not ready by then is terminated; if none ever was (or 3 in a row fail), every
+   * run fails with ERR_INVALID_OPTION instead of waiting for it.
+   */
+  readonly startTimeoutMs?: number;
   /** As for any agent; runs in the pipeline's thread. */
   route?(output: O, ctx: TaskContext<undefined>): RouteResult;
 }
@@ -102,6 +108,7 @@ export interface Agent<I = any, O = any, S = any> extends AgentOptions<I, O, S> 
   readonly isolation?: 'inline' | 'thread';
   readonly threads?: number;
   readonly resourceLimits?: ThreadLimits;
+  readonly startTimeoutMs?: number;
 }
 
 /**
@@ -131,7 +138,7 @@ export function agent<I, O, S = undefined>(options: AgentOptions<I, O, S> | Thre
 }
 
 // handle and init are known so that their own message (they come from the module) is the one shown.
-const THREAD_AGENT_KEYS = ['name', 'module', 'isolation', 'threads', 'resourceLimits', 'route', 'handle', 'init', 'kind', ...AGENT_POLICY_KEYS];
+const THREAD_AGENT_KEYS = ['name', 'module', 'isolation', 'threads', 'resourceLimits', 'startTimeoutMs', 'route', 'handle', 'init', 'kind', ...AGENT_POLICY_KEYS];
 
 const THREAD_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
 
@@ -160,6 +167,8 @@ function threadAgent<O>(options: ThreadAgentOptions<O> & { readonly handle?: unk
     }
   }
   if (options.route !== undefined && typeof options.route !== 'function') throw bad('route', options.route, 'a function (output, ctx) => stage name(s) or null');
+  const start = options.startTimeoutMs;
+  if (start !== undefined && !(typeof start === 'number' && start >= 1 && start <= 2 ** 31 - 1)) throw bad('startTimeoutMs', start, 'a number of ms from 1 to 2147483647');
   return Object.freeze({
     ...options,
     kind: 'agent' as const,

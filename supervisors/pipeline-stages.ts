@@ -61,7 +61,7 @@ export function buildStages(name: string, options: PipelineOptions, host: StageH
 function threaded(def: Agent, path: string, defaultConcurrency: number | undefined, log: Logger, pools: ThreadPool[]): Agent {
   const threads = def.threads ?? 1;
   const concurrency = def.concurrency ?? defaultConcurrency ?? threads;
-  const pool = new ThreadPool({ stage: path, module: def.module!, threads, concurrency, resourceLimits: def.resourceLimits, log });
+  const pool = new ThreadPool({ stage: path, module: def.module!, threads, concurrency, resourceLimits: def.resourceLimits, startTimeoutMs: def.startTimeoutMs ?? 30_000, log });
   pools.push(pool);
   // The pool's readiness is the stage's init: no task starts (and no timeoutMs ticks) until its workers have loaded.
   return Object.freeze({ ...def, handle: pool.run, init: () => pool.ready, concurrency });

@@ -36,7 +36,8 @@ import { TaskRun } from './task-run.js';
  * - An input or output msgpack cannot carry as it is rejects that run with ERR_INVALID_INPUT naming the path.
  * - A worker that dies before its module has loaded (a missing export, a throwing `init`) breaks
  *   the pool: every run then rejects with ERR_INVALID_OPTION naming the module, until the pipeline is
- *   spawned again.
+ *   spawned again. So does a worker not ready within startTimeoutMs when none ever was, or the third
+ *   such start in a row (an `init()` that never settles would hang every task at the stage).
  * - Idle workers do not keep the process alive (unref); `close()` terminates them.
  */
 export class ThreadPool {
@@ -90,10 +91,7 @@ export class ThreadPool {
         const signal = ctx.signal;
         signal.addEventListener('abort', () => this.abort(task, signal.reason), { once: true });
       }
-      if (!this.flushQueued) {
-        this.flushQueued = true;
-        queueMicrotask(this.flush);
-      }
+      this.queueFlush();
     });
   };
 
@@ -105,6 +103,7 @@ export class ThreadPool {
     const left = [...this.pending, ...this.workers.flatMap((w) => [...w.tasks.values()])];
     this.pending = [];
     const exits = this.workers.map((w) => {
+      clearTimeout(w.startTimer);
       w.killed = true;
       return w.worker.terminate();
     });
@@ -166,6 +165,8 @@ export class ThreadPool {
       ...(resourceLimits === undefined ? {} : { resourceLimits: { ...resourceLimits } }),
     });
     const slot = new WorkerSlot(worker, new Float64Array(shared));
+    slot.startTimer = setTimeout(() => this.startTimedOut(slot), this.options.startTimeoutMs);
+    slot.startTimer.unref();
     worker.unref();
     worker.on('message', (msg: unknown) => this.answered(slot, msg));
     worker.on('error', (err) => (slot.error = err));
@@ -177,7 +178,10 @@ export class ThreadPool {
 
   private answered(slot: WorkerSlot, msg: unknown): void {
     if (msg === 'ready') {
+      clearTimeout(slot.startTimer);
       slot.ready = true;
+      this.everReady = true;
+      this.failedStarts = 0;
       if (this.workers.every((w) => w.ready)) this.markReady();
       if (this.pending.length > 0) this.flush();
       return;
@@ -209,6 +213,46 @@ export class ThreadPool {
     this.giveBack([...slot.tasks.values()]);
   }
 
+  /**
+   * A worker not ready after startTimeoutMs (its module's init() never settled, say) is terminated.
+   * If no worker ever was ready, or this is the 3rd start in a row to fail, the pool breaks as for a
+   * module that cannot load: waiting on would hang every task at this stage. Else another one starts.
+   */
+  private startTimedOut(slot: WorkerSlot): void {
+    if (slot.ready || slot.killed || this.closed || this.broken !== undefined) return;
+    slot.killed = true;
+    this.retire(slot);
+    void slot.worker.terminate();
+    const { stage, module, startTimeoutMs } = this.options;
+    this.options.log.error({ stage, module, startTimeoutMs }, 'a worker thread did not become ready in time');
+    if (++this.failedStarts >= 3 || !this.everReady) {
+      return this.breakPool(decided('ERR_INVALID_OPTION', `stage '${stage}': the worker thread for module ${module} did not load within ${startTimeoutMs} ms (its import or its init() did not finish); fix the module, or raise startTimeoutMs, and spawn the pipeline again.`, { stage, module }));
+    }
+    this.giveBack([...slot.tasks.values()]);
+    this.queueFlush();
+  }
+
+  /** Consecutive worker starts that timed out (reset by a worker that becomes ready). */
+  private failedStarts = 0;
+
+  /** Whether any worker of this pool has become ready. */
+  private everReady = false;
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(this.flush);
+  }
+
+  /** The pool cannot run its module: every run waiting or to come fails with `error`. */
+  private breakPool(error: BatonError): void {
+    this.broken = error;
+    const all = [...this.workers.flatMap((w) => [...w.tasks.values()]), ...this.pending];
+    this.pending = [];
+    for (const task of all) task.fail(error);
+    this.markReady();
+  }
+
   private exited(slot: WorkerSlot, exitCode: number): void {
     if (slot.killed || this.closed) return; // terminated here: its tasks are already dealt with
     slot.killed = true;
@@ -217,14 +261,10 @@ export class ThreadPool {
     const tasks = [...slot.tasks.values()];
     const why = slot.error === undefined ? `exited with code ${exitCode}` : `died: ${errorMessage(slot.error)}`;
     if (!slot.ready) {
+      clearTimeout(slot.startTimer);
       // The module never loaded (or its init threw): every worker would do the same.
-      this.broken = decided('ERR_INVALID_OPTION', `stage '${stage}': the worker thread for module ${module} ${why} before it was ready; fix the module (it must export handle(input, ctx) or a default function) and spawn the pipeline again.`, { stage, module });
       this.options.log.error({ stage, module, err: slot.error }, 'a thread agent module could not be loaded');
-      const all = [...tasks, ...this.pending];
-      this.pending = [];
-      for (const task of all) task.fail(this.broken);
-      this.markReady();
-      return;
+      return this.breakPool(decided('ERR_INVALID_OPTION', `stage '${stage}': the worker thread for module ${module} ${why} before it was ready; fix the module (it must export handle(input, ctx) or a default function) and spawn the pipeline again.`, { stage, module }));
     }
     const running = slot.shared[0]!;
     const started = slot.shared[1]!;
@@ -251,10 +291,7 @@ export class ThreadPool {
     if (back.length === 0) return;
     for (const t of back) t.slot = undefined;
     this.pending = [...back, ...this.pending];
-    if (!this.flushQueued) {
-      this.flushQueued = true;
-      queueMicrotask(this.flush);
-    }
+    this.queueFlush();
   }
 }
 
@@ -267,6 +304,8 @@ export interface ThreadPoolOptions {
   /** The stage's concurrency: how many tasks the pool holds at most. */
   readonly concurrency: number;
   readonly resourceLimits?: ThreadLimits | undefined;
+  /** How long a worker may take to become ready (load the module, run init()). */
+  readonly startTimeoutMs: number;
   readonly log: Logger;
 }
 
@@ -347,6 +386,8 @@ class WorkerSlot {
   readonly tasks = new Map<number, PoolTask>();
   sent = 0;
   ready = false;
+  /** Ends a start that takes longer than startTimeoutMs (see ThreadPool.startTimedOut). */
+  startTimer: NodeJS.Timeout | undefined = undefined;
   /** Terminated here (or already handled as dead): its 'exit' changes nothing. */
   killed = false;
   error: unknown = undefined;

@@ -6,6 +6,7 @@ import { agent, BatonError, createSystem, type ActorSystem, type Outcome, type P
 
 const OPS = new URL('../support/threads/ops.mjs', import.meta.url);
 const NO_HANDLE = new URL('../support/threads/no-handle.mjs', import.meta.url);
+const HANG_INIT = new URL('../support/threads/hang-init.mjs', import.meta.url);
 const quick = { minMs: 1, maxMs: 1, jitter: 0 };
 
 let system: ActorSystem | undefined;
@@ -142,6 +143,15 @@ describe('a worker thread that dies by itself', () => {
     expect(byId(outcomes, 'next')).toMatchObject({ status: 'completed', output: 9 });
   });
 
+  it('that never becomes ready (its init never settles) is ended after startTimeoutMs: the runs fail with ERR_INVALID_OPTION, nothing hangs', async () => {
+    const { pipe, outcomes } = spawn({ name: 't', module: HANG_INIT, startTimeoutMs: 300, retry: { maxAttempts: 1 }, breaker: false });
+    await pipe.send(1, { id: 'a' });
+    await pipe.drain();
+    const a = byId(outcomes, 'a');
+    expect(a).toMatchObject({ status: 'dead-lettered', error: { code: 'ERR_INVALID_OPTION' } });
+    expect(a.errors[0]!.error.message).toMatch(/hang-init\.mjs did not load within 300 ms/);
+  });
+
   it('before its module has loaded breaks the pool: every run fails with ERR_INVALID_OPTION naming the module', async () => {
     const { pipe, outcomes } = spawn({ name: 't', module: NO_HANDLE, retry: { maxAttempts: 1 }, breaker: false });
     await pipe.send(1, { id: 'a' });
@@ -170,7 +180,7 @@ describe('agent({ module }) validation', () => {
     expect(bad({ name: 'a', module: 'https://example.com/x.js' }).message).toContain('file');
   });
 
-  it('refuses isolation thread without a module, a handle beside a module, and bad threads or resourceLimits', () => {
+  it('refuses isolation thread without a module, a handle beside a module, bad threads, resourceLimits or startTimeoutMs, and a misspelt option', () => {
     expect(bad({ name: 'a', isolation: 'thread', handle: () => 1 }).message).toContain('cannot move to another thread');
     expect(bad({ name: 'a', module: OPS, handle: () => 1 }).details).toMatchObject({ option: 'a.handle' });
     expect(bad({ name: 'a', module: OPS, threads: 0 }).details).toMatchObject({ option: 'a.threads' });
@@ -178,6 +188,8 @@ describe('agent({ module }) validation', () => {
     expect(bad({ name: 'a', module: OPS, resourceLimits: { maxOldGenerationSizeMb: -1 } }).details).toMatchObject({ option: 'a.resourceLimits.maxOldGenerationSizeMb' });
     expect(bad({ name: 'a', module: OPS, resourceLimits: { heapMb: 64 } }).details).toMatchObject({ option: 'a.resourceLimits.heapMb' });
     expect(bad({ name: 'a', module: OPS, isolation: 'process' }).details).toMatchObject({ option: 'a.isolation' });
+    expect(bad({ name: 'a', module: OPS, startTimeoutMs: 0 }).details).toMatchObject({ option: 'a.startTimeoutMs' });
+    expect(bad({ name: 'a', module: OPS, threds: 2 }).message).toMatch(/unknown option 'threds'/);
   });
 
   it('gives a definition whose handle, called outside a pipeline, says to put it in one', () => {

@@ -40,7 +40,7 @@ describe('thread agents under random handler behaviour', () => {
         try {
           const pipe = system.spawnPipeline({
             name: 'p',
-            stages: [agent({ name: 't', module: OPS, threads, concurrency, timeoutMs: 150, breaker: false, retry: { maxAttempts: 2, backoff: { minMs: 1, maxMs: 1, jitter: 0 } } })],
+            stages: [agent({ name: 't', module: OPS, threads, concurrency, timeoutMs: 150, startTimeoutMs: 10_000, breaker: false, retry: { maxAttempts: 2, backoff: { minMs: 1, maxMs: 1, jitter: 0 } } })],
           });
           const outcomes: Outcome[] = [];
           pipe.onOutcome((o) => outcomes.push(o));
