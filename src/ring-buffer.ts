@@ -4,17 +4,18 @@
  * (Array#shift is O(n) once V8 leaves its fast path).
  */
 export class RingBuffer<T> {
-  private items: (T | undefined)[];
+  /** Made on the first push: an idle agent has two of these, and 10,000 idle agents kept 2.3 MB of empty ones. */
+  private items: (T | undefined)[] = NO_ITEMS;
   private head = 0;
   private size = 0;
-  private mask: number;
-
+  /** -1 while there is no array: the first push grows it to `initial`. */
+  private mask = -1;
+  private readonly initial: number;
 
   constructor(initialCapacity = 16) {
     let cap = 4;
     while (cap < initialCapacity) cap <<= 1;
-    this.items = new Array(cap);
-    this.mask = cap - 1;
+    this.initial = cap;
   }
 
   get length(): number {
@@ -76,7 +77,8 @@ export class RingBuffer<T> {
   /** Empties the buffer; returns what it held, first to last. */
   clear(): T[] {
     const out = [...this];
-    this.items = new Array(this.items.length);
+    this.items = NO_ITEMS;
+    this.mask = -1;
     this.head = 0;
     this.size = 0;
     return out;
@@ -84,7 +86,7 @@ export class RingBuffer<T> {
 
   private grow(): void {
     const old = this.items;
-    const cap = old.length * 2;
+    const cap = old.length === 0 ? this.initial : old.length * 2;
     const next = new Array<T | undefined>(cap);
     for (let i = 0; i < this.size; i++) next[i] = old[(this.head + i) & this.mask];
     this.items = next;
@@ -92,3 +94,6 @@ export class RingBuffer<T> {
     this.mask = cap - 1;
   }
 }
+
+/** The array of every buffer that has not had an item yet (never written: size 0 reads nothing from it). */
+const NO_ITEMS: never[] = [];

@@ -266,7 +266,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       let probe = false;
       if (failures.breaker.status !== 'closed') {
         if (!failures.probeDue(this.host.clock.now())) break;
-        env = this.queues.takeProbe(this.host.random, failures.unprobed);
+        env = this.queues.takeProbe(this.host.random, failures);
         probe = env !== undefined;
         if (probe) failures.startProbe();
       } else if (keys === undefined && fair === undefined && !failures.preferFresh) {

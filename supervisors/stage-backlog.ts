@@ -104,7 +104,7 @@ export class StageBacklog {
     if (failures.breaker.status !== 'closed') {
       if (!failures.probeDue(this.host.clock.now()) || runs.inFlight >= concurrency) return 0;
       // An ordered backlog probes in accepted order; otherwise at random (see StageQueues.takeProbe).
-      const env = this.acceptedOrder ? this.take(true) : this.queues.takeProbe(this.host.random, failures.unprobed);
+      const env = this.acceptedOrder ? this.take(true) : this.queues.takeProbe(this.host.random, failures);
       if (env === undefined) return 0;
       failures.startProbe();
       took(env);

@@ -59,8 +59,9 @@ export class StageFailures {
    * Whether `env` has its free probe still due: it has not failed as a probe in the breaker's current
    * hold, nor been excused in an earlier one (see fresh).
    */
-  readonly unprobed = (env: Envelope): boolean =>
-    !this.excusedBefore(env) && (this.breaker.status === 'closed' || env.probedIn !== this.breaker.openedAt);
+  unprobed(env: Envelope): boolean {
+    return !this.excusedBefore(env) && (this.breaker.status === 'closed' || env.probedIn !== this.breaker.openedAt);
+  }
 
   /**
    * Whether a failure of `env` was put on the agent in an earlier breaker hold, one that a success has

@@ -83,11 +83,11 @@ export class StageQueues {
    * healthy tasks waiting, a probe meets one in about 3 tries and the breaker closes. A stage that
    * orders by key probes in order (a later task of a key must not run before an earlier one).
    */
-  takeProbe(random: () => number, unprobed: (env: Envelope) => boolean): Envelope | undefined {
+  takeProbe(random: () => number, failures: { unprobed(env: Envelope): boolean }): Envelope | undefined {
     if (this.keys !== undefined || this.fair !== undefined) return this.take(true, false);
     // Among fresh tasks that have not had their probe in this hold (each gets one free probe before any
     // is charged: BreakerPolicy.maxHoldMs); once every one has, in turn, as before.
-    const eligible = (env: Envelope): boolean => env.attempts === 0 && unprobed(env);
+    const eligible = (env: Envelope): boolean => env.attempts === 0 && failures.unprobed(env);
     let readyEligible = 0;
     for (const env of this.ready) if (eligible(env)) readyEligible++;
     const n = this.inbox.length + readyEligible;
