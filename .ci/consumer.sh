@@ -13,7 +13,7 @@ cd "$tmp"
 npm init -y >/dev/null
 # --ignore-scripts: better-sqlite3 would compile from source a third time (about a minute); the
 # project's build, made for this same Node, is copied in instead.
-npm install --silent --no-audit --no-fund --ignore-scripts ./baton-actors-*.tgz fast-check@4 typescript@5.9 @types/node@20 >/dev/null
+npm install --silent --no-audit --no-fund --ignore-scripts ./baton-actors-*.tgz fast-check@4 typescript@5.9 @types/node@20 @opentelemetry/api@1 >/dev/null
 cp -r "$root/node_modules/better-sqlite3/build" node_modules/better-sqlite3/
 
 cat > esm.mjs <<'JS'
@@ -55,6 +55,24 @@ if (spin?.status !== 'dead-lettered' || spin.error.code !== 'ERR_TIMEOUT' || don
 console.log('threads: a thread agent from the package: an endless loop killed at its timeout, 1,000 tasks done: ok');
 JS
 node threads.mjs
+
+cat > otel.mjs <<'JS'
+import { trace } from '@opentelemetry/api';
+import { agent, createSystem } from 'baton-actors';
+import { taskSpanContext, traceRuns } from 'baton-actors/otel';
+const started = [];
+const tracer = { startSpan: (name, options, ctx) => (started.push([name, trace.getSpanContext(ctx)?.traceId]), trace.wrapSpanContext(taskSpanContext('p', 'x'))) };
+const tracing = traceRuns({ tracer });
+const system = createSystem({ logger: false });
+const pipe = system.spawnPipeline({ name: 'p', stages: [agent({ name: 'a', handle: (x) => x })] });
+await pipe.send(1, { id: 'x' });
+await pipe.drain();
+await system.shutdown();
+tracing.close();
+if (started.length !== 1 || started[0][0] !== 'a run' || started[0][1] !== taskSpanContext('p', 'x').traceId) throw new Error(`otel: ${JSON.stringify(started)}`);
+console.log('otel: baton-actors/otel with @opentelemetry/api: a span per run, in the task\'s trace: ok');
+JS
+node otel.mjs
 
 cat > cjs.cjs <<'JS'
 const { agent, createSystem } = require('baton-actors');
