@@ -22,9 +22,17 @@ export type BatonEvent =
   | { readonly type: 'throttle-lifted'; readonly path: string; readonly at: number; readonly heldMs: number }
   /** The stage's budget is spent until `resetsAt`: tasks wait ('hold') or are dead-lettered ('dead-letter'). */
   | { readonly type: 'budget-exhausted'; readonly path: string; readonly at: number; readonly resetsAt: number; readonly onExhausted: 'hold' | 'dead-letter' }
-  | { readonly type: 'stopped'; readonly path: string; readonly at: number; readonly reason: string };
+  | { readonly type: 'stopped'; readonly path: string; readonly at: number; readonly reason: string }
+  /** Dead letters were sent back to run again (`path`: the pipeline); `by` says who asked (audit). */
+  | { readonly type: 'replayed'; readonly path: string; readonly at: number; readonly taskIds: readonly string[]; readonly by: string }
+  /** A pending task was cancelled (pipeline.cancel): it ends as a dead letter with ERR_CANCELLED. */
+  | { readonly type: 'cancelled'; readonly path: string; readonly at: number; readonly taskId: string; readonly reason: string }
+  /** A send met a full first inbox whose overflow policy refuses ('rejected') or drops ('dropped'); `path`: that stage. */
+  | { readonly type: 'overflowed'; readonly path: string; readonly at: number; readonly result: 'rejected' | 'dropped' }
+  /** The journal recorded a group commit of `ops` writes for the pipeline at `path`, in `ms` (wall clock). */
+  | { readonly type: 'journal-committed'; readonly path: string; readonly at: number; readonly ops: number; readonly ms: number };
 
-/** The type of a lifecycle event: started, crashed, restarted, retried, dead-lettered, escalated, breaker-opened, breaker-closed, throttled, throttle-lifted, budget-exhausted, stopped. */
+/** The type of a lifecycle event: started, crashed, restarted, retried, dead-lettered, escalated, breaker-opened, breaker-closed, throttled, throttle-lifted, budget-exhausted, stopped, replayed, cancelled, overflowed, journal-committed. */
 export type BatonEventType = BatonEvent['type'];
 /** A listener of `system.events`. One that throws is logged and skipped. */
 export type EventListener = (event: BatonEvent) => void;
@@ -42,6 +50,10 @@ const LEVEL: Record<BatonEventType, 'debug' | 'info' | 'warn' | 'error'> = {
   'throttle-lifted': 'info',
   'budget-exhausted': 'warn',
   stopped: 'info',
+  replayed: 'info',
+  cancelled: 'info',
+  overflowed: 'debug',
+  'journal-committed': 'debug',
 };
 
 /**

@@ -50,6 +50,8 @@ export class DurableLog {
     private readonly wall: () => number,
     private readonly keepCompletedMs: number,
     private readonly log: Logger,
+    /** Told after each commit the backend took: how many writes, in how many wall-clock ms. */
+    private readonly onCommitted: (ops: number, ms: number) => void,
     /** Told once, when a commit fails; returns the error every waiter gets from then on. */
     private readonly onError: (err: Error) => Error,
   ) {}
@@ -103,15 +105,22 @@ export class DurableLog {
     this.nextCommit = undefined;
     if (this.failure !== undefined) return this.done(after, this.failure);
     let answer: Later<void>;
+    const t0 = performance.now();
     try {
       answer = ops.length === 0 ? undefined : this.journal.commit(ops);
     } catch (err) {
       return this.done(after, this.fail(err));
     }
-    if (!isLater(answer)) return this.done(after, undefined);
+    if (!isLater(answer)) {
+      if (ops.length > 0) this.onCommitted(ops.length, performance.now() - t0);
+      return this.done(after, undefined);
+    }
     this.inFlight = true;
     answer.then(
-      () => this.answered(after, undefined),
+      () => {
+        this.onCommitted(ops.length, performance.now() - t0);
+        this.answered(after, undefined);
+      },
       (err: unknown) => this.answered(after, this.fail(err)),
     );
   }

@@ -61,7 +61,10 @@ export class PipelineIntake<I> {
       return this.durable.committed().then(() => 'accepted' as const);
     }
     const overflow = this.first.policy.mailbox.overflow;
-    if (overflow === 'reject') return Promise.resolve('rejected');
+    if (overflow === 'reject') {
+      this.ledger.events.emit({ type: 'overflowed', path: this.first.path, at: this.ledger.clock.now(), result: 'rejected' });
+      return Promise.resolve('rejected');
+    }
     if (overflow === 'drop') {
       let env: Envelope;
       try {
@@ -70,6 +73,7 @@ export class PipelineIntake<I> {
         return Promise.reject(err); // an input the journal cannot hold: a rejection, never a throw
       }
       const err = new BatonError('ERR_MAILBOX_FULL', `pipeline '${this.owner.name}': the inbox of '${this.first.path}' is full (capacity ${this.first.policy.mailbox.capacity}) and its overflow policy is 'drop'.`, { stage: this.first.path });
+      this.ledger.events.emit({ type: 'overflowed', path: this.first.path, at: this.ledger.clock.now(), result: 'dropped' });
       this.ledger.deadLetter(env, this.first.name, err.code, { name: err.name, message: err.message, code: err.code }, 0);
       return Promise.resolve('dropped');
     }

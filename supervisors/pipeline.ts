@@ -56,6 +56,7 @@ export class Pipeline<I = unknown, O = unknown> {
       wall,
       options.keepCompletedMs ?? 24 * 3600_000,
       this.log,
+      (ops, ms) => deps.events.emit({ type: 'journal-committed', path: this.name, at: deps.clock.now(), ops, ms }),
       (err) => {
         // Nothing may run that the journal did not record: the stages stop now, and what they hold
         // stays pending in the journal for the next start (as after a crash).
@@ -219,14 +220,19 @@ export class Pipeline<I = unknown, O = unknown> {
    * Sends dead letters back to the stage where they failed, with their attempts reset (after a fix
    * is deployed). Ids that are not dead letters here are skipped. Returns how many were replayed.
    */
-  replay(ids: readonly string[]): number {
+  replay(ids: readonly string[], options: { readonly by?: string } = {}): number {
     needJournal(this.durable, this.name, 'replay');
     if (this.status !== 'running') throw this.stoppedError();
-    return replayDeadLetters(this.durable!, ids, (name) => this.byName.get(name), (stage, env) => {
+    const replayed: string[] = [];
+    const n = replayDeadLetters(this.durable!, ids, (name) => this.byName.get(name), (stage, env) => {
+      replayed.push(this.ledger.taskId(env));
       this.ledger.pending++;
       stage.adopt(env, 'no');
       this.scheduler.schedule(stage);
     });
+    // Audited: an operator's action is an event like any other (system.events, baton:replayed).
+    if (replayed.length > 0) this.ledger.events.emit({ type: 'replayed', path: this.name, at: this.ledger.clock.now(), taskIds: replayed, by: options.by ?? 'api' });
+    return n;
   }
 
   /**
@@ -240,7 +246,9 @@ export class Pipeline<I = unknown, O = unknown> {
     if (typeof id !== 'string' || id.length === 0) throw invalidOption(`pipeline '${this.name}'.cancel(id)`, id, 'a task id (a non-empty string)');
     if (typeof reason !== 'string') throw invalidOption(`pipeline '${this.name}'.cancel(id, reason)`, reason, 'a string');
     if (this.status !== 'running') return false;
-    return cancelTask(id, reason, this.stageList, this.durable, (env, stage, code, error, attempts) => this.ledger.deadLetter(env, stage, code, error, attempts)) > 0;
+    const cancelled = cancelTask(id, reason, this.stageList, this.durable, (env, stage, code, error, attempts) => this.ledger.deadLetter(env, stage, code, error, attempts)) > 0;
+    if (cancelled) this.ledger.events.emit({ type: 'cancelled', path: this.name, at: this.ledger.clock.now(), taskId: id, reason });
+    return cancelled;
   }
 
   /** The error a send or drain gets once the pipeline stopped or failed (IntakeOwner). */

@@ -34,7 +34,8 @@ export interface Observed {
   metrics(): string;
   onEvent(listener: (e: BatonEvent) => void): () => void;
   deadLetters(pipeline: string): unknown[];
-  replay(pipeline: string, ids: readonly string[]): number;
+  /** `by`: who asked, for the audit event (the page and the client's address). */
+  replay(pipeline: string, ids: readonly string[], by: string): number;
 }
 
 /**
@@ -96,7 +97,8 @@ export async function observe(system: Observed, options: ObserveOptions = {}): P
       if (readOnly) return json(res, 403, { error: 'this page is read-only (observe({ readOnly: true }))' });
       if (req.headers['x-baton-token'] !== token) return json(res, 403, { error: 'an action needs the page token (header x-baton-token)' });
       try {
-        const n = system.replay(url.searchParams.get('pipeline') ?? '', url.searchParams.getAll('id'));
+        const by = `live page ${String(req.headers.host)}, client ${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+        const n = system.replay(url.searchParams.get('pipeline') ?? '', url.searchParams.getAll('id'), by);
         broadcast('action', { action: 'replay', pipeline: url.searchParams.get('pipeline'), ids: url.searchParams.getAll('id'), replayed: n });
         return json(res, 200, { replayed: n });
       } catch (err) {

@@ -222,7 +222,7 @@ export class ActorSystem {
         metrics: () => this.metrics(),
         onEvent: (listener) => this.events.on(listener),
         deadLetters: (name) => this.pipeline(name).deadLetters({ limit: 100 }),
-        replay: (name, ids) => this.pipeline(name).replay(ids),
+        replay: (name, ids, by) => this.pipeline(name).replay(ids, { by }),
       },
       options,
     );

@@ -61,9 +61,13 @@ describe('system.observe()', () => {
     await pipe.drain();
     expect((await call(`${page.url}replay?pipeline=legal&id=bad`, { method: 'POST' })).status).toBe(403);
     expect((await call(`${page.url}replay?pipeline=legal&id=bad`, { method: 'POST', token: 'guess' })).status).toBe(403);
+    const audit: unknown[] = [];
+    system.events.on('replayed', (e) => audit.push(e));
     const ok = await call(`${page.url}replay?pipeline=legal&id=bad`, { method: 'POST', token: page.token });
     expect(ok).toMatchObject({ status: 200 });
     expect(JSON.parse(ok.body)).toEqual({ replayed: 1 });
+    // The action is audited: an event that says what was replayed and who asked.
+    expect(audit).toMatchObject([{ type: 'replayed', path: 'legal', taskIds: ['bad'], by: expect.stringMatching(/^live page 127\.0\.0\.1:\d+, client 127\.0\.0\.1:\d+$/) }]);
 
     const ro = await observed(true);
     systems.push(ro.system);

@@ -281,7 +281,7 @@ const wellFormed = (v: unknown): unknown =>
   typeof v === 'string' ? v.replace(UNPAIRED, '\uFFFD') : Array.isArray(v) ? v.map(wellFormed) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, wellFormed(x)])) : v;
 
 describe("the journal's error histories", () => {
-  const log = new DurableLog({} as PipelineJournal, () => 0, 0, {} as never, (err) => err);
+  const log = new DurableLog({} as PipelineJournal, () => 0, 0, {} as never, () => undefined, (err) => err);
 
   it('stores the attempt history of any failure, whatever was thrown, and a recovered task reads it back', async () => {
     await checkProperty(

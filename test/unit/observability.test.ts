@@ -119,3 +119,38 @@ describe('snapshot and metrics', () => {
     expect(prometheusText({ at: 0, pipelines: [stats], actors: [], supervisors: [] })).toContain('baton_pipeline_tasks_accepted_total{pipeline="a\\"b\\\\c\\nd"} 1');
   });
 });
+
+describe('operator actions and flows as events', () => {
+  it('tells of a cancel, a replay (with who asked), an overflowing send and each journal commit', async () => {
+    const system = createSystem({ logger: false, journal: memoryJournal() });
+    const seen: BatonEvent[] = [];
+    system.events.on((e) => {
+      if (['cancelled', 'replayed', 'overflowed', 'journal-committed'].includes(e.type)) seen.push(e);
+    });
+    const channel = onChannel('baton:journal-committed');
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'a', handle: (x: number) => { if (x < 0) throw new Error('bad'); return new Promise<number>((r) => setTimeout(() => r(x), x)); }, retry: { maxAttempts: 1 } })],
+    });
+    await pipe.send(-1, { id: 'bad' });
+    await pipe.send(10_000, { id: 'slow' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(pipe.cancel('slow', 'no longer needed')).toBe(true);
+    await pipe.drain();
+    expect(pipe.replay(['bad', 'nope'], { by: 'ops runbook 7' })).toBe(1);
+    await pipe.drain();
+    const full = system.spawnPipeline<number, number>({ name: 'full', stages: [agent({ name: 'a', handle: () => new Promise<number>(() => undefined), mailbox: { capacity: 1, overflow: 'reject' } })] });
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await full.send(i));
+    await system.shutdown({ drainMs: 0 });
+    expect(results).toContain('rejected');
+    expect(seen.find((e) => e.type === 'cancelled')).toMatchObject({ path: 'p', taskId: 'slow', reason: 'no longer needed' });
+    expect(seen.find((e) => e.type === 'replayed')).toMatchObject({ path: 'p', taskIds: ['bad'], by: 'ops runbook 7' });
+    expect(seen.filter((e) => e.type === 'overflowed').length).toBe(results.filter((r) => r === 'rejected').length);
+    expect(seen.find((e) => e.type === 'overflowed')).toMatchObject({ path: 'full/a', result: 'rejected' });
+    const commits = seen.filter((e): e is Extract<BatonEvent, { type: 'journal-committed' }> => e.type === 'journal-committed');
+    expect(commits.length).toBeGreaterThan(0);
+    expect(commits.every((c) => c.ops > 0 && c.ms >= 0)).toBe(true);
+    expect(channel.length).toBe(commits.length);
+  });
+});
