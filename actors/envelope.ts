@@ -40,6 +40,11 @@ export class Envelope {
    * `openedAt`); -1: never. Once a success has ended that hold, the task is no longer fresh here.
    */
   excusedIn = -1;
+  /**
+   * When it entered its current stage's inbox (performance.now()), while someone traces runs (the
+   * baton:run channel: run-time histograms, spans); -1 when not noted or already reported.
+   */
+  arrivedAt = -1;
 
   constructor(
     /** The id given to `send`, or undefined until one is needed (made from `seq`). */

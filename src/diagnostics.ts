@@ -32,6 +32,12 @@ export interface RunTrace {
   error?: unknown;
   /** Set before `end` when the handler returned a promise: the run ends at asyncEnd, not at end. */
   async?: boolean;
+  /**
+   * How long the task waited in the stage's inbox before this run, in ms: set on its first run at
+   * the stage when it arrived while someone traced (undefined for retries, recovered tasks, and tasks
+   * that arrived before anyone subscribed).
+   */
+  queuedMs?: number;
 }
 
 /** The tracing channel around handler runs. */

@@ -173,6 +173,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
 
   /** Takes a task in. The caller checked `inbox.hasRoom()` (senders) or is returning work. */
   enqueue(env: Envelope): void {
+    // Noted only while someone traces runs (run-time histograms, spans): one boolean read otherwise.
+    if (runChannel.hasSubscribers) env.arrivedAt = performance.now();
     this.inbox.push(env);
     this.counts.received++;
     if (this.status === 'running' && !this.scheduled) this.host.scheduler.schedule(this);
@@ -401,6 +403,10 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   /** A traced run begins: its context, published on start. */
   private traceStart(env: Envelope): RunTrace {
     const trace: RunTrace = { path: this.path, taskId: this.taskId(env), attempt: env.attempts + 1 };
+    if (env.arrivedAt >= 0) {
+      trace.queuedMs = performance.now() - env.arrivedAt;
+      env.arrivedAt = -1;
+    }
     runChannel.start.publish(trace);
     return trace;
   }

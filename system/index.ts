@@ -1,6 +1,6 @@
 // The public API of Baton: one barrel of named exports.
 export { CHANNEL_PREFIX, runChannel, type RunTrace } from '../src/diagnostics.js';
-export { prometheusText, type SystemSnapshot, type MetricFamily } from './prometheus.js';
+export { prometheusText, type SystemSnapshot, type MetricFamily, type StageTimes } from './prometheus.js';
 export { promClientMetrics, type PromClientMetric } from './prom-client.js';
 export { RUN_BUCKETS, type StageHistogram } from './run-timings.js';
 export { createSystem, ActorSystem, type SystemOptions, type ChildSpec, type SupervisorSpec, type Terminated, type ShutdownOptions, type SupervisorRef, type ChildState, type ChildCounts } from './system.js';

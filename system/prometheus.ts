@@ -31,9 +31,15 @@ const STAGE_STATUS = { starting: 0, running: 1, suspended: 2, terminated: 3 } as
  * stage only (cardinality: pipelines x stages, plus x dead-letter codes for one family; never task
  * ids or keys). Counters count since the pipeline was spawned in this process.
  */
-export function prometheusText(snapshot: SystemSnapshot, runTimes?: ReadonlyMap<string, Readonly<StageHistogram>>): string {
+/** Run times and times in inbox per stage, when the system keeps them (createSystem({ timings: true })). */
+export interface StageTimes {
+  readonly run: ReadonlyMap<string, Readonly<StageHistogram>>;
+  readonly queued: ReadonlyMap<string, Readonly<StageHistogram>>;
+}
+
+export function prometheusText(snapshot: SystemSnapshot, times?: StageTimes): string {
   const lines: string[] = [];
-  for (const f of metricFamilies(snapshot, runTimes)) {
+  for (const f of metricFamilies(snapshot, times)) {
     if (f.samples.length === 0) continue;
     lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
     for (const s of f.samples) lines.push(`${s.metricName ?? f.name}${labels(s.labels)} ${s.value}`);
@@ -46,7 +52,7 @@ export function prometheusText(snapshot: SystemSnapshot, runTimes?: ReadonlyMap<
  * system keeps them). The list of families is the same for every snapshot, even an empty one: a
  * registry can learn their names once.
  */
-export function metricFamilies(snapshot: SystemSnapshot, runTimes?: ReadonlyMap<string, Readonly<StageHistogram>>): MetricFamily[] {
+export function metricFamilies(snapshot: SystemSnapshot, times?: StageTimes): MetricFamily[] {
   const families: Family[] = [];
   const family = (name: string, type: Family['type'], help: string): Family['samples'] => {
     const f: Family = { name: `baton_${name}`, help, type, samples: [] };
@@ -95,19 +101,24 @@ export function metricFamilies(snapshot: SystemSnapshot, runTimes?: ReadonlyMap<
       status.push({ labels: sl, value: STAGE_STATUS[s.status] ?? 0 });
     }
   }
-  const runSeconds = family('stage_run_seconds', 'histogram', 'How long handler runs took, from start to return or settle (createSystem({ timings: true })).');
-  for (const [path, h] of runTimes ?? []) {
-    const slash = path.indexOf('/');
-    const sl = { pipeline: path.slice(0, slash), stage: path.slice(slash + 1) };
-    let cumulative = 0;
-    RUN_BUCKETS.forEach((le, i) => {
-      cumulative += h.counts[i]!;
-      runSeconds.push({ metricName: 'baton_stage_run_seconds_bucket', labels: { ...sl, le: String(le) }, value: cumulative });
-    });
-    runSeconds.push({ metricName: 'baton_stage_run_seconds_bucket', labels: { ...sl, le: '+Inf' }, value: h.count });
-    runSeconds.push({ metricName: 'baton_stage_run_seconds_sum', labels: sl, value: h.sum });
-    runSeconds.push({ metricName: 'baton_stage_run_seconds_count', labels: sl, value: h.count });
-  }
+  const histogram = (name: string, help: string, of: ReadonlyMap<string, Readonly<StageHistogram>> | undefined): void => {
+    const samples = family(name, 'histogram', help);
+    const metric = `baton_${name}`;
+    for (const [path, h] of of ?? []) {
+      const slash = path.indexOf('/');
+      const sl = { pipeline: path.slice(0, slash), stage: path.slice(slash + 1) };
+      let cumulative = 0;
+      RUN_BUCKETS.forEach((le, i) => {
+        cumulative += h.counts[i]!;
+        samples.push({ metricName: `${metric}_bucket`, labels: { ...sl, le: String(le) }, value: cumulative });
+      });
+      samples.push({ metricName: `${metric}_bucket`, labels: { ...sl, le: '+Inf' }, value: h.count });
+      samples.push({ metricName: `${metric}_sum`, labels: sl, value: h.sum });
+      samples.push({ metricName: `${metric}_count`, labels: sl, value: h.count });
+    }
+  };
+  histogram('stage_run_seconds', 'How long handler runs took, from start to return or settle (createSystem({ timings: true })).', times?.run);
+  histogram('stage_queued_seconds', "How long tasks waited in a stage's inbox before their first run there (createSystem({ timings: true })).", times?.queued);
   return families;
 }
 

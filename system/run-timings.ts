@@ -11,9 +11,13 @@ import { runChannel, type RunTrace } from '../src/diagnostics.js';
  */
 export class RunTimings {
   private readonly stages = new Map<string, StageHistogram>();
+  private readonly queued = new Map<string, StageHistogram>();
   private readonly started = new WeakMap<RunTrace, number>();
   private readonly handlers = {
-    start: (trace: RunTrace) => void this.started.set(trace, performance.now()),
+    start: (trace: RunTrace) => {
+      this.started.set(trace, performance.now());
+      if (trace.queuedMs !== undefined) observe(this.queued, trace.path, trace.queuedMs / 1000);
+    },
     end: (trace: RunTrace) => {
       if (trace.async !== true) this.observe(trace);
     },
@@ -31,24 +35,35 @@ export class RunTimings {
     runChannel.unsubscribe(this.handlers);
   }
 
-  /** Every stage's histogram, by `<pipeline>/<stage>`. */
+  /** Every stage's run times, by `<pipeline>/<stage>`. */
   histograms(): ReadonlyMap<string, Readonly<StageHistogram>> {
     return this.stages;
+  }
+
+  /**
+   * Every stage's time in inbox, by `<pipeline>/<stage>`: from a task's arrival at the stage to the
+   * start of its first run there (tasks that arrived while timings were on; retries not counted).
+   */
+  queueTimes(): ReadonlyMap<string, Readonly<StageHistogram>> {
+    return this.queued;
   }
 
   private observe(trace: RunTrace): void {
     const t0 = this.started.get(trace);
     if (t0 === undefined) return;
     this.started.delete(trace);
-    const seconds = (performance.now() - t0) / 1000;
-    let h = this.stages.get(trace.path);
-    if (h === undefined) this.stages.set(trace.path, (h = { counts: new Array<number>(RUN_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }));
-    let i = 0;
-    while (i < RUN_BUCKETS.length && seconds > RUN_BUCKETS[i]!) i++;
-    h.counts[i]!++;
-    h.sum += seconds;
-    h.count++;
+    observe(this.stages, trace.path, (performance.now() - t0) / 1000);
   }
+}
+
+function observe(into: Map<string, StageHistogram>, path: string, seconds: number): void {
+  let h = into.get(path);
+  if (h === undefined) into.set(path, (h = { counts: new Array<number>(RUN_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }));
+  let i = 0;
+  while (i < RUN_BUCKETS.length && seconds > RUN_BUCKETS[i]!) i++;
+  h.counts[i]!++;
+  h.sum += seconds;
+  h.count++;
 }
 
 /** One stage's run times: counts per bucket (not cumulative; the last is above every bound), their sum in seconds, and how many. */

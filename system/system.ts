@@ -11,7 +11,7 @@ import { DeathWatch, type Terminated } from '../src/death-watch.js';
 import { BatonError, describe, invalidOption, toErrorInfo } from '../src/errors.js';
 import { EventStream, type BatonEvent } from '../src/events.js';
 import { checkKeys } from '../src/options.js';
-import { metricFamilies, prometheusText, type MetricFamily, type SystemSnapshot } from './prometheus.js';
+import { metricFamilies, prometheusText, type MetricFamily, type StageTimes, type SystemSnapshot } from './prometheus.js';
 import { RunTimings, type StageHistogram } from './run-timings.js';
 import { observe, type ObserveOptions, type Observer } from './observe.js';
 import type { Journal } from '../src/journal/journal.js';
@@ -181,6 +181,15 @@ export class ActorSystem {
     return this.timings?.histograms() ?? new Map();
   }
 
+  /** How long tasks waited in each stage's inbox before their first run there: as runTimes(), same buckets. */
+  queueTimes(): ReadonlyMap<string, Readonly<StageHistogram>> {
+    return this.timings?.queueTimes() ?? new Map();
+  }
+
+  private stageTimes(): StageTimes | undefined {
+    return this.timings === undefined ? undefined : { run: this.timings.histograms(), queued: this.timings.queueTimes() };
+  }
+
   /** The system at this instant: every pipeline's stats (with its stages), its actors and supervisors. */
   snapshot(): SystemSnapshot {
     return {
@@ -196,7 +205,7 @@ export class ActorSystem {
    * your own registry. Labelled by pipeline and stage only. See system/prometheus.ts for the families.
    */
   metrics(): string {
-    return prometheusText(this.snapshot(), this.timings?.histograms());
+    return prometheusText(this.snapshot(), this.stageTimes());
   }
 
   /**
@@ -204,7 +213,7 @@ export class ActorSystem {
    * render them yourself. The same families for every call, samples from this instant.
    */
   metricFamilies(): MetricFamily[] {
-    return metricFamilies(this.snapshot(), this.timings?.histograms());
+    return metricFamilies(this.snapshot(), this.stageTimes());
   }
 
   /**

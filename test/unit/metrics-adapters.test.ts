@@ -37,6 +37,25 @@ describe('run-time histograms (createSystem({ timings: true }))', () => {
     }
   });
 
+  it('time how long tasks wait in each stage\'s inbox before their first run there', async () => {
+    const system = createSystem({ logger: false, timings: true });
+    try {
+      const pipe = system.spawnPipeline<number, number>({
+        name: 'p',
+        stages: [agent({ name: 'one', handle: async (x: number) => (await sleep(30), x), concurrency: 1 })],
+      });
+      for (const x of [1, 2, 3]) await pipe.send(x);
+      await pipe.drain();
+      const q = system.queueTimes().get('p/one')!;
+      expect(q.count).toBe(3);
+      // The second waited for one 30 ms run, the third for two.
+      expect(q.sum).toBeGreaterThanOrEqual(0.09 * 0.9);
+      expect(system.metrics()).toMatch(/^baton_stage_queued_seconds_count\{pipeline="p",stage="one"\} 3$/m);
+    } finally {
+      await system.shutdown();
+    }
+  });
+
   it('are off by default: no histogram, nothing listening on the run channel', async () => {
     const system = createSystem({ logger: false });
     const pipe = system.spawnPipeline<number, number>({ name: 'p', stages: [agent({ name: 'a', handle: (x: number) => x })] });
