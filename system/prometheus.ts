@@ -26,17 +26,17 @@ type Family = MetricFamily;
 const BREAKER = { closed: 0, open: 1, probing: 2 } as Record<string, number>;
 const STAGE_STATUS = { starting: 0, running: 1, suspended: 2, terminated: 3 } as Record<string, number>;
 
-/**
- * A snapshot in the Prometheus text exposition format (version 0.0.4), labelled by pipeline and
- * stage only (cardinality: pipelines x stages, plus x dead-letter codes for one family; never task
- * ids or keys). Counters count since the pipeline was spawned in this process.
- */
 /** Run times and times in inbox per stage, when the system keeps them (createSystem({ timings: true })). */
 export interface StageTimes {
   readonly run: ReadonlyMap<string, Readonly<StageHistogram>>;
   readonly queued: ReadonlyMap<string, Readonly<StageHistogram>>;
 }
 
+/**
+ * A snapshot in the Prometheus text exposition format (version 0.0.4), labelled by pipeline and
+ * stage only (cardinality: pipelines x stages, plus x dead-letter codes for one family; never task
+ * ids or keys). Counters count since the pipeline was spawned in this process.
+ */
 export function prometheusText(snapshot: SystemSnapshot, times?: StageTimes): string {
   const lines: string[] = [];
   for (const f of metricFamilies(snapshot, times)) {
