@@ -27,7 +27,7 @@ export interface FaultPlanConstraints {
   readonly maxKills?: number;
 }
 
-/** The kinds generated unless `kinds` says otherwise ('rate-limit' is asked for by name). */
+/** The kinds generated unless `kinds` says otherwise ('rate-limit' and 'spend' are asked for by name). */
 const ALL_KINDS: readonly FaultKind[] = ['throw-on-call', 'poison', 'flaky', 'hang', 'delay', 'init-fails', 'outage'];
 
 export function fault(c: Omit<FaultPlanConstraints, 'stages'> = {}): fc.Arbitrary<Fault> {
@@ -50,6 +50,8 @@ export function fault(c: Omit<FaultPlanConstraints, 'stages'> = {}): fc.Arbitrar
     'rate-limit': fc
       .record({ fromMs: fc.integer({ min: 0, max: 300 }), len: fc.integer({ min: 1, max: horizon }), retryAfterMs: fc.option(fc.integer({ min: 0, max: 2_000 }), { nil: undefined }), p: fc.constantFrom(0.25, 0.5, 1) })
       .map(({ fromMs, len, retryAfterMs, p }) => ({ kind: 'rate-limit', fromMs, toMs: fromMs + len, ...(retryAfterMs === undefined ? {} : { retryAfterMs }), p })),
+    // Not in the default kinds either: every call costs tokens (for an agent's budget).
+    spend: fc.integer({ min: 1, max: 500 }).map((tokens) => ({ kind: 'spend', tokens })),
   };
   return fc.oneof(...(c.kinds ?? ALL_KINDS).map((k) => make[k]));
 }

@@ -32,9 +32,15 @@ export type Fault =
    * plan's seed; optional, defaults to 1): an error with status 429 and `retryAfterMs` (none: the
    * server named no delay), which the stage's default rules read as a rate-limit refusal.
    */
-  | { readonly kind: 'rate-limit'; readonly fromMs: number; readonly toMs: number; readonly retryAfterMs?: number; readonly p?: number };
+  | { readonly kind: 'rate-limit'; readonly fromMs: number; readonly toMs: number; readonly retryAfterMs?: number; readonly p?: number }
+  /**
+   * Every call that gets as far as the handler costs this much (`ctx.spend`), reported when it gets
+   * there (after any `delay`: a model call is billed when it answers). Not a failure: it exercises an
+   * agent's `budget`. Each of `tokens` and `usd` optional.
+   */
+  | { readonly kind: 'spend'; readonly tokens?: number; readonly usd?: number };
 
-/** A fault's kind: throw-on-call, poison, flaky, hang, delay, init-fails, outage or rate-limit. */
+/** A fault's kind: throw-on-call, poison, flaky, hang, delay, init-fails, outage, rate-limit or spend. */
 export type FaultKind = Fault['kind'];
 
 /** What goes wrong, and when, as plain data: printable, replayable and shrinkable by fast-check. */
@@ -139,8 +145,14 @@ export function validatePlan(plan: FaultPlan, stages: readonly Agent[]): void {
           if (f.retryAfterMs !== undefined && !(f.retryAfterMs >= 0)) bad('retryAfterMs must be a number of ms >= 0');
           if (f.p !== undefined && !(f.p >= 0 && f.p <= 1)) bad('p must be a probability in [0, 1]');
           break;
+        case 'spend':
+          for (const k of ['tokens', 'usd'] as const) {
+            const v = f[k];
+            if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) bad(`${k} must be a number >= 0`);
+          }
+          break;
         default:
-          bad('kind must be one of throw-on-call, poison, flaky, hang, delay, init-fails, outage, rate-limit');
+          bad('kind must be one of throw-on-call, poison, flaky, hang, delay, init-fails, outage, rate-limit, spend');
       }
     }
   }

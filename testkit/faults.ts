@@ -27,6 +27,11 @@ export interface HandlerCall {
   fault: FaultKind | undefined;
   /** Where the output went: the route's answer, or undefined for "the next stage in the list". */
   routed: readonly string[] | null | undefined;
+  /**
+   * What it reported it cost (a `spend` fault), when (clock time), and where in the recording's
+   * sequence of starts and ends (`seq`, to order it against starts in the same millisecond).
+   */
+  spent?: { readonly tokens: number; readonly usd: number; readonly at: number; readonly seq: number };
 }
 
 /** The handler calls of a set of wrapped stages, in start order. */
@@ -68,7 +73,8 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
     const random = seededRandom((plan.seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
     let calls = 0;
     let inits = 0;
-    const needsCtx = def.handle.length >= 2 || def.route !== undefined || options.taskIdOf === undefined || faults.some((f) => f.kind === 'hang' || f.kind === 'delay'); // these need the run's signal
+    const needsCtx = def.handle.length >= 2 || def.route !== undefined || options.taskIdOf === undefined || faults.some((f) => f.kind === 'hang' || f.kind === 'delay' || f.kind === 'spend'); // these need the run's signal (or ctx.spend)
+    const spends = faults.find((f): f is Extract<Fault, { kind: 'spend' }> => f.kind === 'spend');
 
     const run = (input: unknown, ctx: TaskContext<unknown> | undefined): unknown => {
       const call: HandlerCall = {
@@ -116,6 +122,11 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
       }
       const go = (): unknown => {
         let out: unknown;
+        if (spends !== undefined && ctx !== undefined) {
+          const cost = { tokens: spends.tokens ?? 0, usd: spends.usd ?? 0 };
+          call.spent = { ...cost, at: options.clock.now(), seq: ++seq };
+          ctx.spend(cost);
+        }
         try {
           out = ctx === undefined ? (def.handle as (i: unknown) => unknown)(input) : def.handle(input, ctx);
         } catch (err) {
@@ -206,4 +217,6 @@ export const faults = {
   outage: (fromMs: number, toMs: number): Fault => ({ kind: 'outage', fromMs, toMs }),
   /** Calls starting in [fromMs, toMs) are refused with HTTP 429 (Retry-After `retryAfterMs`, if given), each with probability `p` (default 1). */
   rateLimit: (fromMs: number, toMs: number, retryAfterMs?: number, p?: number): Fault => ({ kind: 'rate-limit', fromMs, toMs, ...(retryAfterMs === undefined ? {} : { retryAfterMs }), ...(p === undefined ? {} : { p }) }),
+  /** Every call costs `cost` (`ctx.spend`) when it reaches the handler: for an agent's `budget`. */
+  spend: (cost: { readonly tokens?: number; readonly usd?: number }): Fault => ({ kind: 'spend', ...cost }),
 } as const;
