@@ -85,6 +85,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     readonly policy: AgentPolicy,
     pipelinePath: string,
     log: Logger,
+    /** The pipeline's budget (spawnPipeline({ budget })): this stage's spends count against it, and it holds this stage when spent. */
+    sharedBudget?: StageBudget,
   ) {
     this.name = def.name;
     this.path = `${pipelinePath}/${def.name}`;
@@ -104,7 +106,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     // Only a journaled stage has a backlog (an idle in-memory agent should not pay for one).
     this.backlog = this.store.journaled ? new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this) : undefined;
     this.throttle = policy.rateLimit === undefined ? undefined : new StageThrottle(this.path, policy.rateLimit, host.events, host.random, host.clock.now());
-    this.budget = policy.budget === undefined ? undefined : new StageBudget(this.path, policy.budget, host.events);
+    this.budget = policy.budget === undefined && sharedBudget === undefined ? undefined : new StageBudget(this.path, policy.budget, host.events, sharedBudget);
   }
 
   /** A run reports its cost (ctx.spend): counted against the budget, shown in stats. */
@@ -128,10 +130,10 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
    */
   allowance(): number {
     const budget = this.budget;
-    if (budget !== undefined && budget.policy?.onExhausted === 'hold') {
+    if (budget !== undefined) {
       const now = this.host.clock.now();
-      if (budget.blocks(now)) {
-        this.armTimerIfEarlier(budget.resetsAt());
+      if (budget.blocking(now) === 'hold') {
+        this.armTimerIfEarlier(budget.blockedUntil(now));
         return 0;
       }
     }
@@ -350,7 +352,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
    */
   startRun(env: Envelope, probe: boolean): TaskRun | undefined {
     const budget = this.budget;
-    if (budget !== undefined && budget.policy?.onExhausted === 'dead-letter' && budget.blocks(this.host.clock.now())) return this.overBudget(env);
+    if (budget !== undefined && budget.blocking(this.host.clock.now()) === 'dead-letter') return this.overBudget(env);
     const runs = this.runs;
     runs.inFlight++;
     const trace = runChannel.hasSubscribers ? this.traceStart(env) : undefined;
@@ -392,8 +394,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
 
   /** The budget is spent and the agent dead-letters what comes now (onExhausted: 'dead-letter'). */
   private overBudget(env: Envelope): undefined {
-    const resetsAt = this.budget!.resetsAt();
-    const error: ErrorInfo = { name: 'BatonError', code: 'ERR_BUDGET_EXHAUSTED', message: `stage '${this.path}' spent its budget for this window (it starts again at ${resetsAt}); task ${this.taskId(env)} was not run.` };
+    const resetsAt = this.budget!.blockedUntil(this.host.clock.now());
+    const error: ErrorInfo = { name: 'BatonError', code: 'ERR_BUDGET_EXHAUSTED', message: `stage '${this.path}' is over budget for this window (its own or its pipeline's; spending starts again at ${resetsAt}); task ${this.taskId(env)} was not run.` };
     this.counts.deadLettered++;
     this.queues.release(env);
     this.host.deadLetter(env, this.name, 'ERR_BUDGET_EXHAUSTED', error, env.attempts);
@@ -627,8 +629,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       const next = this.throttle.nextAt(now);
       if (next < at) at = next;
     }
-    if (this.budget?.policy?.onExhausted === 'hold' && this.queues.hasReady() && this.budget.blocks(now)) {
-      const next = this.budget.resetsAt();
+    if (this.budget !== undefined && this.queues.hasReady() && this.budget.blocking(now) === 'hold') {
+      const next = this.budget.blockedUntil(now);
       if (next < at) at = next;
     }
     this.timer.arm(at);

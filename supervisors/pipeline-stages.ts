@@ -7,6 +7,7 @@ import { AgentSupervisor, type StageHost } from './agent-supervisor.js';
 import type { Agent } from '../actors/agent.js';
 import type { PipelineOptions, SendOptions } from './pipeline-types.js';
 import { ThreadPool } from './thread-pool.js';
+import type { StageBudget } from './stage-budget.js';
 
 // What a pipeline is made from, checked: its options, its stages (one AgentSupervisor per agent), and
 // the options of each send.
@@ -18,7 +19,7 @@ export function checkPipelineOptions(options: PipelineOptions): string {
   }
   assertName(options.name, 'pipeline name');
   const name = options.name;
-  checkKeys(options, ['name', 'stages', 'defaults', 'supervisor', 'keepCompletedMs'], `pipeline '${name}'`);
+  checkKeys(options, ['name', 'stages', 'defaults', 'supervisor', 'keepCompletedMs', 'budget'], `pipeline '${name}'`);
   if (options.defaults !== undefined) {
     if (options.defaults === null || typeof options.defaults !== 'object') throw new BatonError('ERR_INVALID_OPTION', `pipeline '${name}': defaults must be an object of agent options; got ${describe(options.defaults)}.`, { option: `${name}.defaults` });
     checkKeys(options.defaults, AGENT_POLICY_KEYS, `pipeline '${name}' defaults`);
@@ -33,7 +34,7 @@ export function checkPipelineOptions(options: PipelineOptions): string {
  * One AgentSupervisor per agent, in order, registered in `byName` (not yet wired or started). A
  * thread agent's stage gets its worker pool's `run` as its handler; the pool goes into `pools`.
  */
-export function buildStages(name: string, options: PipelineOptions, host: StageHost, log: Logger, byName: Map<string, AgentSupervisor>, pools: ThreadPool[]): AgentSupervisor[] {
+export function buildStages(name: string, options: PipelineOptions, host: StageHost, log: Logger, byName: Map<string, AgentSupervisor>, pools: ThreadPool[], sharedBudget?: StageBudget): AgentSupervisor[] {
   const defaults = options.defaults ?? {};
   // Validated even if every stage overrides them; shared by every stage with no policy of its own.
   const shared = agentPolicy({}, defaults, `pipeline '${name}' defaults`);
@@ -46,7 +47,7 @@ export function buildStages(name: string, options: PipelineOptions, host: StageH
     }
     if (def.isolation === 'thread') def = threaded(def, `${name}/${def.name}`, defaults.concurrency, log, pools);
     const policy = hasOwnPolicy(def) ? agentPolicy(def, defaults, `stage '${name}/${def.name}'`) : shared;
-    const stage = new AgentSupervisor(host, def, policy, name, log);
+    const stage = new AgentSupervisor(host, def, policy, name, log, sharedBudget);
     byName.set(def.name, stage);
     return stage;
   });

@@ -1,3 +1,4 @@
+import type { BudgetOptions } from '../policies/budget.js';
 import type { Clock } from '../src/clock.js';
 import type { EventStream } from '../src/events.js';
 import type { Journal } from '../src/journal/journal.js';
@@ -31,6 +32,13 @@ export interface PipelineOptions {
    * Optional; defaults to 24 hours.
    */
   readonly keepCompletedMs?: number;
+  /**
+   * One budget for the whole pipeline (a tenant's, a batch's): every stage's `ctx.spend` counts against
+   * it, and once a window is spent every stage holds its tasks ('hold') or dead-letters them with
+   * ERR_BUDGET_EXHAUSTED ('dead-letter'), beside any budget an agent has of its own. Optional; defaults
+   * to none. In memory: the window starts again when the pipeline is spawned again.
+   */
+  readonly budget?: BudgetOptions;
 }
 
 /** Options of one `send`. */
@@ -64,6 +72,8 @@ export interface PipelineStats {
   /** With a journal: ops waiting for the next commit, and whether a commit is in flight (its lag). */
   readonly journal?: { readonly queuedOps: number; readonly committing: boolean };
   readonly stages: readonly StageStats[];
+  /** With a pipeline budget: spent in its current window, and when it starts again if it is spent now. */
+  readonly budget?: { readonly spent: { readonly tokens: number; readonly usd: number }; readonly resetsAt: number | undefined };
 }
 
 export interface PipelineDeps {

@@ -13,6 +13,8 @@ import { TaskLedger } from './task-ledger.js';
 import { recoverPending } from './pipeline-recovery.js';
 import { buildStages, checkPipelineOptions } from './pipeline-stages.js';
 import type { ThreadPool } from './thread-pool.js';
+import { StageBudget } from './stage-budget.js';
+import { budgetPolicy } from '../policies/budget.js';
 
 export type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
 
@@ -35,6 +37,8 @@ export class Pipeline<I = unknown, O = unknown> {
   private readonly ledger: TaskLedger;
   private readonly intake: PipelineIntake<I>;
   private readonly byName = new Map<string, AgentSupervisor>();
+  /** The pipeline's own budget (options.budget), shared by its stages. */
+  private readonly budget: StageBudget | undefined;
   /** The worker pools of thread agents, closed when the pipeline stops. */
   private readonly pools: ThreadPool[] = [];
   private readonly stageList: AgentSupervisor[];
@@ -66,7 +70,8 @@ export class Pipeline<I = unknown, O = unknown> {
       },
     );
     this.ledger = new TaskLedger({ ...deps, name: this.name, feed: this.feed, durable: this.durable, wall, stageNamed: (name) => this.byName.get(name) });
-    this.stageList = buildStages(this.name, options, this.ledger, this.log, this.byName, this.pools);
+    this.budget = options.budget === undefined ? undefined : new StageBudget(this.name, budgetPolicy(options.budget, `pipeline '${this.name}'.budget`), deps.events);
+    this.stageList = buildStages(this.name, options, this.ledger, this.log, this.byName, this.pools, this.budget);
     this.stageList.forEach((s, i) => {
       s.handoff.next = this.stageList[i + 1] ?? null;
       this.supervisor.add(s, 'permanent');
@@ -162,7 +167,13 @@ export class Pipeline<I = unknown, O = unknown> {
       }),
       ...(this.durable === undefined ? {} : { journal: this.durable.lag() }),
       stages: this.stageList.map((s) => s.stats()),
+      ...(this.budget === undefined ? {} : { budget: this.budgetStats(this.budget) }),
     };
+  }
+
+  private budgetStats(budget: StageBudget): PipelineStats['budget'] {
+    const now = this.ledger.clock.now();
+    return { spent: budget.spent(now), resetsAt: budget.spentOut(now) ? budget.resetsAt() : undefined };
   }
 
   /**

@@ -18,6 +18,8 @@ export class StageBudget {
     private readonly path: string,
     readonly policy: BudgetPolicy | undefined,
     private readonly events: EventStream,
+    /** The pipeline's budget, which every stage's spends count against too (spawnPipeline({ budget })). */
+    private readonly shared?: StageBudget,
   ) {}
 
   /** A run reports its cost. A cost that is not a pair of numbers >= 0 is the handler's bug: ERR_INVALID_OPTION. */
@@ -28,6 +30,24 @@ export class StageBudget {
       if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw badCost(this.path, cost);
     }
     this.spending = spend(this.policy ?? FOREVER, this.spending, cost, now);
+    this.shared?.spend(cost, now);
+  }
+
+  /**
+   * What a spent budget asks of a run that would start now: 'hold' or 'dead-letter' (the agent's own
+   * budget first, then the pipeline's), or undefined when neither is spent. Announced once per window.
+   */
+  blocking(now: number): 'hold' | 'dead-letter' | undefined {
+    if (this.blocks(now)) return this.policy!.onExhausted;
+    return this.shared?.blocking(now);
+  }
+
+  /** When a run may start again: the latest reset among the budgets spent now (Infinity if none is). */
+  blockedUntil(now: number): number {
+    const own = this.spentOut(now) ? this.resetsAt() : -Infinity;
+    const shared = this.shared?.spentOut(now) === true ? this.shared.resetsAt() : -Infinity;
+    const until = Math.max(own, shared);
+    return until === -Infinity ? Infinity : until;
   }
 
   /** The budget is spent at `now`: no run may start (announced once per window). */

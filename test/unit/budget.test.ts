@@ -93,3 +93,66 @@ describe("an agent's budget", () => {
     expect(out[0]).toMatchObject({ status: 'dead-lettered', error: { message: expect.stringMatching(/ctx.spend\(cost\)/) } });
   });
 });
+
+describe("a pipeline's budget (spawnPipeline({ budget }))", () => {
+  /** Two stages that each spend `tokens` per run (10 ms of model time), under one pipeline budget. */
+  function twoSpenders(budget: BudgetOptions, tokens: number) {
+    const clock = simulatedClock();
+    const system = createSystem({ logger: false, clock, random: 1 });
+    const runs: [string, number][] = [];
+    const stage = (name: string) =>
+      agent({
+        name,
+        handle: async (x: number, ctx) => {
+          runs.push([name, clock.now()]);
+          await new Promise<void>((r) => clock.setTimer(10, r));
+          ctx.spend({ tokens });
+          return x;
+        },
+      });
+    const pipe = system.spawnPipeline<number, number>({ name: 'tenant-a', stages: [stage('draft'), stage('review')], budget });
+    return { clock, pipe, runs, outcomes: collect(pipe) };
+  }
+
+  it('counts every stage\'s spending against one budget and holds every stage once it is spent, until the next window', async () => {
+    const { pipe, clock, runs, outcomes } = twoSpenders({ tokens: 1_000, perMs: 60_000 }, 250);
+    await pipe.sendMany(range(4));
+    await clock.advance(1_000);
+    await settle();
+    // Runs of 250 spend the 1,000, draft and review alike; then no run starts in this window. The two
+    // stages run at once, so one run more may be in flight when it runs out: at most 1,000 + 250 + 250.
+    const first = runs.filter(([, t]) => t < 60_000);
+    expect(first.length).toBeGreaterThanOrEqual(4);
+    expect(first.length).toBeLessThanOrEqual(5);
+    const spent = pipe.stats().budget!.spent.tokens;
+    expect(spent).toBe(250 * first.length);
+    expect(pipe.stats().budget!.resetsAt).toBeGreaterThanOrEqual(60_000);
+    expect(pipe.stats().stages.map((s) => s.spent?.tokens ?? 0).reduce((a, b) => a + b)).toBe(spent);
+    await drainOn(clock, pipe, 600_000, 100);
+    expect(outcomes.map((o) => o.status)).toEqual(['completed', 'completed', 'completed', 'completed']);
+    expect(runs).toHaveLength(8);
+  });
+
+  it("dead-letters with ERR_BUDGET_EXHAUSTED at whichever stage meets it spent, with 'dead-letter'", async () => {
+    const { pipe, clock, outcomes } = twoSpenders({ tokens: 500, perMs: 3_600_000, onExhausted: 'dead-letter' }, 250);
+    await pipe.sendMany(range(3));
+    await drainOn(clock, pipe, 60_000, 10);
+    expect(outcomes.filter((o) => o.status === 'completed').length).toBeGreaterThanOrEqual(1);
+    const dead = outcomes.filter((o) => o.status === 'dead-lettered');
+    expect(dead.length).toBeGreaterThanOrEqual(1);
+    expect(dead.every((o) => o.status === 'dead-lettered' && o.error.code === 'ERR_BUDGET_EXHAUSTED')).toBe(true);
+    expect(dead[0]!.status === 'dead-lettered' && dead[0]!.error.message).toMatch(/its own or its pipeline's/);
+  });
+
+  it('is refused when malformed, naming the pipeline', () => {
+    const system = createSystem({ logger: false });
+    let err: unknown;
+    try {
+      system.spawnPipeline({ name: 'p', stages: [agent({ name: 'a', handle: (x: number) => x })], budget: { tokens: -1, perMs: 1_000 } });
+    } catch (e) {
+      err = e;
+    }
+    expect(isBatonError(err) && err.code).toBe('ERR_INVALID_OPTION');
+    expect(String((err as Error).message)).toContain("pipeline 'p'.budget.tokens");
+  });
+});
