@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BatonError, cancelStoredTask, decodeOutcome, sqliteJournal, type Journal } from '../system/index.js';
+import { BatonError, cancelStoredTask, decodeOutcome, natsJetStream, sqliteJournal, type Journal, type SyncPipelineJournal } from '../system/index.js';
 import { table } from './table.js';
 import { top } from './top.js';
 
@@ -18,6 +18,9 @@ commands:
   top --url URL | --db PATH       the tree with live counts, refreshed until Ctrl-C [--interval MS (1000)] [--once]
                                   --url: a running system's live page (the address system.observe() printed);
                                   --db: what the journal holds (pending per stage, completed, dead letters)
+
+a NATS journal instead of a SQLite file: --nats URL [--bucket NAME ('baton')] for status, dead-letters and top
+(read-only; replay and cancel go through the running system there)
 
 options:
   --json                          machine-readable output (camelCase keys, ISO times) on every command
@@ -81,6 +84,8 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
         all: { type: 'boolean' },
         reason: { type: 'string' },
         url: { type: 'string' },
+        nats: { type: 'string' },
+        bucket: { type: 'string' },
         interval: { type: 'string' },
         once: { type: 'boolean' },
         json: { type: 'boolean' },
@@ -102,32 +107,70 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
     return values.help ? 0 : USAGE_ERROR;
   }
   if (!['status', 'dead-letters', 'replay', 'cancel', 'top'].includes(command)) throw new CliError(USAGE_ERROR, `baton: unknown command '${command}'.\n${USAGE}`);
+  if (values.nats !== undefined && values.db !== undefined) throw new CliError(USAGE_ERROR, `baton ${command}: give --db PATH (a SQLite journal) or --nats URL (a NATS journal), not both.`);
+  if (values.bucket !== undefined && values.nats === undefined) throw new CliError(USAGE_ERROR, `baton ${command}: --bucket goes with --nats URL.`);
   if (command === 'top') return topCommand(values, out, err, io);
-  const db = values.db;
-  if (db === undefined) throw new CliError(USAGE_ERROR, `baton ${command}: --db PATH is required (the SQLite file given to sqliteJournal).`);
   if (command === 'replay' && !values.all && ids.length === 0) throw new CliError(USAGE_ERROR, 'baton replay: name the dead letters to replay (ids), or pass --all.');
   if (command === 'cancel' && ids.length === 0) throw new CliError(USAGE_ERROR, 'baton cancel: name the pending tasks to cancel (ids).');
   // Checked before the journal is opened: a bad option must not wait for, or touch, the file.
   const limit = wholeNumber(command, '--limit', values.limit, 50, 1);
   const offset = wholeNumber(command, '--offset', values.offset, 0, 0);
+  const writes = command === 'replay' || command === 'cancel';
+  if (values.nats !== undefined) {
+    // A running system keeps its NATS journal in memory and writes it with conditional updates: a
+    // second writer would make its writes fail. Replay and cancel go through the system instead.
+    if (writes) throw new CliError(USAGE_ERROR, `baton ${command} --nats: a NATS journal is written only by its running system; use pipeline.${command === 'replay' ? 'replay(ids)' : 'cancel(id)'} there (or the live page). status, dead-letters and top read it.`);
+    const where = `NATS ${values.nats} bucket '${values.bucket ?? 'baton'}'`;
+    return openNats(values.nats, values.bucket).then(async (journal) => {
+      try {
+        return commandOn(journal, where, command, ids, { ...values, limit, offset }, out, err);
+      } finally {
+        await journal.close();
+      }
+    }).catch((e: unknown) => failed(e, err));
+  }
+  const db = values.db;
+  if (db === undefined) throw new CliError(USAGE_ERROR, `baton ${command}: --db PATH is required (the SQLite file given to sqliteJournal), or --nats URL for a NATS journal.`);
   // An operator's typo must not create an empty journal and report it empty.
   if (!existsSync(db)) throw new CliError(REFUSED, `baton ${command}: no journal at '${db}'; give the path passed to sqliteJournal().`);
 
   // Reads open the journal read-only: no lock (they work beside a running system) and no file changed.
-  const writes = command === 'replay' || command === 'cancel';
   const journal = sqliteJournal(db, { readonly: !writes });
   try {
+    return readingJournal(db, () => commandOn(journal, `'${db}'`, command, ids, { ...values, limit, offset }, out, err));
+  } finally {
+    journal.close();
+  }
+}
+
+/** Opens a NATS journal read-only (it must exist; nothing on the server changes). */
+async function openNats(servers: string, bucket: string | undefined): Promise<Journal> {
+  return natsJetStream({ servers, ...(bucket === undefined ? {} : { bucket }), readonly: true, timeoutMs: 10_000, connectOptions: { maxReconnectAttempts: 0, reconnect: false } });
+}
+
+/** Runs `command` on an open journal (`where` names it in messages). */
+function commandOn(
+  journal: Journal,
+  where: string,
+  command: string,
+  ids: readonly string[],
+  values: { pipeline?: string | undefined; all?: boolean | undefined; reason?: string | undefined; json?: boolean | undefined; limit: number; offset: number },
+  out: (s: string) => void,
+  err: (s: string) => void,
+): number {
+  const { limit, offset } = values;
+  {
     const pipelineOf = (): string => {
       const all = journal.pipelines();
       if (values.pipeline !== undefined) {
         if (all.includes(values.pipeline)) return values.pipeline;
-        throw new CliError(REFUSED, `baton ${command}: no pipeline '${values.pipeline}' in '${db}'; it holds ${holds(all)}.`);
+        throw new CliError(REFUSED, `baton ${command}: no pipeline '${values.pipeline}' in ${where}; it holds ${holds(all)}.`);
       }
       if (all.length === 1) return all[0]!;
-      throw new CliError(USAGE_ERROR, `baton ${command}: --pipeline NAME is required; '${db}' holds ${holds(all)}.`);
+      throw new CliError(USAGE_ERROR, `baton ${command}: --pipeline NAME is required; ${where} holds ${holds(all)}.`);
     };
     const show = (json: unknown, text: () => string): void => out(values.json ? JSON.stringify(json) + '\n' : text() + '\n');
-    return readingJournal(db, () => {
+    return (() => {
       switch (command) {
         case 'status': {
           const rows = status(journal);
@@ -158,7 +201,8 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
         }
         case 'cancel': {
           const name = pipelineOf();
-          const pj = journal.openPipeline(name);
+          // Writes reach only a SQLite journal (a NATS one is refused above), whose port is synchronous.
+          const pj = journal.openPipeline(name) as SyncPipelineJournal;
           const reason = values.reason ?? 'cancelled by an operator (baton cancel)';
           const targets = [...new Set(ids)];
           const cancelled = targets.filter((id) => cancelStoredTask(pj, id, reason, journal.now()));
@@ -185,19 +229,17 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
           return 0;
         }
       }
-    });
-  } finally {
-    journal.close();
+    })();
   }
 }
 
 function topCommand(
-  values: { url?: string | undefined; db?: string | undefined; interval?: string | undefined; once?: boolean | undefined; json?: boolean | undefined },
+  values: { url?: string | undefined; db?: string | undefined; nats?: string | undefined; bucket?: string | undefined; interval?: string | undefined; once?: boolean | undefined; json?: boolean | undefined },
   out: (s: string) => void,
   err: (s: string) => void,
   io: { tty?: boolean; stopped?: Promise<void> },
 ): Promise<number> {
-  if ((values.url === undefined) === (values.db === undefined)) throw new CliError(USAGE_ERROR, 'baton top: give --url URL (a running system\'s live page) or --db PATH (a journal file), one of them.');
+  if ([values.url, values.db, values.nats].filter((v) => v !== undefined).length !== 1) throw new CliError(USAGE_ERROR, 'baton top: give one of --url URL (a running system\'s live page), --db PATH (a journal file) or --nats URL (a NATS journal).');
   const intervalMs = wholeNumber('top', '--interval', values.interval, 1_000, 100);
   let base: string | undefined;
   if (values.url !== undefined) {
@@ -211,16 +253,29 @@ function topCommand(
   const db = values.db;
   if (db !== undefined && !existsSync(db)) throw new CliError(REFUSED, `baton top: no journal at '${db}'; give the path passed to sqliteJournal().`);
   // Read-only and opened afresh for each frame: the running system's commits show, and no lock is held.
-  const readJournal = db === undefined ? undefined : () => {
-    const journal = sqliteJournal(db, { readonly: true });
-    try {
-      let rows: ReturnType<typeof status> = [];
-      readingJournal(db, () => ((rows = status(journal)), 0));
-      return rows;
-    } finally {
-      journal.close();
-    }
-  };
+  const nats = values.nats;
+  const readJournal =
+    db !== undefined
+      ? () => {
+          const journal = sqliteJournal(db, { readonly: true });
+          try {
+            let rows: ReturnType<typeof status> = [];
+            readingJournal(db, () => ((rows = status(journal)), 0));
+            return rows;
+          } finally {
+            journal.close();
+          }
+        }
+      : nats !== undefined
+        ? async () => {
+            const journal = await openNats(nats, values.bucket);
+            try {
+              return status(journal);
+            } finally {
+              await journal.close();
+            }
+          }
+        : undefined;
   const stopped = io.stopped ?? new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
   return top({ url: base, readJournal, once: values.once === true, json: values.json === true, intervalMs, tty: io.tty === true, stopped }, out, err).catch((e: unknown) => failed(e, err));
 }

@@ -11,7 +11,7 @@ import { table } from './table.js';
 export interface TopOptions {
   readonly url?: string | undefined;
   /** Reads the journal file: the rows of `baton status`. */
-  readonly readJournal?: (() => JournalRow[]) | undefined;
+  readonly readJournal?: (() => JournalRow[] | Promise<JournalRow[]>) | undefined;
   readonly once: boolean;
   readonly json: boolean;
   readonly intervalMs: number;
@@ -48,7 +48,13 @@ export async function top(options: TopOptions, out: (s: string) => void, err: (s
       frame = liveFrame(snapshot, previous === undefined ? undefined : { seconds: (now - previous.at) / 1000, completed: previous.completed });
       previous = { at: now, completed: new Map(snapshot.pipelines.flatMap((p) => p.stages.map((s) => [`${p.name}/${s.name}`, s.completed] as const))) };
     } else {
-      const rows = options.readJournal!();
+      const rows = await Promise.resolve()
+        .then(() => options.readJournal!())
+        .catch((e: Error) => e);
+      if (rows instanceof Error) {
+        err(`baton top: cannot read the journal: ${rows.message}\n`);
+        return 1;
+      }
       if (options.once && options.json) {
         out(`${JSON.stringify(rows)}\n`);
         return 0;

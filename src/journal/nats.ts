@@ -33,9 +33,14 @@ export interface NatsJournalOptions {
   readonly timeoutMs?: number;
   /** Wall clock for finishedAt and retention. Optional; defaults to Date.now. */
   readonly now?: () => number;
+  /**
+   * Read only (the CLI's status, dead-letters and top): the bucket must exist (it is not created) and
+   * every write is refused with ERR_JOURNAL_READONLY. Optional; defaults to false.
+   */
+  readonly readonly?: boolean;
 }
 
-const OPTION_KEYS = ['servers', 'bucket', 'replicas', 'connectOptions', 'connection', 'timeoutMs', 'now'] as const;
+const OPTION_KEYS = ['servers', 'bucket', 'replicas', 'connectOptions', 'connection', 'timeoutMs', 'now', 'readonly'] as const;
 const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** A journal on NATS JetStream; `wire` is what `system.joinPipeline` builds a distributed pipeline on. */
@@ -102,11 +107,17 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
     // One request waits at most 5 s: a write whose answer was lost is sent again (see write()) rather
     // than waited on for the whole timeoutMs.
     const js = jetstream(nc, { timeout: Math.min(5_000, timeoutMs) });
-    const kv = await new Kvm(js).create(bucket, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs });
+    const readonly = options.readonly === true;
+    if (readonly) {
+      const exists = await jetstreamManager(nc, { timeout: timeoutMs }).then((m) => m.streams.info(`KV_${bucket}`)).then(() => true, () => false);
+      if (!exists) throw new BatonError('ERR_INVALID_OPTION', `NATS at ${where} has no journal bucket '${bucket}'; give the bucket the system was created with (natsJetStream({ bucket }), 'baton' by default).`, { bucket });
+    }
+    const kv = readonly ? await new Kvm(js).open(bucket) : await new Kvm(js).create(bucket, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs });
     const parts = new Map<string, NatsPipelineJournal>();
     const part = (name: string): NatsPipelineJournal => {
       let p = parts.get(name);
       if (p === undefined) parts.set(name, (p = new NatsPipelineJournal(name, kv, timeoutMs)));
+      if (readonly) p.readonly = bucket;
       return p;
     };
     // Read every key's last value once: the state each pipeline answers its reads from.
@@ -262,7 +273,15 @@ export class NatsPipelineJournal implements PipelineJournal {
    * 2.9 has no multi-key transaction), which the runtime tolerates: it acts on a commit only once it
    * resolved, so a process that dies mid-commit had started nothing the missing writes would record.
    */
+  /** The bucket's name when it was opened read-only (natsJetStream({ readonly: true })): every write is refused. */
+  readonly: string | undefined = undefined;
+
+  private refuseWrite(): BatonError {
+    return new BatonError('ERR_JOURNAL_READONLY', `the NATS journal bucket '${this.readonly}' was opened read-only; open it without readonly to write (replay and cancel go through the running system: pipeline.replay(ids), pipeline.cancel(id)).`, { bucket: this.readonly });
+  }
+
   commit(ops: readonly JournalOp[]): Promise<void> {
+    if (this.readonly !== undefined) throw this.refuseWrite();
     this.state.commit(ops);
     const { ids, stages } = MemoryPipelineJournal.touched(ops);
     const writes: [string, Uint8Array][] = [];
@@ -275,6 +294,7 @@ export class NatsPipelineJournal implements PipelineJournal {
   }
 
   releaseRunning(): void {
+    if (this.readonly !== undefined) throw this.refuseWrite();
     const stages = this.state.runningStages();
     this.state.releaseRunning();
     if (stages.length === 0) return;
@@ -283,6 +303,7 @@ export class NatsPipelineJournal implements PipelineJournal {
   }
 
   pruneCompleted(before: number): Promise<number> {
+    if (this.readonly !== undefined) throw this.refuseWrite();
     const ids = this.state.completedBefore(before);
     const n = this.state.pruneCompleted(before);
     return this.enqueue(() => this.writeAll([], ids.map((id) => this.taskKey(id)))).then(() => n);
