@@ -53,6 +53,7 @@ export function killableJournal(inner: Journal): KillableJournal {
     deadLetters: (limit, offset) => p.deadLetters(limit, offset),
     pruneCompleted: (before) => (killed ? 0 : p.pruneCompleted(before)),
     counts: () => p.counts(),
+    state: (key) => p.state(key),
   });
   return {
     kind: inner.kind,

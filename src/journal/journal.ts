@@ -84,7 +84,12 @@ export type JournalOp =
   | { readonly op: 'complete'; readonly id: string; readonly stage: string; readonly attempts: number; readonly output: Uint8Array; readonly at: number }
   | { readonly op: 'dead'; readonly id: string; readonly stage: string; readonly attempts: number; readonly code: string; readonly errors: Uint8Array; readonly at: number }
   /** A dead letter sent back to its stage (after a fix): pending again, attempts reset. */
-  | { readonly op: 'replay'; readonly id: string };
+  | { readonly op: 'replay'; readonly id: string }
+  /**
+   * A small value the runtime keeps across restarts under `key` (a stage's breaker: open until when),
+   * as text; null forgets it.
+   */
+  | { readonly op: 'state'; readonly key: string; readonly value: string | null };
 
 /**
  * One pipeline's part of a journal, as the runtime uses it. Contract (test/contract/journal.ts):
@@ -129,6 +134,8 @@ export interface PipelineJournal {
   pruneCompleted(before: number): Later<number>;
   /** How many of this pipeline's tasks are pending, completed (until pruned) and dead. */
   counts(): { pending: number; completed: number; dead: number };
+  /** The value last committed under `key` by a `state` op, or undefined. */
+  state(key: string): string | undefined;
 }
 
 /** A backend that answers everything at once (memory, SQLite): what tools and tests read directly. */

@@ -78,14 +78,29 @@ export class MemoryPipelineJournal implements SyncPipelineJournal {
   }
 
   /** What `ops` touch: the task ids and the stages whose running sets they write, in first-touch order. */
-  static touched(ops: readonly JournalOp[]): { ids: string[]; stages: string[] } {
+  static touched(ops: readonly JournalOp[]): { ids: string[]; stages: string[]; states: string[] } {
     const ids = new Set<string>();
     const stages = new Set<string>();
+    const states = new Set<string>();
     for (const o of ops) {
       if (o.op === 'start') stages.add(o.stage);
+      else if (o.op === 'state') states.add(o.key);
       else ids.add(o.id);
     }
-    return { ids: [...ids], stages: [...stages] };
+    return { ids: [...ids], stages: [...stages], states: [...states] };
+  }
+
+  /** Values kept by `state` ops. */
+  private readonly states = new Map<string, string>();
+
+  state(key: string): string | undefined {
+    return this.states.get(key);
+  }
+
+  /** Loads a stored state value (a backend reading its storage). */
+  restoreState(key: string, value: string | undefined): void {
+    if (value === undefined) this.states.delete(key);
+    else this.states.set(key, value);
   }
 
   /** Ids of completed tasks that finished before `before`: what pruneCompleted(before) removes. */
@@ -142,6 +157,10 @@ export class MemoryPipelineJournal implements SyncPipelineJournal {
       }
       if (o.op === 'start') {
         this.running.set(o.stage, { ids: [...o.ids], isolated: o.isolated === true });
+        continue;
+      }
+      if (o.op === 'state') {
+        this.restoreState(o.key, o.value ?? undefined);
         continue;
       }
       const r = this.recs.get(o.id);

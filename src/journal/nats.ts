@@ -179,7 +179,7 @@ type StoredRecord = [seq: number, key: string | null, stage: string, status: Tas
 
 function loadEntry(part: (name: string) => NatsPipelineJournal, key: string, revision: number, value: Uint8Array | undefined): void {
   const [p, kind, rest] = key.split('.');
-  if (p === undefined || rest === undefined || (kind !== 't' && kind !== 'r')) return; // not Baton's: left alone
+  if (p === undefined || rest === undefined || (kind !== 't' && kind !== 'r' && kind !== 's')) return; // not Baton's: left alone
   const pipeline = part(untoken(p));
   pipeline.restore(kind, untoken(rest), revision, value, key);
 }
@@ -189,7 +189,7 @@ function loadEntry(part: (name: string) => NatsPipelineJournal, key: string, rev
  * releaseRunning and pruneCompleted also write what they changed to the bucket, one after another.
  */
 export class NatsPipelineJournal implements PipelineJournal {
-  private readonly state: MemoryPipelineJournal;
+  private readonly mem: MemoryPipelineJournal;
   /** The revision of each key this process last read or wrote: every write is conditional on it. */
   private readonly revisions = new Map<string, number>();
   private readonly prefix: string;
@@ -203,17 +203,17 @@ export class NatsPipelineJournal implements PipelineJournal {
     /** How long one write may take, retries across a reconnect included. */
     private readonly timeoutMs: number,
   ) {
-    this.state = new MemoryPipelineJournal(name);
+    this.mem = new MemoryPipelineJournal(name);
     this.prefix = token(name);
   }
 
   /** How many tasks of this pipeline the bucket holds (pending, completed until pruned, dead). */
   size(): number {
-    return this.state.size();
+    return this.mem.size();
   }
 
   /** Loading: one stored key. */
-  restore(kind: 't' | 'r', id: string, revision: number, value: Uint8Array | undefined, key: string): void {
+  restore(kind: 't' | 'r' | 's', id: string, revision: number, value: Uint8Array | undefined, key: string): void {
     this.revisions.set(key, revision);
     if (value === undefined) return; // deleted or purged: the revision is what a later write builds on
     let v: unknown;
@@ -222,14 +222,19 @@ export class NatsPipelineJournal implements PipelineJournal {
     } catch (err) {
       throw corrupt(key, err);
     }
+    if (kind === 's') {
+      if (typeof v !== 'string') throw corrupt(key, 'not a state value');
+      this.mem.restoreState(id, v);
+      return;
+    }
     if (kind === 'r') {
       if (!Array.isArray(v) || !Array.isArray(v[0])) throw corrupt(key, 'not a list of runs');
-      this.state.restoreRunning(id, (v[0] as unknown[]).map(String), v[1] === true);
+      this.mem.restoreRunning(id, (v[0] as unknown[]).map(String), v[1] === true);
       return;
     }
     if (!Array.isArray(v) || v.length !== 9 || typeof v[0] !== 'number' || typeof v[2] !== 'string') throw corrupt(key, 'not a task record');
     const [seq, k, stage, status, attempts, payload, errors, code, finishedAt] = v as StoredRecord;
-    this.state.restore({ id, seq, key: k ?? undefined, stage, status, attempts, payload: payload ?? undefined, errors: errors ?? undefined, code: code ?? undefined, finishedAt });
+    this.mem.restore({ id, seq, key: k ?? undefined, stage, status, attempts, payload: payload ?? undefined, errors: errors ?? undefined, code: code ?? undefined, finishedAt });
   }
 
   /** Resolves when every write so far has been answered (close waits for it). */
@@ -238,32 +243,32 @@ export class NatsPipelineJournal implements PipelineJournal {
   }
 
   lastSeq(): number {
-    return this.state.lastSeq();
+    return this.mem.lastSeq();
   }
   status(id: string): TaskStatus | undefined {
-    return this.state.status(id);
+    return this.mem.status(id);
   }
   task(id: string): StoredTask | undefined {
-    return this.state.task(id);
+    return this.mem.task(id);
   }
   pendingAt(stage: string, afterSeq: number, upToSeq: number, limit: number): StoredTask[] {
-    return this.state.pendingAt(stage, afterSeq, upToSeq, limit);
+    return this.mem.pendingAt(stage, afterSeq, upToSeq, limit);
   }
   pendingStages(): Map<string, { count: number; maxSeq: number }> {
-    return this.state.pendingStages();
+    return this.mem.pendingStages();
   }
   runningAtCrash(): Map<string, { ids: Set<string>; isolated: boolean }> {
-    return this.state.runningAtCrash();
+    return this.mem.runningAtCrash();
   }
   recovered(): void {}
   outcome(id: string): StoredOutcome | undefined {
-    return this.state.outcome(id);
+    return this.mem.outcome(id);
   }
   deadLetters(limit: number, offset: number): StoredOutcome[] {
-    return this.state.deadLetters(limit, offset);
+    return this.mem.deadLetters(limit, offset);
   }
   counts(): { pending: number; completed: number; dead: number } {
-    return this.state.counts();
+    return this.mem.counts();
   }
 
   /**
@@ -282,21 +287,27 @@ export class NatsPipelineJournal implements PipelineJournal {
 
   commit(ops: readonly JournalOp[]): Promise<void> {
     if (this.readonly !== undefined) throw this.refuseWrite();
-    this.state.commit(ops);
-    const { ids, stages } = MemoryPipelineJournal.touched(ops);
+    this.mem.commit(ops);
+    const { ids, stages, states } = MemoryPipelineJournal.touched(ops);
     const writes: [string, Uint8Array][] = [];
+    const purges: string[] = [];
     for (const id of ids) {
-      const r = this.state.record(id);
+      const r = this.mem.record(id);
       if (r !== undefined) writes.push([this.taskKey(id), this.encodeTask(r)]);
     }
     for (const stage of stages) writes.push([this.runningKey(stage), this.encodeRunning(stage)]);
-    return this.enqueue(() => this.writeAll(writes, []));
+    for (const key of states) {
+      const value = this.mem.state(key);
+      if (value === undefined) purges.push(this.stateKey(key));
+      else writes.push([this.stateKey(key), encode(value, 'journal state')]);
+    }
+    return this.enqueue(() => this.writeAll(writes, purges));
   }
 
   releaseRunning(): void {
     if (this.readonly !== undefined) throw this.refuseWrite();
-    const stages = this.state.runningStages();
-    this.state.releaseRunning();
+    const stages = this.mem.runningStages();
+    this.mem.releaseRunning();
     if (stages.length === 0) return;
     const writes = stages.map((s): [string, Uint8Array] => [this.runningKey(s), this.encodeRunning(s)]);
     void this.enqueue(() => this.writeAll(writes, [])).catch(() => undefined);
@@ -304,8 +315,8 @@ export class NatsPipelineJournal implements PipelineJournal {
 
   pruneCompleted(before: number): Promise<number> {
     if (this.readonly !== undefined) throw this.refuseWrite();
-    const ids = this.state.completedBefore(before);
-    const n = this.state.pruneCompleted(before);
+    const ids = this.mem.completedBefore(before);
+    const n = this.mem.pruneCompleted(before);
     return this.enqueue(() => this.writeAll([], ids.map((id) => this.taskKey(id)))).then(() => n);
   }
 
@@ -389,12 +400,19 @@ export class NatsPipelineJournal implements PipelineJournal {
   private runningKey(stage: string): string {
     return `${this.prefix}.r.${token(stage)}`;
   }
+  private stateKey(key: string): string {
+    return `${this.prefix}.s.${token(key)}`;
+  }
+
+  state(key: string): string | undefined {
+    return this.mem.state(key);
+  }
   private encodeTask(r: Readonly<TaskRecord>): Uint8Array {
     const v: StoredRecord = [r.seq, r.key ?? null, r.stage, r.status, r.attempts, r.payload ?? null, r.errors ?? null, r.code ?? null, r.finishedAt];
     return encode(v, `task ${r.id}`);
   }
   private encodeRunning(stage: string): Uint8Array {
-    const r = this.state.runningAt(stage);
+    const r = this.mem.runningAt(stage);
     return encode([r?.ids ?? [], r?.isolated ?? false], `runs of stage ${stage}`);
   }
 }

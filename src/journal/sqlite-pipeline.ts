@@ -78,6 +78,10 @@ export class SqlitePipelineJournal implements SyncPipelineJournal {
       dead_list: p('SELECT * FROM baton_tasks WHERE pipeline = ? AND status = 2 ORDER BY finished_at, seq LIMIT ? OFFSET ?'),
       prune: p('DELETE FROM baton_tasks WHERE pipeline = ? AND status = 1 AND finished_at < ?'),
       counts: p('SELECT status, count(*) AS n FROM baton_tasks WHERE pipeline = ? GROUP BY status'),
+      // State values live in baton_meta (every schema has it) under a key that cannot clash with its own.
+      stateSet: p('INSERT OR REPLACE INTO baton_meta (key, value) VALUES (?, ?)'),
+      stateDel: p('DELETE FROM baton_meta WHERE key = ?'),
+      stateGet: p('SELECT value FROM baton_meta WHERE key = ?').pluck(),
     };
     const s = this.s;
     const name_ = name;
@@ -113,10 +117,18 @@ export class SqlitePipelineJournal implements SyncPipelineJournal {
           case 'replay':
             s.replay.run(name_, o.id);
             break;
+          case 'state':
+            if (o.value === null) s.stateDel.run(stateKey(name_, o.key));
+            else s.stateSet.run(stateKey(name_, o.key), o.value);
+            break;
         }
       }
       return seen ?? [];
     });
+  }
+
+  state(key: string): string | undefined {
+    return (this.s.stateGet.get(stateKey(this.name, key)) as string | undefined) ?? undefined;
   }
 
   lastSeq(): number {
@@ -198,4 +210,9 @@ function toOutcome(r: Row): StoredOutcome {
     code: r.code ?? undefined,
     finishedAt: r.finished_at ?? 0,
   };
+}
+
+/** A state value's key in baton_meta: 'state:' and the JSON of [pipeline, key] (no clash with 'app' or 'schema_version'). */
+function stateKey(pipeline: string, key: string): string {
+  return `state:${JSON.stringify([pipeline, key])}`;
 }

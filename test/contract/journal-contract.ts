@@ -145,6 +145,18 @@ export function journalContract(backend: Backend): void {
       expect(reopened.task('b')!.attempts).toBe(1);
       expect([...reopened.runningAtCrash().get('s1')!.ids]).toEqual(['a']);
     });
+
+    it('keeps state values per pipeline across a reopen; a null forgets one', async () => {
+      const first = await backend.make();
+      const p = first.openPipeline('p');
+      const q = first.openPipeline('q');
+      await commit(p, { op: 'state', key: 'breaker:s1', value: '{"probeAt":5}' }, { op: 'state', key: 'gone', value: 'x' });
+      await commit(q, { op: 'state', key: 'breaker:s1', value: 'other pipeline' });
+      await commit(p, { op: 'state', key: 'gone', value: null });
+      expect([p.state('breaker:s1'), p.state('gone'), q.state('breaker:s1')]).toEqual(['{"probeAt":5}', undefined, 'other pipeline']);
+      const again = (await backend.reopen?.(first)) ?? first;
+      expect([again.openPipeline('p').state('breaker:s1'), again.openPipeline('p').state('gone'), again.openPipeline('q').state('breaker:s1')]).toEqual(['{"probeAt":5}', undefined, 'other pipeline']);
+    });
   });
 
   describe(`the runtime over ${backend.name}`, () => {

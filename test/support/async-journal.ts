@@ -41,6 +41,7 @@ export function asyncJournal(inner: Journal): Journal & { readonly maxInFlight: 
     deadLetters: (limit, offset) => p.deadLetters(limit, offset),
     pruneCompleted: (before) => later(() => p.pruneCompleted(before)),
     counts: () => p.counts(),
+    state: (key) => p.state(key),
   });
   const parts = new Map<string, PipelineJournal>();
   return {
