@@ -41,8 +41,8 @@ export class Envelope {
    */
   excusedIn = -1;
   /**
-   * When it entered its current stage's inbox (performance.now()), while someone traces runs (the
-   * baton:run channel: run-time histograms, spans); -1 when not noted or already reported.
+   * When it entered its current stage's inbox (performance.now()), while run-time histograms want
+   * it (src/diagnostics.ts, arrivals); -1 when not noted or already reported.
    */
   arrivedAt = -1;
 

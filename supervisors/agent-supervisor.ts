@@ -1,6 +1,6 @@
 import type { Agent, RouteResult } from '../actors/agent.js';
 import type { Envelope } from '../actors/envelope.js';
-import { runChannel, traceEnd, traceSettled, type RunTrace } from '../src/diagnostics.js';
+import { arrivals, runChannel, traceEnd, traceSettled, type RunTrace } from '../src/diagnostics.js';
 import { BatonError, describe, toErrorInfo, type ErrorInfo } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import type { Mailbox } from '../src/mailbox.js';
@@ -175,8 +175,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
 
   /** Takes a task in. The caller checked `inbox.hasRoom()` (senders) or is returning work. */
   enqueue(env: Envelope): void {
-    // Noted only while someone traces runs (run-time histograms, spans): one boolean read otherwise.
-    if (runChannel.hasSubscribers) env.arrivedAt = performance.now();
+    // Noted only while run-time histograms want it (see arrivals): one number read otherwise.
+    if (arrivals.wanted > 0) env.arrivedAt = performance.now();
     this.inbox.push(env);
     this.counts.received++;
     if (this.status === 'running' && !this.scheduled) this.host.scheduler.schedule(this);

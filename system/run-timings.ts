@@ -1,4 +1,4 @@
-import { runChannel, type RunTrace } from '../src/diagnostics.js';
+import { arrivals, runChannel, type RunTrace } from '../src/diagnostics.js';
 
 /**
  * How long handler runs take, per stage, as histograms: `createSystem({ timings: true })`. It listens
@@ -28,11 +28,17 @@ export class RunTimings {
 
   constructor() {
     runChannel.subscribe(this.handlers);
+    arrivals.wanted++;
   }
+
+  private closed = false;
 
   /** Stops listening (system.shutdown). */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     runChannel.unsubscribe(this.handlers);
+    arrivals.wanted--;
   }
 
   /** Every stage's run times, by `<pipeline>/<stage>`. */
