@@ -170,6 +170,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   /** Starts the worker (runs `init`). */
   start(): void {
     this.host.events.emit({ type: 'started', path: this.path, at: this.host.clock.now() });
+    this.failures.restoreHold();
     this.startWorker();
   }
 

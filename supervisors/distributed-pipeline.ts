@@ -447,6 +447,18 @@ class NatsStageStore implements StageStore {
   }
 
   /** Gives the stage up to `room` delivered tasks, at once (the fetch loop keeps `arrived` filled). */
+  // The breaker's hold is each process's own here (not yet shared by the replicas of a stage, nor kept
+  // across a restart): a process that restarts during an outage probes it again from closed.
+  recordBreaker(): void {}
+
+  storedBreaker(): undefined {
+    return undefined;
+  }
+
+  wallNow(): number {
+    return Date.now();
+  }
+
   page(room: number, _keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void {
     if (!this.canPage() || room <= 0) return;
     take(this.arrived.splice(0, room).map((t) => this.paged(t)));

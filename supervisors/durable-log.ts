@@ -56,6 +56,11 @@ export class DurableLog {
     private readonly onError: (err: Error) => Error,
   ) {}
 
+  /** The journal's wall clock (ms). */
+  wallNow(): number {
+    return this.wall();
+  }
+
   push(op: JournalOp): void {
     this.ops.push(op);
     this.schedule();

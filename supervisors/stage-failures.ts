@@ -241,6 +241,7 @@ export class StageFailures {
   /** A restart from above (the pipeline's supervisor): a fresh start, as a new agent. */
   reset(): void {
     this.window = NO_WINDOW;
+    if (this.breaker.status !== 'closed') this.store.recordBreaker(null);
     this.breaker = CLOSED;
   }
 
@@ -270,6 +271,12 @@ export class StageFailures {
     if (this.breaker.status !== 'open') return;
     this.host.events.emit({ type: 'breaker-opened', path: this.path, at: now, probeInMs: this.breaker.probeAt - now, probes: this.breaker.probes });
     this.stage.armTimerIfEarlier(this.breaker.probeAt);
+    if (this.store.journaled) {
+      // In the journal's wall clock: the system clock may be simulated, and the next process's differs.
+      const toWall = this.store.wallNow() - now;
+      const b = this.breaker;
+      this.store.recordBreaker({ openedAt: Math.max(0, b.openedAt + toWall), probeAt: Math.max(0, b.probeAt + toWall), probes: b.probes });
+    }
   }
 
   private closeBreaker(): void {
@@ -278,6 +285,23 @@ export class StageFailures {
     if (was.status !== 'closed') {
       const now = this.host.clock.now();
       this.host.events.emit({ type: 'breaker-closed', path: this.path, at: now, heldMs: now - was.openedAt });
+      this.store.recordBreaker(null);
     }
+  }
+
+  /**
+   * At start, with a journal: a breaker the previous process left open (it died during an outage)
+   * opens again here, its next probe at the time that was due (or now, if that has passed), so the
+   * stage does not restart into the outage at full speed. Without a journal, or with none left, nothing.
+   */
+  restoreHold(): void {
+    const hold = this.store.journaled ? this.store.storedBreaker() : undefined;
+    if (hold === undefined || this.breaker.status !== 'closed') return;
+    const now = this.host.clock.now();
+    const fromWall = now - this.store.wallNow();
+    this.breaker = { status: 'open', probes: hold.probes, openedAt: hold.openedAt + fromWall, probeAt: Math.max(now, hold.probeAt + fromWall) };
+    this.troubled = true;
+    this.host.events.emit({ type: 'breaker-opened', path: this.path, at: now, probeInMs: this.breaker.probeAt - now, probes: this.breaker.probes });
+    this.stage.armTimerIfEarlier(this.breaker.probeAt);
   }
 }

@@ -29,6 +29,23 @@ export interface StageStore {
   canPage(): boolean;
   /** Gives `take` up to `room` tasks of this stage's backlog, in accepted order (keyOrdered) or fresh first. */
   page(room: number, keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void;
+  /** Keeps the breaker's hold for the next process (see BreakerHold), or forgets it (null: closed). */
+  recordBreaker(hold: BreakerHold | null): void;
+  /** The hold the previous process left, or undefined (none, or not a hold Baton wrote). */
+  storedBreaker(): BreakerHold | undefined;
+  /** The wall clock the journal keeps its times in (ms). */
+  wallNow(): number;
+}
+
+/**
+ * A breaker's hold as the journal keeps it, in wall-clock ms: when the outage began, when the next
+ * probe is due, and how many probes failed. A process that restarts during an outage starts with
+ * its breaker open (the first run a probe, at the time that was due) instead of at full speed.
+ */
+export interface BreakerHold {
+  readonly openedAt: number;
+  readonly probeAt: number;
+  readonly probes: number;
 }
 
 /** A pipeline without a journal: nothing is encoded or recorded; tasks are passed by reference. */
@@ -42,6 +59,9 @@ export const MEMORY_STORE: StageStore = Object.freeze({
   hasBacklog: () => false,
   canPage: () => false,
   page: () => undefined,
+  recordBreaker: () => undefined,
+  storedBreaker: () => undefined,
+  wallNow: () => Date.now(),
 });
 
 /** One stage's view of its pipeline's journal (DurableLog: group commit, recovery paging). */
@@ -76,6 +96,28 @@ export class JournalStore implements StageStore {
 
   hasBacklog(): boolean {
     return this.log.hasBacklog(this.stage);
+  }
+
+  recordBreaker(hold: BreakerHold | null): void {
+    this.log.push({ op: 'state', key: `breaker:${this.stage}`, value: hold === null ? null : JSON.stringify([hold.openedAt, hold.probeAt, hold.probes]) });
+  }
+
+  storedBreaker(): BreakerHold | undefined {
+    const text = this.log.journal.state(`breaker:${this.stage}`);
+    if (text === undefined) return undefined;
+    // A value this version did not write (or a damaged one) is ignored: the breaker starts closed, as before.
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) return undefined;
+    return { openedAt: v[0] as number, probeAt: v[1] as number, probes: Math.floor(v[2] as number) };
+  }
+
+  wallNow(): number {
+    return this.log.wallNow();
   }
 
   canPage(): boolean {

@@ -121,3 +121,79 @@ describe('a journal that fails to commit', () => {
     expect(runs).toBe(1);
   });
 });
+
+describe("the breaker's hold across a restart", () => {
+  // A dependency that is down: every call fails fresh, so the breaker (threshold 2) opens. The
+  // process then dies during the outage; the next one starts on the same journal.
+  const down = (calls: number[], clock: { now(): number }) =>
+    agent({
+      name: 'a',
+      concurrency: 4,
+      breaker: { threshold: 2, backoff: { minMs: 30_000, maxMs: 30_000, jitter: 0 } },
+      handle: async (_x: number) => {
+        calls.push(clock.now());
+        throw new Error('dependency down');
+      },
+    });
+
+  it('starts the next process with its breaker open, its first run a probe at the time that was due, not at full speed', async () => {
+    let wall = 1_000_000;
+    const journal = memoryJournal({ now: () => wall });
+    const calls1: number[] = [];
+    const first = (() => {
+      const clock = simulatedClock();
+      const system = createSystem({ logger: false, clock, journal });
+      const pipe = system.spawnPipeline<number, number>({ name: 'p', stages: [down(calls1, clock)] });
+      return { clock, system, pipe };
+    })();
+    for (let i = 0; i < 10; i++) await first.pipe.send(i, { id: `t${i}` });
+    await settle();
+    await first.clock.advance(10);
+    await settle();
+    expect(first.pipe.stats().stages[0]!.breaker).toBe('open');
+    const before = calls1.length;
+    expect(before).toBeLessThanOrEqual(4); // the runs in flight when it opened; then it holds
+    // The process dies 5 s into the 30 s hold (no clean stop: its runs were in flight).
+    wall += 5_000;
+
+    const calls2: number[] = [];
+    const clock2 = simulatedClock();
+    const events: string[] = [];
+    const second = createSystem({ logger: false, clock: clock2, journal });
+    second.events.on((e) => events.push(e.type));
+    const pipe2 = second.spawnPipeline<number, number>({ name: 'p', stages: [down(calls2, clock2)] });
+    await settle();
+    await clock2.advance(1_000);
+    await settle();
+    expect(pipe2.stats().stages[0]!.breaker).toBe('open');
+    expect(events).toContain('breaker-opened');
+    expect(calls2).toEqual([]); // held: without the journaled hold, 4 runs would start at once
+    await clock2.advance(25_000); // the probe was due 25 s after the restart
+    await settle();
+    expect(calls2.length).toBe(1);
+    expect(calls2[0]).toBeGreaterThanOrEqual(24_000);
+    void second.shutdown({ drainMs: 0 });
+    void first.system.shutdown({ drainMs: 0 });
+  });
+
+  it('is forgotten when the breaker closes: the next process starts closed', async () => {
+    const journal = memoryJournal();
+    let ok = false;
+    const clock = simulatedClock();
+    const system = createSystem({ logger: false, clock, journal });
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'a', breaker: { threshold: 1, backoff: { minMs: 1_000, maxMs: 1_000, jitter: 0 } }, handle: async (x: number) => { if (!ok) throw new Error('down'); return x; } })],
+    });
+    await pipe.send(1, { id: 'a' });
+    await settle();
+    expect(pipe.stats().stages[0]!.breaker).toBe('open');
+    expect(journal.openPipeline('p').state('breaker:a')).toBeDefined();
+    ok = true;
+    await clock.advance(1_000);
+    await settle();
+    expect(pipe.stats().stages[0]!.breaker).toBe('closed');
+    expect(journal.openPipeline('p').state('breaker:a')).toBeUndefined();
+    await system.shutdown();
+  });
+});
