@@ -30,14 +30,17 @@ export interface BudgetPolicy {
   readonly onExhausted: 'hold' | 'dead-letter';
 }
 
-/** Spending in the current window; `since` is when the window began (-1: nothing spent yet). */
+/**
+ * Spending in the current window; `since` is when the window began (-Infinity: nothing spent yet). A
+ * window restored from a journal may have begun before this process's clock started: `since` < 0.
+ */
 export interface Spending {
   readonly tokens: number;
   readonly usd: number;
   readonly since: number;
 }
 
-export const NOTHING_SPENT: Spending = Object.freeze({ tokens: 0, usd: 0, since: -1 });
+export const NOTHING_SPENT: Spending = Object.freeze({ tokens: 0, usd: 0, since: -Infinity });
 
 /** Checks `budget` options and makes the policy (ERR_INVALID_OPTION naming `path` for a bad one). */
 export function budgetPolicy(options: BudgetOptions, path = 'budget'): BudgetPolicy {
@@ -60,13 +63,13 @@ export function budgetPolicy(options: BudgetOptions, path = 'budget'): BudgetPol
 
 /** The spending at `now`: a window that has run its `perMs` starts again from nothing. */
 export function current(policy: { readonly perMs: number }, s: Spending, now: number): Spending {
-  return s.since >= 0 && now >= s.since + policy.perMs ? NOTHING_SPENT : s;
+  return s.since !== -Infinity && now >= s.since + policy.perMs ? NOTHING_SPENT : s;
 }
 
 /** Adds a run's cost (the window begins with its first spend). */
 export function spend(policy: { readonly perMs: number }, s: Spending, cost: Cost, now: number): Spending {
   const c = current(policy, s, now);
-  return { tokens: c.tokens + (cost.tokens ?? 0), usd: c.usd + (cost.usd ?? 0), since: c.since < 0 ? now : c.since };
+  return { tokens: c.tokens + (cost.tokens ?? 0), usd: c.usd + (cost.usd ?? 0), since: c.since === -Infinity ? now : c.since };
 }
 
 /** Whether the budget is spent at `now` (a run that would start now must not). */
@@ -77,5 +80,5 @@ export function exhausted(policy: BudgetPolicy, s: Spending, now: number): boole
 
 /** When the current window ends (spending starts again), or Infinity if nothing is spent. */
 export function windowEnds(policy: BudgetPolicy, s: Spending): number {
-  return s.since < 0 ? Infinity : s.since + policy.perMs;
+  return s.since === -Infinity ? Infinity : s.since + policy.perMs;
 }

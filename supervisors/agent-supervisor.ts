@@ -106,7 +106,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     // Only a journaled stage has a backlog (an idle in-memory agent should not pay for one).
     this.backlog = this.store.journaled ? new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this) : undefined;
     this.throttle = policy.rateLimit === undefined ? undefined : new StageThrottle(this.path, policy.rateLimit, host.events, host.random, host.clock.now());
-    this.budget = policy.budget === undefined && sharedBudget === undefined ? undefined : new StageBudget(this.path, policy.budget, host.events, sharedBudget);
+    this.budget = policy.budget === undefined && sharedBudget === undefined ? undefined : new StageBudget(this.path, policy.budget, host.events, sharedBudget, this.store.keeper(`budget:${def.name}`));
   }
 
   /** A run reports its cost (ctx.spend): counted against the budget, shown in stats. */
@@ -171,6 +171,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   start(): void {
     this.host.events.emit({ type: 'started', path: this.path, at: this.host.clock.now() });
     this.failures.restoreHold();
+    this.budget?.restore(this.host.clock.now());
     this.startWorker();
   }
 
@@ -626,11 +627,13 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     const now = this.host.clock.now();
     const probeAt = this.failures.probeAt(now);
     if (probeAt < at) at = probeAt;
-    if (this.throttle !== undefined && this.queues.hasReady()) {
+    // Tasks wait here, or on disk to be paged in (a recovered backlog): a hold must wake the stage for either.
+    const waiting = this.queues.hasReady() || this.store.canPage();
+    if (this.throttle !== undefined && waiting) {
       const next = this.throttle.nextAt(now);
       if (next < at) at = next;
     }
-    if (this.budget !== undefined && this.queues.hasReady() && this.budget.blocking(now) === 'hold') {
+    if (this.budget !== undefined && waiting && this.budget.blocking(now) === 'hold') {
       const next = this.budget.blockedUntil(now);
       if (next < at) at = next;
     }

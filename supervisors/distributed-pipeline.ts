@@ -459,6 +459,10 @@ class NatsStageStore implements StageStore {
     return Date.now();
   }
 
+  keeper(): undefined {
+    return undefined;
+  }
+
   page(room: number, _keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void {
     if (!this.canPage() || room <= 0) return;
     take(this.arrived.splice(0, room).map((t) => this.paged(t)));

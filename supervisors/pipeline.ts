@@ -14,6 +14,7 @@ import { recoverPending } from './pipeline-recovery.js';
 import { buildStages, checkPipelineOptions } from './pipeline-stages.js';
 import type { ThreadPool } from './thread-pool.js';
 import { StageBudget } from './stage-budget.js';
+import { journalKeeper } from './stage-store.js';
 import { budgetPolicy } from '../policies/budget.js';
 
 export type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendResult } from './pipeline-types.js';
@@ -70,7 +71,11 @@ export class Pipeline<I = unknown, O = unknown> {
       },
     );
     this.ledger = new TaskLedger({ ...deps, name: this.name, feed: this.feed, durable: this.durable, wall, stageNamed: (name) => this.byName.get(name) });
-    this.budget = options.budget === undefined ? undefined : new StageBudget(this.name, budgetPolicy(options.budget, `pipeline '${this.name}'.budget`), deps.events);
+    this.budget =
+      options.budget === undefined
+        ? undefined
+        : new StageBudget(this.name, budgetPolicy(options.budget, `pipeline '${this.name}'.budget`), deps.events, undefined, this.durable === undefined ? undefined : journalKeeper(this.durable, 'budget/'));
+    this.budget?.restore(deps.clock.now());
     this.stageList = buildStages(this.name, options, this.ledger, this.log, this.byName, this.pools, this.budget);
     this.stageList.forEach((s, i) => {
       s.handoff.next = this.stageList[i + 1] ?? null;

@@ -12,7 +12,8 @@ const FOREVER = { perMs: Infinity };
  */
 export class StageBudget {
   private spending: Spending = NOTHING_SPENT;
-  private announced = -2;
+  /** The window whose exhaustion was announced (its `since`); NaN: none yet. */
+  private announced = Number.NaN;
 
   constructor(
     private readonly path: string,
@@ -20,7 +21,46 @@ export class StageBudget {
     private readonly events: EventStream,
     /** The pipeline's budget, which every stage's spends count against too (spawnPipeline({ budget })). */
     private readonly shared?: StageBudget,
+    /** With a journal: where the spending of the current window is kept across a restart. */
+    private readonly keeper?: BudgetKeeper,
   ) {}
+
+  /** A save is due at the end of this turn (one per turn, however many runs spent). */
+  private saving = false;
+  /** The clock reading of the last spend, for the save's wall-clock conversion. */
+  private spentAt = 0;
+
+  /**
+   * At start, with a journal: the spending the previous process kept, if its window is still open,
+   * so a restart does not give a spent budget a fresh window. Call once, before any spend.
+   */
+  restore(now: number): void {
+    const text = this.keeper?.load();
+    if (text === undefined || this.policy === undefined) return;
+    // A value this version did not write (or a damaged one) is ignored: the window starts afresh, as before.
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) return;
+    const [tokens, usd, sinceWall] = v as [number, number, number];
+    const since = sinceWall + (now - this.keeper!.wallNow());
+    this.spending = current(this.policy, { tokens, usd, since }, now);
+  }
+
+  private keepSoon(now: number): void {
+    this.spentAt = now;
+    if (this.saving) return;
+    this.saving = true;
+    queueMicrotask(() => {
+      this.saving = false;
+      const s = this.spending;
+      const keeper = this.keeper!;
+      keeper.save(s.since === -Infinity ? null : JSON.stringify([s.tokens, s.usd, Math.max(0, s.since + (keeper.wallNow() - this.spentAt))]));
+    });
+  }
 
   /** A run reports its cost. A cost that is not a pair of numbers >= 0 is the handler's bug: ERR_INVALID_OPTION. */
   spend(cost: Cost, now: number): void {
@@ -30,6 +70,7 @@ export class StageBudget {
       if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw badCost(this.path, cost);
     }
     this.spending = spend(this.policy ?? FOREVER, this.spending, cost, now);
+    if (this.keeper !== undefined && this.policy !== undefined) this.keepSoon(now);
     this.shared?.spend(cost, now);
   }
 
@@ -81,4 +122,11 @@ export class StageBudget {
 
 function badCost(path: string, cost: unknown): BatonError {
   return new BatonError('ERR_INVALID_OPTION', `ctx.spend(cost) at stage '${path}' needs { tokens?, usd? }, each a number >= 0; got ${describe(cost)}.`, { stage: path });
+}
+
+/** Where a budget keeps its spending across a restart: a journal's state value, in wall-clock ms. */
+export interface BudgetKeeper {
+  load(): string | undefined;
+  save(value: string | null): void;
+  wallNow(): number;
 }

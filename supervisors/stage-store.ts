@@ -1,5 +1,6 @@
 import type { Envelope } from '../actors/envelope.js';
 import type { DurableLog, PagedTask } from './durable-log.js';
+import type { BudgetKeeper } from './stage-budget.js';
 
 /**
  * What a stage records about its tasks, behind one interface: nothing (a pipeline without a
@@ -35,6 +36,8 @@ export interface StageStore {
   storedBreaker(): BreakerHold | undefined;
   /** The wall clock the journal keeps its times in (ms). */
   wallNow(): number;
+  /** A place in the journal for a small value under `key` (a budget's spending), or undefined without a journal. */
+  keeper(key: string): BudgetKeeper | undefined;
 }
 
 /**
@@ -62,6 +65,7 @@ export const MEMORY_STORE: StageStore = Object.freeze({
   recordBreaker: () => undefined,
   storedBreaker: () => undefined,
   wallNow: () => Date.now(),
+  keeper: () => undefined,
 });
 
 /** One stage's view of its pipeline's journal (DurableLog: group commit, recovery paging). */
@@ -120,6 +124,10 @@ export class JournalStore implements StageStore {
     return this.log.wallNow();
   }
 
+  keeper(key: string): BudgetKeeper {
+    return journalKeeper(this.log, key);
+  }
+
   canPage(): boolean {
     return this.log.canPage(this.stage);
   }
@@ -127,4 +135,13 @@ export class JournalStore implements StageStore {
   page(room: number, keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void {
     this.log.page(this.stage, room, keyOrdered, take);
   }
+}
+
+/** A value kept in the journal under `key` (a `state` op), read back by the next process. */
+export function journalKeeper(log: DurableLog, key: string): BudgetKeeper {
+  return {
+    load: () => log.journal.state(key),
+    save: (value) => log.push({ op: 'state', key, value }),
+    wallNow: () => log.wallNow(),
+  };
 }

@@ -156,3 +156,50 @@ describe("a pipeline's budget (spawnPipeline({ budget }))", () => {
     expect(String((err as Error).message)).toContain("pipeline 'p'.budget.tokens");
   });
 });
+
+describe('budgets across a restart (with a journal)', () => {
+  /** One "process" on `journal`, its own simulated clock; a stage that spends 400 tokens a run (10 ms). */
+  function proc(journal: ReturnType<typeof memoryJournal>, budgets: { agent?: BudgetOptions; pipeline?: BudgetOptions }) {
+    const clock = simulatedClock();
+    const system = createSystem({ logger: false, clock, random: 1, journal });
+    const runs: number[] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({ name: 'llm', ...(budgets.agent ? { budget: budgets.agent } : {}), handle: async (x: number, ctx) => {
+        runs.push(clock.now());
+        await new Promise<void>((r) => clock.setTimer(10, r));
+        ctx.spend({ tokens: 400 });
+        return x;
+      } })],
+      ...(budgets.pipeline ? { budget: budgets.pipeline } : {}),
+    });
+    return { system, clock, pipe, runs };
+  }
+
+  it.each([
+    ['an agent\'s budget', { agent: { tokens: 1_000, perMs: 3_600_000 } }],
+    ['a pipeline\'s budget', { pipeline: { tokens: 1_000, perMs: 3_600_000 } }],
+  ] as const)('keeps the spending of %s, so a restart does not open a fresh window', async (_name, budgets) => {
+    let wall = 5_000_000;
+    const journal = memoryJournal({ now: () => wall });
+    const first = proc(journal, budgets);
+    await first.pipe.sendMany(range(6));
+    await first.clock.advance(1_000);
+    await settle();
+    expect(first.runs).toHaveLength(3); // 400, 800, 1,200: spent after the third
+    await first.system.shutdown({ drainMs: 0 });
+    expect(journal.openPipeline('p').counts()).toEqual({ pending: 3, completed: 3, dead: 0 });
+    wall += 60_000; // a minute later, well inside the hour
+    const second = proc(journal, budgets);
+    await second.clock.advance(60_000);
+    await settle();
+    // The 3 tasks left are recovered and held: the window the first process spent is still open.
+    const spent = 'agent' in budgets ? second.pipe.stats().stages[0]!.spent : second.pipe.stats().budget!.spent;
+    expect(spent).toMatchObject({ tokens: 1_200 });
+    expect(second.runs).toEqual([]); // without the kept spending, 2 of them would run now
+    await second.clock.advance(3_600_000);
+    await settle();
+    expect(second.runs.length, JSON.stringify({ s: second.pipe.stats().stages[0], b: second.pipe.stats().budget, now: second.clock.now() })).toBeGreaterThan(0); // the next window
+    void second.system.shutdown({ drainMs: 0 });
+  });
+});
