@@ -20,6 +20,12 @@ export interface BudgetOptions {
    * (tasks end now with ERR_BUDGET_EXHAUSTED). Optional; defaults to 'hold'.
    */
   readonly onExhausted?: 'hold' | 'dead-letter';
+  /**
+   * One budget per key (the `key` of `send`: a tenant, a user), each with its own window: a key that
+   * spent its budget waits ('hold': its tasks wait out its window) or ends its tasks, while other keys
+   * go on. Tasks without a key share one budget. Optional; defaults to false: one budget for the agent.
+   */
+  readonly perKey?: boolean;
 }
 
 /** A checked budget: Infinity for a limit not given. */
@@ -28,6 +34,7 @@ export interface BudgetPolicy {
   readonly usd: number;
   readonly perMs: number;
   readonly onExhausted: 'hold' | 'dead-letter';
+  readonly perKey: boolean;
 }
 
 /**
@@ -44,8 +51,9 @@ export const NOTHING_SPENT: Spending = Object.freeze({ tokens: 0, usd: 0, since:
 
 /** Checks `budget` options and makes the policy (ERR_INVALID_OPTION naming `path` for a bad one). */
 export function budgetPolicy(options: BudgetOptions, path = 'budget'): BudgetPolicy {
-  if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { tokens?, usd?, perMs, onExhausted? }');
-  checkKeys(options, ['tokens', 'usd', 'perMs', 'onExhausted'], path);
+  if (options === null || typeof options !== 'object') throw invalidOption(path, options, 'an object { tokens?, usd?, perMs, onExhausted?, perKey? }');
+  checkKeys(options, ['tokens', 'usd', 'perMs', 'onExhausted', 'perKey'], path);
+  if (options.perKey !== undefined && typeof options.perKey !== 'boolean') throw invalidOption(`${path}.perKey`, options.perKey, 'true or false');
   const limit = (name: 'tokens' | 'usd'): number => {
     const v = options[name];
     if (v === undefined) return Infinity;
@@ -58,7 +66,7 @@ export function budgetPolicy(options: BudgetOptions, path = 'budget'): BudgetPol
   if (!(Number.isInteger(options.perMs) && options.perMs >= 1)) throw invalidOption(`${path}.perMs`, options.perMs, 'an integer number of ms >= 1 (3_600_000 for an hour)');
   const onExhausted = options.onExhausted ?? 'hold';
   if (onExhausted !== 'hold' && onExhausted !== 'dead-letter') throw invalidOption(`${path}.onExhausted`, onExhausted, "'hold' or 'dead-letter'");
-  return Object.freeze({ tokens, usd, perMs: options.perMs, onExhausted });
+  return Object.freeze({ tokens, usd, perMs: options.perMs, onExhausted, perKey: options.perKey === true });
 }
 
 /** The spending at `now`: a window that has run its `perMs` starts again from nothing. */

@@ -21,7 +21,7 @@ export type BatonEvent =
   /** The first run after a hold was not refused: the stage runs again at its own pace. */
   | { readonly type: 'throttle-lifted'; readonly path: string; readonly at: number; readonly heldMs: number }
   /** The stage's budget is spent until `resetsAt`: tasks wait ('hold') or are dead-lettered ('dead-letter'). */
-  | { readonly type: 'budget-exhausted'; readonly path: string; readonly at: number; readonly resetsAt: number; readonly onExhausted: 'hold' | 'dead-letter' }
+  | { readonly type: 'budget-exhausted'; readonly path: string; readonly at: number; readonly resetsAt: number; readonly onExhausted: 'hold' | 'dead-letter'; readonly key?: string | undefined }
   | { readonly type: 'stopped'; readonly path: string; readonly at: number; readonly reason: string }
   /** Dead letters were sent back to run again (`path`: the pipeline); `by` says who asked (audit). */
   | { readonly type: 'replayed'; readonly path: string; readonly at: number; readonly taskIds: readonly string[]; readonly by: string }

@@ -110,8 +110,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   }
 
   /** A run reports its cost (ctx.spend): counted against the budget, shown in stats. */
-  spend(cost: Cost): void {
-    (this.budget ??= new StageBudget(this.path, undefined, this.host.events)).spend(cost, this.host.clock.now());
+  spend(cost: Cost, key?: string): void {
+    (this.budget ??= new StageBudget(this.path, undefined, this.host.events)).spend(cost, this.host.clock.now(), key);
   }
 
   /** A server refused a run for rate: the throttle (made now if this agent had none) holds the inbox. */
@@ -212,6 +212,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       throttle: this.throttle?.status ?? 'open',
       spent: this.budget?.spent(this.host.clock.now()),
       budgetResetsAt: this.budget?.policy === undefined ? undefined : this.budget.spentOut(this.host.clock.now()) ? this.budget.resetsAt() : undefined,
+      ...(this.budget?.policy?.perKey === true ? { spentByKey: this.budget.spentByKey(this.host.clock.now()) } : {}),
       throttledUntil: this.throttle?.status === 'held' ? this.throttle.until : undefined,
       status: this.status,
     };
@@ -354,7 +355,20 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
    */
   startRun(env: Envelope, probe: boolean): TaskRun | undefined {
     const budget = this.budget;
-    if (budget !== undefined && budget.blocking(this.host.clock.now()) === 'dead-letter') return this.overBudget(env);
+    if (budget !== undefined) {
+      const now = this.host.clock.now();
+      if (budget.blocking(now) === 'dead-letter') return this.overBudget(env);
+      const ofKey = budget.keyBlocking(now, env.key);
+      if (ofKey === 'dead-letter') return this.overBudget(env);
+      if (ofKey === 'hold') {
+        // Its key spent its window: the task waits it out beside the retries (uncharged, its key's
+        // place kept), and the other keys go on.
+        const until = budget.keyResetsAt(env.key);
+        this.queues.delay(env, until);
+        this.armTimerIfEarlier(until);
+        return undefined;
+      }
+    }
     const runs = this.runs;
     runs.inFlight++;
     const trace = runChannel.hasSubscribers ? this.traceStart(env) : undefined;

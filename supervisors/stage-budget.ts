@@ -62,15 +62,25 @@ export class StageBudget {
     });
   }
 
+  /** Spending per key, for a budget with `perKey` (keys whose window ended are dropped as they are met). */
+  private readonly byKey = new Map<string | undefined, Spending>();
+
   /** A run reports its cost. A cost that is not a pair of numbers >= 0 is the handler's bug: ERR_INVALID_OPTION. */
-  spend(cost: Cost, now: number): void {
+  spend(cost: Cost, now: number, key?: string): void {
     if (cost === null || typeof cost !== 'object') throw badCost(this.path, cost);
     for (const k of ['tokens', 'usd'] as const) {
       const v = cost[k];
       if (v !== undefined && !(typeof v === 'number' && v >= 0 && Number.isFinite(v))) throw badCost(this.path, cost);
     }
-    this.spending = spend(this.policy ?? FOREVER, this.spending, cost, now);
-    if (this.keeper !== undefined && this.policy !== undefined) this.keepSoon(now);
+    if (this.policy?.perKey === true) {
+      // The agent's total is for stats only (a window that never ends); each key has its own window.
+      this.spending = spend(FOREVER, this.spending, cost, now);
+      this.byKey.set(key, spend(this.policy, this.byKey.get(key) ?? NOTHING_SPENT, cost, now));
+      if (this.byKey.size > 1_024) this.forgetEnded(now);
+    } else {
+      this.spending = spend(this.policy ?? FOREVER, this.spending, cost, now);
+      if (this.keeper !== undefined && this.policy !== undefined) this.keepSoon(now);
+    }
     this.shared?.spend(cost, now);
   }
 
@@ -91,10 +101,44 @@ export class StageBudget {
     return until === -Infinity ? Infinity : until;
   }
 
+  /**
+   * A budget per key: what it asks of a run of `key` that would start now ('hold', 'dead-letter'), or
+   * undefined when that key may spend. Announced once per key and window.
+   */
+  keyBlocking(now: number, key: string | undefined): 'hold' | 'dead-letter' | undefined {
+    const policy = this.policy;
+    if (policy?.perKey !== true) return undefined;
+    const s = this.byKey.get(key);
+    if (s === undefined || !exhausted(policy, s, now)) return undefined;
+    if (this.announcedKeys.get(key) !== s.since) {
+      this.announcedKeys.set(key, s.since);
+      this.events.emit({ type: 'budget-exhausted', path: this.path, at: now, resetsAt: windowEnds(policy, s), onExhausted: policy.onExhausted, key });
+    }
+    return policy.onExhausted;
+  }
+
+  /** When `key`'s window ends (its spending starts again), or Infinity. */
+  keyResetsAt(key: string | undefined): number {
+    const s = this.byKey.get(key);
+    return this.policy === undefined || s === undefined ? Infinity : windowEnds(this.policy, s);
+  }
+
+  private readonly announcedKeys = new Map<string | undefined, number>();
+
+  /** Drops keys whose window has ended (they hold nothing: their next spend starts a new one). */
+  private forgetEnded(now: number): void {
+    for (const [key, s] of this.byKey) {
+      if (current(this.policy!, s, now) === NOTHING_SPENT) {
+        this.byKey.delete(key);
+        this.announcedKeys.delete(key);
+      }
+    }
+  }
+
   /** The budget is spent at `now`: no run may start (announced once per window). */
   blocks(now: number): boolean {
     const policy = this.policy;
-    if (policy === undefined || !exhausted(policy, this.spending, now)) return false;
+    if (policy === undefined || policy.perKey || !exhausted(policy, this.spending, now)) return false;
     const since = current(policy, this.spending, now).since;
     if (this.announced !== since) {
       this.announced = since;
@@ -103,9 +147,9 @@ export class StageBudget {
     return true;
   }
 
-  /** Whether the budget is spent at `now` (no event: for stats). */
+  /** Whether the budget is spent at `now` (no event: for stats). A budget per key is never spent as a whole. */
   spentOut(now: number): boolean {
-    return this.policy !== undefined && exhausted(this.policy, this.spending, now);
+    return this.policy !== undefined && !this.policy.perKey && exhausted(this.policy, this.spending, now);
   }
 
   /** When spending starts again from 0 (Infinity without a budget or a spend). */
@@ -113,10 +157,21 @@ export class StageBudget {
     return this.policy === undefined ? Infinity : windowEnds(this.policy, this.spending);
   }
 
-  /** Spent in the current window (all time, without a budget). */
+  /** Spent in the current window (all time, without a budget or with one per key). */
   spent(now: number): { readonly tokens: number; readonly usd: number } {
-    const c = current(this.policy ?? FOREVER, this.spending, now);
+    const c = current(this.policy === undefined || this.policy.perKey ? FOREVER : this.policy, this.spending, now);
     return { tokens: c.tokens, usd: c.usd };
+  }
+
+  /** A budget per key: each key's spending in its current window (keys that spent nothing in one are left out). */
+  spentByKey(now: number): { readonly key: string | undefined; readonly tokens: number; readonly usd: number }[] {
+    if (this.policy?.perKey !== true) return [];
+    const out: { key: string | undefined; tokens: number; usd: number }[] = [];
+    for (const [key, s] of this.byKey) {
+      const c = current(this.policy, s, now);
+      if (c !== NOTHING_SPENT) out.push({ key, tokens: c.tokens, usd: c.usd });
+    }
+    return out;
   }
 }
 

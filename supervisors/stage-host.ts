@@ -75,6 +75,8 @@ export interface StageStats {
   readonly spent: { readonly tokens: number; readonly usd: number } | undefined;
   /** While the budget is spent: the clock instant it starts again. */
   readonly budgetResetsAt: number | undefined;
+  /** A budget per key: what each key spent in its current window (only keys that spent in one). */
+  readonly spentByKey?: readonly { readonly key: string | undefined; readonly tokens: number; readonly usd: number }[];
   readonly status: 'starting' | 'running' | 'suspended' | 'terminated';
 }
 

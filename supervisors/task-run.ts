@@ -10,8 +10,8 @@ export interface RunOwner {
   readonly name: string;
   readonly log: Logger;
   taskId(env: Envelope): string;
-  /** A run reports its cost (ctx.spend). */
-  spend(cost: Cost): void;
+  /** A run reports its cost (ctx.spend), with its task's key (budgets per key). */
+  spend(cost: Cost, key: string | undefined): void;
 }
 
 /**
@@ -89,7 +89,7 @@ export class TaskRun<S = unknown> implements TaskContext<S> {
     return (this.logger ??= this.owner.log.child({ taskId: this.taskId, attempt: this.attempt }));
   }
   spend(cost: Cost): void {
-    this.owner.spend(cost);
+    this.owner.spend(cost, this.env.key);
   }
 
   abort(code: 'ERR_TIMEOUT' | 'ERR_ABORTED', message: string): BatonError {

@@ -203,3 +203,63 @@ describe('budgets across a restart (with a journal)', () => {
     void second.system.shutdown({ drainMs: 0 });
   });
 });
+
+describe('a budget per key (tenant)', () => {
+  /** One stage, concurrency 2; each run of tenant `t` costs 400 tokens and takes 10 ms. */
+  function tenants(onExhausted: 'hold' | 'dead-letter') {
+    const clock = simulatedClock();
+    const system = createSystem({ logger: false, clock, random: 1 });
+    const events: import('../../system/index.js').BatonEvent[] = [];
+    system.events.on((e) => events.push(e));
+    const runs: [string | undefined, number][] = [];
+    const pipe = system.spawnPipeline<number, number>({
+      name: 'p',
+      stages: [agent({
+        name: 'llm',
+        concurrency: 2,
+        budget: { tokens: 1_000, perMs: 60_000, perKey: true, onExhausted },
+        handle: async (x: number, ctx) => {
+          runs.push([ctx.key, clock.now()]);
+          await new Promise<void>((r) => clock.setTimer(10, r));
+          ctx.spend({ tokens: 400 });
+          return x;
+        },
+      })],
+    });
+    return { clock, pipe, runs, events, outcomes: collect(pipe) };
+  }
+
+  it('holds the tasks of a tenant that spent its window while other tenants go on, then runs them in its next window', async () => {
+    const { clock, pipe, runs, events, outcomes } = tenants('hold');
+    for (let i = 0; i < 6; i++) await pipe.send(i, { key: 'big', id: `big${i}` });
+    for (let i = 0; i < 2; i++) await pipe.send(i, { key: 'small', id: `small${i}` });
+    await clock.advance(1_000);
+    await settle();
+    const first = runs.filter(([, t]) => t < 60_000);
+    // 'big' spends 400 a run: after 3 runs (1,200) it waits; 'small' runs both of its tasks meanwhile.
+    expect(first.filter(([k]) => k === 'big').length).toBeLessThanOrEqual(4);
+    expect(first.filter(([k]) => k === 'small')).toHaveLength(2);
+    expect(outcomes.filter((o) => o.id.startsWith('small')).map((o) => o.status)).toEqual(['completed', 'completed']);
+    expect(ofType(events, 'budget-exhausted')).toMatchObject([{ path: 'p/llm', key: 'big', onExhausted: 'hold' }]);
+    expect(pipe.stats().stages[0]!.spentByKey).toEqual(expect.arrayContaining([expect.objectContaining({ key: 'big' }), { key: 'small', tokens: 800, usd: 0 }]));
+    await drainOn(clock, pipe, 600_000, 100);
+    expect(outcomes.every((o) => o.status === 'completed')).toBe(true);
+    expect(outcomes).toHaveLength(8);
+  });
+
+  it("dead-letters only the spent tenant's tasks with 'dead-letter'", async () => {
+    const { clock, pipe, outcomes } = tenants('dead-letter');
+    for (let i = 0; i < 6; i++) await pipe.send(i, { key: 'big', id: `big${i}` });
+    await pipe.send(0, { key: 'small', id: 'small0' });
+    await drainOn(clock, pipe, 60_000, 10);
+    const dead = outcomes.filter((o) => o.status === 'dead-lettered');
+    expect(dead.length).toBeGreaterThanOrEqual(1);
+    expect(dead.every((o) => o.id.startsWith('big') && o.status === 'dead-lettered' && o.error.code === 'ERR_BUDGET_EXHAUSTED')).toBe(true);
+    expect(outcomes.find((o) => o.id === 'small0')?.status).toBe('completed');
+  });
+
+  it('is refused when perKey is not a boolean', () => {
+    const system = createSystem({ logger: false });
+    expect(() => system.spawnPipeline({ name: 'p', stages: [agent({ name: 'a', budget: { tokens: 1, perMs: 1, perKey: 'yes' as never }, handle: (x: number) => x })] })).toThrow(/budget\.perKey/);
+  });
+});
