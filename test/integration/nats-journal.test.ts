@@ -128,6 +128,52 @@ describe.skipIf(natsMissing !== '')('natsJetStream()', () => {
     expect(String((err as Error).message)).toContain(key);
     await nc.close();
   });
+
+  it('opens read-only for the CLI: a missing bucket is refused and created nowhere, writes are refused, reads work', async () => {
+    expect(await codeOf(natsJetStream({ servers: server.url, bucket: 'never-made', readonly: true, timeoutMs: 3_000 }))).toBe('ERR_INVALID_OPTION');
+    const probe = await natsJetStream({ servers: server.url, bucket: bucket(), timeoutMs: 3_000 });
+    opened.push(probe);
+    const jsm = await import('@nats-io/jetstream').then((m) => m.jetstreamManager(probe.wire.nc as never));
+    expect(await jsm.streams.info('KV_never-made').then(() => 'made', () => 'absent')).toBe('absent');
+
+    const b = bucket();
+    const system = createSystem({ logger: false, journal: await open(b) });
+    const pipe = system.spawnPipeline<number, number>({ name: 'legal', stages: [agent({ name: 'parse', handle: (x: number) => { if (x < 0) throw new Error(`corrupt ${x}`); return x; }, retry: { maxAttempts: 1 } })] });
+    for (const x of [1, -2, 3]) await pipe.send(x, { id: `doc${x}` });
+    await pipe.drain();
+    await system.shutdown();
+
+    const ro = await natsJetStream({ servers: server.url, bucket: b, readonly: true, timeoutMs: 3_000 });
+    opened.push(ro);
+    expect(ro.openPipeline('legal').counts()).toEqual({ pending: 0, completed: 2, dead: 1 });
+    let code: string | undefined;
+    try {
+      void ro.openPipeline('legal').commit([{ op: 'replay', id: 'doc-2' }]);
+    } catch (err) {
+      code = isBatonError(err) ? err.code : 'other';
+    }
+    expect(code).toBe('ERR_JOURNAL_READONLY');
+
+    // The CLI reads it with --nats: status, dead-letters, top --once; replay is sent to the system instead.
+    const cli = async (...args: string[]) => {
+      let out = '';
+      let err = '';
+      const c = await main(args, (x) => (out += x), (x) => (err += x));
+      return { code: c, out, err };
+    };
+    const status = await cli('status', '--nats', server.url, '--bucket', b, '--json');
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.out)).toMatchObject([{ pipeline: 'legal', pending: 0, completed: 2, dead: 1 }]);
+    const dead = await cli('dead-letters', '--nats', server.url, '--bucket', b, '--json');
+    expect((JSON.parse(dead.out) as { id: string }[]).map((d) => d.id)).toEqual(['doc-2']);
+    const top = await cli('top', '--nats', server.url, '--bucket', b, '--once');
+    expect(top.out).toMatch(/pipeline legal\s+pending 0\s+completed 2\s+dead-lettered 1/);
+    const replay = await cli('replay', '--nats', server.url, '--bucket', b, 'doc-2');
+    expect(replay.code).toBe(2);
+    expect(replay.err).toMatch(/use pipeline\.replay\(ids\)/);
+    expect((await cli('status', '--nats', server.url, '--bucket', 'nope')).err).toMatch(/no journal bucket 'nope'/);
+    expect((await cli('status', '--nats', server.url, '--db', 'x.db')).code).toBe(2);
+  });
 });
 
 describe.skipIf(natsMissing !== '')('natsJetStream() against a server that needs credentials or lacks JetStream', () => {
@@ -189,69 +235,4 @@ describe.skipIf(natsMissing !== '')('a pipeline journaled on NATS when the serve
       await server.stop();
     }
   }, 60_000);
-});
-
-describe.skipIf(natsMissing !== '')('a NATS journal opened read-only, and the CLI on it', () => {
-  let server: NatsServer;
-  let n = 0;
-  const bucket = () => `ro${n++}`;
-  const opened: Journal[] = [];
-  const open = async (b: string): Promise<Journal> => {
-    const j = await natsJetStream({ servers: server.url, bucket: b, timeoutMs: 3_000 });
-    opened.push(j);
-    return j;
-  };
-  beforeAll(async () => {
-    server = await startNatsServer();
-  });
-  afterAll(async () => {
-    await Promise.all(opened.map((j) => Promise.resolve(j.close()).catch(() => undefined)));
-    await server?.stop();
-  });
-
-  it('opens read-only for the CLI: a missing bucket is refused and created nowhere, writes are refused, reads work', async () => {
-    expect(await codeOf(natsJetStream({ servers: server.url, bucket: 'never-made', readonly: true, timeoutMs: 3_000 }))).toBe('ERR_INVALID_OPTION');
-    const probe = await natsJetStream({ servers: server.url, bucket: bucket(), timeoutMs: 3_000 });
-    opened.push(probe);
-    const jsm = await import('@nats-io/jetstream').then((m) => m.jetstreamManager(probe.wire.nc as never));
-    expect(await jsm.streams.info('KV_never-made').then(() => 'made', () => 'absent')).toBe('absent');
-
-    const b = bucket();
-    const system = createSystem({ logger: false, journal: await open(b) });
-    const pipe = system.spawnPipeline<number, number>({ name: 'legal', stages: [agent({ name: 'parse', handle: (x: number) => { if (x < 0) throw new Error(`corrupt ${x}`); return x; }, retry: { maxAttempts: 1 } })] });
-    for (const x of [1, -2, 3]) await pipe.send(x, { id: `doc${x}` });
-    await pipe.drain();
-    await system.shutdown();
-
-    const ro = await natsJetStream({ servers: server.url, bucket: b, readonly: true, timeoutMs: 3_000 });
-    opened.push(ro);
-    expect(ro.openPipeline('legal').counts()).toEqual({ pending: 0, completed: 2, dead: 1 });
-    let code: string | undefined;
-    try {
-      void ro.openPipeline('legal').commit([{ op: 'replay', id: 'doc-2' }]);
-    } catch (err) {
-      code = isBatonError(err) ? err.code : 'other';
-    }
-    expect(code).toBe('ERR_JOURNAL_READONLY');
-
-    // The CLI reads it with --nats: status, dead-letters, top --once; replay is sent to the system instead.
-    const cli = async (...args: string[]) => {
-      let out = '';
-      let err = '';
-      const c = await main(args, (x) => (out += x), (x) => (err += x));
-      return { code: c, out, err };
-    };
-    const status = await cli('status', '--nats', server.url, '--bucket', b, '--json');
-    expect(status.code).toBe(0);
-    expect(JSON.parse(status.out)).toMatchObject([{ pipeline: 'legal', pending: 0, completed: 2, dead: 1 }]);
-    const dead = await cli('dead-letters', '--nats', server.url, '--bucket', b, '--json');
-    expect((JSON.parse(dead.out) as { id: string }[]).map((d) => d.id)).toEqual(['doc-2']);
-    const top = await cli('top', '--nats', server.url, '--bucket', b, '--once');
-    expect(top.out).toMatch(/pipeline legal\s+pending 0\s+completed 2\s+dead-lettered 1/);
-    const replay = await cli('replay', '--nats', server.url, '--bucket', b, 'doc-2');
-    expect(replay.code).toBe(2);
-    expect(replay.err).toMatch(/use pipeline\.replay\(ids\)/);
-    expect((await cli('status', '--nats', server.url, '--bucket', 'nope')).err).toMatch(/no journal bucket 'nope'/);
-    expect((await cli('status', '--nats', server.url, '--db', 'x.db')).code).toBe(2);
-  });
 });

@@ -10,6 +10,20 @@ import { arbitraries, checkProperty, faults, runScenario } from '../../testkit/i
 // spent, so a window's total exceeds the limit by at most the costs of the runs already in flight,
 // at most `concurrency` of them. With 'hold' every task completes; with 'dead-letter' the ones that
 // met a spent budget end with ERR_BUDGET_EXHAUSTED, and nothing is lost either way.
+/** The last window of `spends` (in order) as the budget counts them: it begins with a spend and lasts perMs; -1: none. */
+function lastWindow(spends: readonly { readonly at: number; readonly tokens: number }[], perMs: number): { since: number; total: number } {
+  let since = -1;
+  let total = 0;
+  for (const s of spends) {
+    if (since < 0 || s.at >= since + perMs) {
+      since = s.at;
+      total = 0;
+    }
+    total += s.tokens;
+  }
+  return { since, total };
+}
+
 describe('an agent with a token budget', () => {
   it('overspends a window by at most the runs in flight when it ran out, and loses no task', async () => {
     await checkProperty(
@@ -32,32 +46,17 @@ describe('an agent with a token budget', () => {
           expect(rec.drained, 'every accepted task ended').toBe(true);
           expect(rec.outcomes).toHaveLength(tasks);
           const cost = (spend as { tokens: number }).tokens;
-          // Windows as the budget counts them, from the recorded spends in time order.
+          // Windows as the budget counts them, from the recorded spends in the order they happened.
           const spends = rec.calls.filter((c) => c.spent !== undefined).map((c) => c.spent!).sort((a, b) => a.seq - b.seq);
-          let since = -1;
-          let total = 0;
-          for (const s of spends) {
-            if (since < 0 || s.at >= since + perMs) {
-              since = s.at;
-              total = 0;
-            }
-            total += s.tokens;
-            expect(total, `a window from ${since} ms spent ${total} of ${limit}`).toBeLessThanOrEqual(limit - 1 + concurrency * cost);
+          for (let i = 1; i <= spends.length; i++) {
+            const w = lastWindow(spends.slice(0, i), perMs);
+            expect(w.total, `a window from ${w.since} ms spent ${w.total} of ${limit}`).toBeLessThanOrEqual(limit - 1 + concurrency * cost);
           }
-          // No run started while its window was spent: replay starts against the spends before them.
+          // No run started while its window was spent: each start against the spends before it.
           for (const c of rec.calls) {
-            const before = spends.filter((s) => s.seq < c.startSeq);
-            let from = -1;
-            let sum = 0;
-            for (const s of before) {
-              if (from < 0 || s.at >= from + perMs) {
-                from = s.at;
-                sum = 0;
-              }
-              sum += s.tokens;
-            }
-            const spentOut = from >= 0 && c.at < from + perMs && sum >= limit;
-            expect(spentOut, `call of ${c.taskId} started at ${c.at} ms with ${sum} of ${limit} spent since ${from}`).toBe(false);
+            const w = lastWindow(spends.filter((s) => s.seq < c.startSeq), perMs);
+            const spentOut = w.since >= 0 && c.at < w.since + perMs && w.total >= limit;
+            expect(spentOut, `call of ${c.taskId} started at ${c.at} ms with ${w.total} of ${limit} spent since ${w.since}`).toBe(false);
           }
           for (const o of rec.outcomes) {
             if (onExhausted === 'hold') expect(o.status, o.id).toBe('completed');
