@@ -10,6 +10,7 @@ const USAGE = `usage: baton <command> --db PATH [options]   (top: --url URL or -
 
 commands:
   status                          tasks per pipeline: pending (per stage, in pipeline order), completed, dead letters
+                                  (--url URL: a running system's snapshot, as top prints it once; --json: the snapshot)
   dead-letters --pipeline NAME    the dead letters of a pipeline, oldest first [--limit N (50)] [--offset N (0)]
   replay --pipeline NAME ID...    send dead letters back to the stage that failed them [--all]
                                   (a running pipeline picks them up at its next start)
@@ -110,6 +111,8 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
   if (values.nats !== undefined && values.db !== undefined) throw new CliError(USAGE_ERROR, `baton ${command}: give --db PATH (a SQLite journal) or --nats URL (a NATS journal), not both.`);
   if (values.bucket !== undefined && values.nats === undefined) throw new CliError(USAGE_ERROR, `baton ${command}: --bucket goes with --nats URL.`);
   if (command === 'top') return topCommand(values, out, err, io);
+  // status of a running system: its live page's snapshot (the tree, as top shows it once; --json: the snapshot).
+  if (command === 'status' && values.url !== undefined) return topCommand({ ...values, once: true }, out, err, io);
   if (command === 'replay' && !values.all && ids.length === 0) throw new CliError(USAGE_ERROR, 'baton replay: name the dead letters to replay (ids), or pass --all.');
   if (command === 'cancel' && ids.length === 0) throw new CliError(USAGE_ERROR, 'baton cancel: name the pending tasks to cancel (ids).');
   // Checked before the journal is opened: a bad option must not wait for, or touch, the file.

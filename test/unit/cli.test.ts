@@ -271,6 +271,9 @@ describe('baton top', () => {
       expect(once.out).toMatch(/^extract\s+running\s+3\/1000\s+3\s+2\s+0/m); // 3 in its inbox, 2 running
       const json = JSON.parse((await cliAsync(['top', '--url', page.url, '--once', '--json'])).out) as { pipelines: { name: string; pending: number }[] };
       expect(json.pipelines.map((p) => [p.name, p.pending])).toEqual([['legal', 5]]);
+      // baton status --url --json carries the same snapshot.
+      const status = JSON.parse((await cliAsync(['status', '--url', page.url, '--json'])).out) as typeof json;
+      expect(status.pipelines.map((p) => [p.name, p.pending])).toEqual([['legal', 5]]);
       release();
       await pipe.drain();
       // Live: two frames or more, then the operator stops it.
