@@ -341,24 +341,36 @@ class PoolTask {
   done = false;
   ordinal = -1;
   slot: WorkerSlot | undefined = undefined;
-  /** Times its run's deadline was put off while it had started and another handler held its thread. */
+  /** Other synchronous handlers that held its thread at its deadlines, in the worker it is in now. */
   private putOff = 0;
+  private heldBy = -1;
+  private heldIn: WorkerSlot | undefined = undefined;
 
   /**
    * Whether, at its deadline, the task is held up by something else, so its own timeout must wait
    * (TaskRun.waiting). Not started: it waits in the pool for a worker (one is starting, or all are
    * full), or in its worker behind another task's synchronous handler; whatever holds it times out
    * on its own, and a runaway's worker is terminated, so this ends. Started, while another task's
-   * synchronous handler holds the thread: its promise cannot settle, nor its answer go out; put off
-   * at most 3 times, so that a worker kept busy by handlers each shorter than timeoutMs cannot keep a
-   * hung task from timing out.
+   * synchronous handler holds the thread: its promise cannot settle, nor its answer go out. The same
+   * holder will time out itself; but a worker kept busy by handler after handler, each shorter than
+   * timeoutMs, could keep a hung task waiting for ever: past 3 different holders in one worker, its
+   * own timeout stands. (Counted per holder, not per deadline: a loaded machine checks a deadline
+   * several times while one runaway holds the thread, and a task behind it was charged ERR_TIMEOUT.)
    */
   heldUp(): boolean {
     const slot = this.slot;
     if (slot === undefined || this.ordinal >= slot.shared[1]!) return true;
     const running = slot.shared[0]!;
-    if (running < 0 || running === this.ordinal || this.putOff >= 3) return false;
-    this.putOff++;
+    if (running < 0 || running === this.ordinal) return false;
+    if (slot !== this.heldIn) {
+      this.heldIn = slot;
+      this.putOff = 0;
+      this.heldBy = -1;
+    }
+    if (running !== this.heldBy) {
+      this.heldBy = running;
+      if (++this.putOff > 3) return false;
+    }
     return true;
   }
   constructor(
