@@ -675,7 +675,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       // A timeout can escalate the stage, which aborts and unlinks every run: stop then.
       if (run.deadline > now || this.halted) break;
       if (run.done) continue;
-      if (run.waiting?.() === true) {
+      if (run.waiting?.(this.policy.timeoutMs) === true) {
         (waited ??= []).push(run);
         continue;
       }

@@ -35,12 +35,13 @@ export class TaskRun<S = unknown> implements TaskContext<S> {
    */
   onAbort: ((reason: BatonError) => void) | undefined = undefined;
   /**
-   * Whether the run has not started yet, set by a runner that queues runs (a thread agent's pool: a
-   * task waits for a worker, or in a worker behind a synchronous handler). A run still waiting at its
-   * deadline is given a new timeoutMs instead of timing out: the handler that holds it up times out
-   * on its own, and its worker is terminated, so a task is never charged for a runaway beside it.
+   * Whether the run has not had its timeoutMs yet, set by a runner that queues runs (a thread agent's
+   * pool: a task waits for a worker, or in a worker behind a synchronous handler, or was sent again to
+   * a new worker less than timeoutMs ago). A run still waiting at its deadline is given a new
+   * timeoutMs instead of timing out: the handler that holds it up times out on its own, and its worker
+   * is terminated, so a task is never charged for a runaway beside it.
    */
-  waiting: (() => boolean) | undefined = undefined;
+  waiting: ((timeoutMs: number) => boolean) | undefined = undefined;
 
   /**
    * Set on runs of the bare async lane (one-parameter handler, no route): nobody outside the stage

@@ -25,9 +25,9 @@ import { TaskRun } from './task-run.js';
  *   stage tells a run through TaskRun.onAbort, not an AbortSignal (a signal per run cost a third of
  *   the time of a trivial task: 190k tasks/s with one, 720-920k without).
  * - A run's timeoutMs counts while its handler can run: at its deadline, a task still waiting for
- *   a worker, or held up by another task's synchronous handler in its worker, gets a new timeoutMs
- *   (TaskRun.waiting, PoolTask.heldUp). Without this, a task batched behind an endless loop timed out
- *   with it, and was charged for it.
+ *   a worker, held up by another task's synchronous handler in its worker, or sent again to a new
+ *   worker less than timeoutMs ago, gets a new timeoutMs (TaskRun.waiting, PoolTask.heldUp).
+ *   Without this, a task batched behind an endless loop timed out with it, and was charged for it.
  * - A worker that dies by itself (out of its heap, process.exit, an uncaught error in a timer)
  *   rejects the task that was running synchronously when it died (ERR_WORKER_MEMORY or
  *   ERR_WORKER_EXITED; the stage charges it like any failure); if none was, every task it had
@@ -86,7 +86,7 @@ export class ThreadPool {
       this.pending.push(task);
       if (ctx instanceof TaskRun) {
         ctx.onAbort = (reason) => this.abort(task, reason);
-        ctx.waiting = () => task.heldUp();
+        ctx.waiting = (timeoutMs) => task.heldUp(timeoutMs);
       } else {
         const signal = ctx.signal;
         signal.addEventListener('abort', () => this.abort(task, signal.reason), { once: true });
@@ -140,6 +140,7 @@ export class ThreadPool {
       if (slot.tasks.size >= this.perWorker) break;
       const ordinal = slot.sent++;
       task.ordinal = ordinal;
+      task.sentAt = performance.now();
       task.slot = slot;
       if (slot.tasks.size === 0) slot.worker.ref(); // a worker with tasks keeps the process alive
       slot.tasks.set(ordinal, task);
@@ -289,7 +290,10 @@ export class ThreadPool {
   private giveBack(tasks: PoolTask[]): void {
     const back = tasks.filter((t) => !t.done).sort((a, b) => a.ordinal - b.ordinal);
     if (back.length === 0) return;
-    for (const t of back) t.slot = undefined;
+    for (const t of back) {
+      t.slot = undefined;
+      t.resent = true;
+    }
     this.pending = [...back, ...this.pending];
     this.queueFlush();
   }
@@ -341,6 +345,10 @@ class PoolTask {
   done = false;
   ordinal = -1;
   slot: WorkerSlot | undefined = undefined;
+  /** When it was last sent to a worker (performance.now()). */
+  sentAt = 0;
+  /** Sent again after a worker that held it was terminated or died (ThreadPool.giveBack). */
+  resent = false;
   /** Other synchronous handlers that held its thread at its deadlines, in the worker it is in now. */
   private putOff = 0;
   private heldBy = -1;
@@ -357,10 +365,15 @@ class PoolTask {
    * own timeout stands. (Counted per holder, not per deadline: a loaded machine checks a deadline
    * several times while one runaway holds the thread, and a task behind it was charged ERR_TIMEOUT.)
    */
-  heldUp(): boolean {
+  heldUp(timeoutMs: number): boolean {
     const slot = this.slot;
     if (slot === undefined || this.ordinal >= slot.shared[1]!) return true;
     const running = slot.shared[0]!;
+    // Sent again after its worker was terminated: its handler started over there, and has not yet
+    // had a whole timeoutMs. (The property found it: a task that waited 500 ms behind an endless
+    // loop was resent when the loop's worker was killed, ran 4 ms in the new worker, and met the
+    // deadline of its first placement: ERR_TIMEOUT while its answer was on its way.)
+    if (this.resent && performance.now() - this.sentAt < timeoutMs) return true;
     if (running < 0 || running === this.ordinal) return false;
     if (slot !== this.heldIn) {
       this.heldIn = slot;

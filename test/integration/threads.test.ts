@@ -101,6 +101,25 @@ describe('a task that shares a worker with a runaway', () => {
     expect(byId(outcomes, 'n')).toMatchObject({ status: 'completed', output: 770 });
     expect(byId(outcomes, 'n').errors).toEqual([]);
   });
+
+  it('gets a whole timeoutMs in the worker it is sent to again after the runaway ahead of it was killed', async () => {
+    // Two threads, two tasks each. 'loop' goes to worker 1; 'long' (900 ms) to worker 2; 'moved'
+    // (600 ms) then ties and goes to worker 1, behind the endless loop. At 1,000 ms the loop's worker
+    // is killed and 'moved' is sent to worker 2, where it runs its 600 ms; its first deadline (sent
+    // at ~300 ms: ~1,300 ms) falls inside that run. It was charged ERR_TIMEOUT there (found by the
+    // thread-agent property).
+    const { pipe, outcomes } = spawn({ name: 't', module: OPS, threads: 2, concurrency: 4, timeoutMs: 1000, breaker: false, retry: { maxAttempts: 1 } });
+    await warm(pipe);
+    await pipe.send({ op: 'loop' }, { id: 'loop' });
+    await new Promise((r) => setTimeout(r, 20));
+    await pipe.send({ op: 'sleep', ms: 900, n: 1 }, { id: 'long' });
+    await new Promise((r) => setTimeout(r, 280));
+    await pipe.send({ op: 'sleep', ms: 600, n: 2 }, { id: 'moved' });
+    await pipe.drain();
+    expect(byId(outcomes, 'loop')).toMatchObject({ status: 'dead-lettered', error: { code: 'ERR_TIMEOUT' } });
+    expect(byId(outcomes, 'long')).toMatchObject({ status: 'completed', output: 1 });
+    expect(byId(outcomes, 'moved')).toMatchObject({ status: 'completed', output: 2 });
+  });
 });
 
 describe('a worker thread that dies by itself', () => {

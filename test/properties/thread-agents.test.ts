@@ -73,7 +73,15 @@ describe('thread agents under random handler behaviour', () => {
           await system.shutdown();
         }
       }),
-      { numRuns: 10 },
+      {
+        numRuns: 10,
+        extra: {
+          // Found by this property (a soak, 1 run in ~150 under load; alone 2 of 3 replays failed): t0
+          // throws, its retry waits behind t2's endless loop, is resent when that worker is killed, and
+          // met the deadline of its first placement 4 ms into its run in the new worker (ERR_TIMEOUT).
+          examples: [[[{ kind: 'throw' }, { kind: 'throw' }, { kind: 'loop' }, { kind: 'throw' }, { kind: 'n', n: 304 }], 2, 4]],
+        },
+      },
     );
   }, 300_000);
 });

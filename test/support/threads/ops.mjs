@@ -24,6 +24,8 @@ export function handle(input, ctx) {
       return { taskId: ctx.taskId, key: ctx.key ?? null, attempt: ctx.attempt, stage: ctx.stage, state: ctx.state };
     case 'async':
       return new Promise((resolve) => setTimeout(() => resolve(input.n), 1));
+    case 'sleep':
+      return new Promise((resolve) => setTimeout(() => resolve(input.n), input.ms));
     default:
       throw new Error(`unknown op ${input.op}`);
   }
