@@ -16,6 +16,8 @@ export interface FanOut {
   dead: Envelope | undefined;
   /** The dead-letter code of the first branch that was dead-lettered. */
   deadCode?: string;
+  /** With a journal: the branches are tasks of their own in it, joined by supervisors/fan-join.ts. */
+  journaled?: true;
 }
 
 /**

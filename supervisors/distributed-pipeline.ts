@@ -291,6 +291,11 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     return store;
   }
 
+  /** StageHost: fan-out across processes is not built yet: the route is refused (the task is dead-lettered). */
+  fanOut(env: Envelope, from: string, to: readonly string[]): BatonError {
+    return new BatonError('ERR_INVALID_OPTION', `stage '${this.name}/${from}' routed task ${this.taskId(env)} to ${to.length} stages, but fan-out is not supported in a pipeline spread over processes yet; route to one stage.`, { stage: `${this.name}/${from}` });
+  }
+
   /** StageHost: the task left its last stage: its outcome goes to the server, then its message is acked. */
   complete(env: Envelope, _output: unknown, stage: string, attempts: number): void {
     const id = this.taskId(env);

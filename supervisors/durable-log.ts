@@ -39,6 +39,11 @@ export class DurableLog {
   private crashed = new Map<string, { ids: Set<string>; isolated: boolean }>();
   /** Ids of tasks held in memory, so a page from disk never loads one twice. */
   readonly live = new Set<string>();
+  /**
+   * Told of every task brought in from the journal's backlog (paged in, at a stage that is gone,
+   * cancelled there); false: it is not to run (a fan-out branch whose end is already recorded).
+   */
+  adoptRow: (env: Envelope) => boolean = () => true;
   private failure: Error | undefined = undefined;
   private readonly flushSoon = (): void => {
     this.scheduled = false;
@@ -149,6 +154,11 @@ export class DurableLog {
     this.maybePrune();
   }
 
+  /** Something the journal answered later failed (a page, a recovery read): the pipeline fails as for a failed commit. */
+  failWith(err: unknown): void {
+    this.fail(err);
+  }
+
   /** The journal failed: told once (the pipeline fails); every later waiter gets the same error. */
   private fail(err: unknown): Error {
     if (this.failure !== undefined) return this.failure;
@@ -218,9 +228,11 @@ export class DurableLog {
     if (!keyOrdered) rows.sort((x, y) => Number(x.attempts > 0) - Number(y.attempts > 0) || x.seq - y.seq);
     for (const row of rows) {
       if (this.live.has(row.id)) continue;
+      const env = envelopeOf(row);
+      if (!this.adoptRow(env)) continue;
       this.live.add(row.id);
       const running = crashed?.ids.delete(row.id) ? (crashed.isolated ? 'isolated' : 'suspect') : 'no';
-      out.push({ env: envelopeOf(row), running });
+      out.push({ env, running });
     }
     return out;
   }

@@ -1,11 +1,12 @@
 import { BatonError, type ErrorInfo } from '../src/errors.js';
-import type { PipelineJournal, SyncPipelineJournal } from '../src/journal/journal.js';
+import type { PipelineJournal, StoredTask, SyncPipelineJournal } from '../src/journal/journal.js';
 import { encode } from '../src/codec.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
 import { envelopeOf, type DurableLog } from './durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
 import type { Outcome } from '../actors/outcomes.js';
 import { outcomeOf } from './stored-outcome.js';
+import { branchIdsOf, isBranchId } from './fan-join.js';
 
 // A pipeline's journal, for operators (the CLI, tools): dead letters, recorded outcomes, replay.
 // Pipeline.deadLetters/outcome/replay are thin methods over these.
@@ -37,33 +38,34 @@ export function readOutcome<O>(journal: PipelineJournal, id: string): Outcome<O>
 export function replayDeadLetters(
   durable: DurableLog,
   ids: readonly string[],
-  stageNamed: (name: string) => AgentSupervisor | undefined,
-  adopt: (stage: AgentSupervisor, env: Envelope) => void,
+  hasStage: (name: string) => boolean,
+  adopt: (stage: string, env: Envelope, row: StoredTask) => void,
 ): number {
   const journal = durable.journal;
   let n = 0;
   for (const id of ids) {
     const rec = journal.outcome(id);
-    const stage = rec && stageNamed(rec.stage);
-    if (rec?.status !== 'dead' || stage === undefined) continue;
+    if (rec?.status !== 'dead' || !hasStage(rec.stage)) continue;
     journal.commit([{ op: 'replay', id }]);
     const row = journal.task(id);
     if (row === undefined) continue;
     const env = envelopeOf(row);
     durable.live.add(id);
-    adopt(stage, env);
+    adopt(rec.stage, env, row);
     n++;
   }
   return n;
 }
 
 /**
- * Cancels task `id` wherever the pipeline holds it: every stage is asked (a fanned-out task may be at
- * several), then, if no stage held it, the journal's backlog (a task recovered but not yet paged in).
- * Each copy found is dead-lettered with ERR_CANCELLED. Returns how many were found.
+ * Cancels task `id` wherever the pipeline holds it, under each of `ids` (itself, or the branches of a
+ * fanned-out task): every stage is asked, then, if no stage held one, the journal's backlog (a task
+ * recovered but not yet paged in). Each copy found is dead-lettered with ERR_CANCELLED. Returns how
+ * many were found.
  */
 export function cancelTask(
   id: string,
+  ids: readonly string[],
   reason: string,
   stages: readonly AgentSupervisor[],
   durable: DurableLog | undefined,
@@ -71,14 +73,21 @@ export function cancelTask(
 ): number {
   const error: ErrorInfo = { name: 'BatonError', code: 'ERR_CANCELLED', message: `task ${id} was cancelled: ${reason}` };
   let n = 0;
-  for (const stage of stages) while (stage.cancel(id, error)) n++;
-  if (n > 0 || durable === undefined || durable.live.has(id)) return n;
-  const row = durable.journal.status(id) === 'pending' ? durable.journal.task(id) : undefined;
-  if (row === undefined) return 0;
-  // Paging skips live ids: this one will not be paged in after it is dead-lettered here.
-  durable.live.add(id);
-  deadLetter(envelopeOf(row), row.stage, 'ERR_CANCELLED', error, row.attempts);
-  return 1;
+  for (const one of ids) {
+    let found = 0;
+    for (const stage of stages) while (stage.cancel(one, error)) found++;
+    n += found;
+    if (found > 0 || durable === undefined || durable.live.has(one)) continue;
+    const row = durable.journal.status(one) === 'pending' ? durable.journal.task(one) : undefined;
+    if (row === undefined) continue;
+    const env = envelopeOf(row);
+    if (!durable.adoptRow(env)) continue;
+    // Paging skips live ids: this one will not be paged in after it is dead-lettered here.
+    durable.live.add(one);
+    deadLetter(env, row.stage, 'ERR_CANCELLED', error, row.attempts);
+    n++;
+  }
+  return n;
 }
 
 /**
@@ -87,11 +96,16 @@ export function cancelTask(
  * false (and writes nothing) if the task is not pending. The pipeline's next start does not run it.
  */
 export function cancelStoredTask(journal: SyncPipelineJournal, id: string, reason: string, at: number): boolean {
+  if (isBranchId(id)) {
+    throw new BatonError('ERR_INVALID_OPTION', `task ${id} is a branch of a fanned-out task; cancel the task itself (${id.slice(0, id.lastIndexOf('#fan'))}), which cancels its branches.`, { taskId: id });
+  }
   const row = journal.status(id) === 'pending' ? journal.task(id) : undefined;
   if (row === undefined) return false;
   const env = envelopeOf(row);
   const error: ErrorInfo = { name: 'BatonError', code: 'ERR_CANCELLED', message: `task ${id} was cancelled: ${reason}` };
   const errors = [...(env.errors ?? []), { stage: row.stage, attempt: row.attempts, at, charged: false, error }];
-  journal.commit([{ op: 'dead', id, stage: row.stage, attempts: row.attempts, code: 'ERR_CANCELLED', errors: encode(errors, `the history of task ${id}`), at }]);
+  // A fanned-out task's branches go with it (a drop of one that already ended changes nothing).
+  const drops = branchIdsOf(row).map((b) => ({ op: 'drop' as const, id: b }));
+  journal.commit([...drops, { op: 'dead', id, stage: row.stage, attempts: row.attempts, code: 'ERR_CANCELLED', errors: encode(errors, `the history of task ${id}`), at }]);
   return true;
 }

@@ -1,4 +1,5 @@
 import { assertName } from '../src/address.js';
+import { isBranchId } from './fan-join.js';
 import { BatonError, describe } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import { agentPolicy, AGENT_POLICY_KEYS } from '../policies/agent-policy.js';
@@ -86,6 +87,10 @@ export function checkSendOptions(pipeline: string, o: SendOptions): BatonError |
       `pipeline '${pipeline}': send option id ${describe(id)} has the form '${pipeline}-<number>', which names tasks sent without an id; choose another id (a document key, a UUID).`,
       { option: 'id', value: id },
     );
+  }
+  // '<id>#fan<n>' names branch n of a fanned-out task in the journal (fan-join.ts).
+  if (id !== undefined && isBranchId(id)) {
+    return new BatonError('ERR_INVALID_OPTION', `pipeline '${pipeline}': send option id ${describe(id)} ends in '#fan<n>', the form that names the branches of a fanned-out task; choose another id.`, { option: 'id', value: id });
   }
   return undefined;
 }

@@ -10,6 +10,8 @@ import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendRes
 import { cancelTask, needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
 import { PipelineIntake } from './pipeline-intake.js';
 import { TaskLedger } from './task-ledger.js';
+import { FAN_STAGE } from './fan-join.js';
+import type { Envelope } from '../actors/envelope.js';
 import { recoverPending } from './pipeline-recovery.js';
 import { buildStages, checkPipelineOptions } from './pipeline-stages.js';
 import type { ThreadPool } from './thread-pool.js';
@@ -70,7 +72,7 @@ export class Pipeline<I = unknown, O = unknown> {
         return failure;
       },
     );
-    this.ledger = new TaskLedger({ ...deps, name: this.name, feed: this.feed, durable: this.durable, wall, stageNamed: (name) => this.byName.get(name) });
+    this.ledger = new TaskLedger({ ...deps, name: this.name, feed: this.feed, durable: this.durable, wall, stageNamed: (name) => this.byName.get(name), adopt: (name, env) => this.adopt(name, env), nextSeq: () => ++this.intake.seq });
     this.budget =
       options.budget === undefined
         ? undefined
@@ -109,7 +111,17 @@ export class Pipeline<I = unknown, O = unknown> {
       hasStage: (name) => this.byName.has(name),
       countPending: (count) => void (this.ledger.pending += count),
       stageGone: (env, name, attempts, message) => this.ledger.deadLetter(env, name, 'ERR_UNKNOWN_ADDRESS', { name: 'BatonError', code: 'ERR_UNKNOWN_ADDRESS', message }, attempts),
+      recoverJoins: (upTo) => this.ledger.joins!.recover(upTo, (env, code, error) => this.ledger.deadLetter(env, FAN_STAGE, code, error, 0)),
     });
+  }
+
+  /** Takes a task into a stage beyond its inbox's bound (a replayed task, a fan-out branch); false if there is no such stage. */
+  private adopt(name: string, env: Envelope): boolean {
+    const stage = this.byName.get(name);
+    if (stage === undefined) return false;
+    stage.adopt(env, 'no');
+    this.scheduler.schedule(stage);
+    return true;
   }
 
   // ---- producers ----------------------------------------------------------------------------
@@ -240,11 +252,12 @@ export class Pipeline<I = unknown, O = unknown> {
     needJournal(this.durable, this.name, 'replay');
     if (this.status !== 'running') throw this.stoppedError();
     const replayed: string[] = [];
-    const n = replayDeadLetters(this.durable!, ids, (name) => this.byName.get(name), (stage, env) => {
+    const n = replayDeadLetters(this.durable!, ids, (name) => name === FAN_STAGE || this.byName.has(name), (stage, env, row) => {
       replayed.push(this.ledger.taskId(env));
       this.ledger.pending++;
-      stage.adopt(env, 'no');
-      this.scheduler.schedule(stage);
+      // A fanned-out task runs its dead branches again (its own row holds the join).
+      if (stage === FAN_STAGE) this.ledger.joins!.replay(row);
+      else this.adopt(stage, env);
     });
     // Audited: an operator's action is an event like any other (system.events, baton:replayed).
     if (replayed.length > 0) this.ledger.events.emit({ type: 'replayed', path: this.name, at: this.ledger.clock.now(), taskIds: replayed, by: options.by ?? 'api' });
@@ -262,7 +275,8 @@ export class Pipeline<I = unknown, O = unknown> {
     if (typeof id !== 'string' || id.length === 0) throw invalidOption(`pipeline '${this.name}'.cancel(id)`, id, 'a task id (a non-empty string)');
     if (typeof reason !== 'string') throw invalidOption(`pipeline '${this.name}'.cancel(id, reason)`, reason, 'a string');
     if (this.status !== 'running') return false;
-    const cancelled = cancelTask(id, reason, this.stageList, this.durable, (env, stage, code, error, attempts) => this.ledger.deadLetter(env, stage, code, error, attempts)) > 0;
+    const ids = this.ledger.joins?.idsToCancel(id) ?? [id];
+    const cancelled = cancelTask(id, ids, reason, this.stageList, this.durable, (env, stage, code, error, attempts) => this.ledger.deadLetter(env, stage, code, error, attempts)) > 0;
     if (cancelled) this.ledger.events.emit({ type: 'cancelled', path: this.name, at: this.ledger.clock.now(), taskId: id, reason });
     return cancelled;
   }

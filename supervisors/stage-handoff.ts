@@ -6,7 +6,8 @@ import type { StageStore } from './stage-store.js';
 
 /**
  * Where a stage's successes go: to the next stage in the list, to a stage a route named, to several
- * (fan-out: the branches are joined into one outcome by the pipeline), or to their outcome. Owns:
+ * (fan-out: the branches are joined into one outcome by the pipeline; with a journal see
+ * fan-join.ts), or to their outcome. Owns:
  * `next` and the outbox, the outputs waiting (in completion order) for room in a full downstream
  * inbox. While the outbox holds anything the stage takes no new work (back-pressure travels up to
  * `send`) and the outbox is flushed, in order, before anything else runs.
@@ -56,15 +57,32 @@ export class StageHandoff {
   private fanOut(env: Envelope, names: readonly string[], output: unknown): void {
     if (names.length === 0) return this.host.complete(env, output, this.name, 1);
     if (names.length === 1) return this.routeTo(env, names[0]!);
-    if (this.journaled) {
-      const err = new BatonError('ERR_INVALID_OPTION', `stage '${this.path}' routed task ${this.host.taskId(env)} to ${names.length} stages, but fan-out is not supported in pipelines with a journal yet; route to one stage.`, { stage: this.path });
-      this.counts.deadLettered++;
-      this.host.deadLetter(env, this.name, err.code, toErrorInfo(err), 1);
-      return;
-    }
+    if (this.journaled) return this.fanOutJournaled(env, names, output);
     env.fan ??= { open: 1, outputs: [], dead: undefined };
     env.fan.open += names.length - 1;
     names.forEach((name, i) => this.routeTo(i === 0 ? env : env.branch(output), name));
+  }
+
+  /**
+   * With a journal each branch is a task of its own in it (supervisors/fan-join.ts), so the whole
+   * route is checked first: a stage it does not have, a stage named twice, or a branch fanning out
+   * again dead-letters the task before any branch runs.
+   */
+  private fanOutJournaled(env: Envelope, names: readonly string[], output: unknown): void {
+    const unknown = names.find((n) => this.host.stageNamed(n) === undefined);
+    if (unknown !== undefined) return this.unknownRoute(env, unknown);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    const why =
+      twice !== undefined ? `names stage '${twice}' twice; with a journal each stage takes one branch of a task`
+      : env.fan !== undefined ? 'is itself a branch of a fanned-out task; with a journal a branch routes to one stage (or null)'
+      : undefined;
+    const branches = why === undefined ? this.host.fanOut(env, this.name, names, output) : new BatonError('ERR_INVALID_OPTION', `the route of stage '${this.path}' sent task ${this.host.taskId(env)} to ${names.length} stages, but it ${why}.`, { stage: this.path });
+    if (branches instanceof BatonError) {
+      this.counts.deadLettered++;
+      this.host.deadLetter(env, this.name, branches.code, toErrorInfo(branches), 1);
+      return;
+    }
+    branches.forEach((b, i) => this.deliver(b, this.host.stageNamed(names[i]!)!));
   }
 
   private unknownRoute(env: Envelope, name: string): void {
@@ -79,6 +97,11 @@ export class StageHandoff {
 
   private handoff(env: Envelope, to: StageInbox): void {
     if (this.journaled) this.store.recordMove(this.host.taskId(env), env, to.name);
+    this.deliver(env, to);
+  }
+
+  /** Into `to`'s inbox, or the outbox while it is full (or while earlier outputs wait there). */
+  private deliver(env: Envelope, to: StageInbox): void {
     if (this.outCount === 0 && to.inbox.hasRoom()) {
       to.enqueue(env);
       return;

@@ -1,6 +1,6 @@
 import type { Envelope } from '../actors/envelope.js';
 import type { Clock } from '../src/clock.js';
-import type { ErrorInfo } from '../src/errors.js';
+import type { BatonError, ErrorInfo } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Mailbox } from '../src/mailbox.js';
 import type { Random } from '../src/random.js';
@@ -29,6 +29,12 @@ export interface StageHost {
   storeFor(stage: string): StageStore;
   taskId(env: Envelope): string;
   stageNamed(name: string): StageInbox | undefined;
+  /**
+   * With a journal: records that `env` fans out from stage `from` to the stages `to` (checked: known,
+   * distinct) with its output encoded in env.bytes, and returns one branch per stage, in order, for
+   * the caller to hand on; or a BatonError saying why this pipeline cannot (a distributed one).
+   */
+  fanOut(env: Envelope, from: string, to: readonly string[], output: unknown): Envelope[] | BatonError;
   /** The task left the pipeline's last stage (or a route returned null). */
   complete(env: Envelope, output: unknown, stage: string, attempts: number): void;
   /** The task is quarantined. */

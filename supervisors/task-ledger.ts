@@ -1,13 +1,15 @@
 import type { Envelope } from '../actors/envelope.js';
 import type { Outcome, OutcomeFeed } from '../actors/outcomes.js';
 import type { Clock } from '../src/clock.js';
-import type { BatonError, ErrorInfo } from '../src/errors.js';
+import type { ErrorInfo } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
 import type { DurableLog } from './durable-log.js';
 import type { StageHost, StageInbox } from './stage-host.js';
 import { JournalStore, MEMORY_STORE, type StageStore } from './stage-store.js';
+import { FanJoins } from './fan-join.js';
+import { BatonError } from '../src/errors.js';
 
 /** The pipeline's shared services, as its ledger and stages use them. */
 export interface LedgerDeps {
@@ -22,6 +24,10 @@ export interface LedgerDeps {
   /** Wall-clock ms for the journal's finishedAt. */
   readonly wall: () => number;
   stageNamed(name: string): StageInbox | undefined;
+  /** A new seq from the pipeline's counter (a fan-out branch's). */
+  nextSeq(): number;
+  /** Takes a task into stage `name` beyond its inbox's bound (a replayed or re-created fan-out branch); false if there is no such stage. */
+  adopt(name: string, env: Envelope): boolean;
 }
 
 /**
@@ -52,9 +58,30 @@ export class TaskLedger implements StageHost {
   private readonly name: string;
   private readonly durable: DurableLog | undefined;
   private readonly feed: OutcomeFeed;
+  /** With a journal: fanned-out tasks and their branches (fan-join.ts). */
+  readonly joins: FanJoins | undefined;
 
   constructor(private readonly deps: LedgerDeps) {
     ({ scheduler: this.scheduler, clock: this.clock, random: this.random, events: this.events, name: this.name, durable: this.durable, feed: this.feed } = deps);
+    const durable = this.durable;
+    if (durable !== undefined) {
+      this.joins = new FanJoins(durable, {
+        taskId: (env) => this.taskId(env),
+        deliver: (stage, env) => {
+          if (!deps.adopt(stage, env)) this.unknownStage(env, stage);
+        },
+        completeTask: (parent, output, stage, attempts) => this.complete(parent, output, stage, attempts),
+        deadLetterTask: (parent, stage, code, error, attempts) => this.deadLetter(parent, stage, code, error, attempts),
+        nextSeq: () => deps.nextSeq(),
+        uncount: (n) => {
+          this.pending -= n;
+          // After the commit that drops the row: drain promises a journal with nothing pending.
+          if (this.pending === 0) durable.afterCommit(() => this.pending === 0 && this.drained());
+        },
+      });
+      const joins = this.joins;
+      durable.adoptRow = (env) => joins.adoptRecovered(env);
+    } else this.joins = undefined;
   }
 
   /** A task came in (sent, recovered or replayed). */
@@ -92,9 +119,14 @@ export class TaskLedger implements StageHost {
     return this.durable === undefined ? MEMORY_STORE : new JournalStore(this.durable, stage);
   }
 
+  fanOut(env: Envelope, from: string, to: readonly string[], output: unknown): Envelope[] {
+    return this.joins!.split(env, from, to, output);
+  }
+
   complete(env: Envelope, output: unknown, stage: string, attempts: number): void {
     const fan = env.fan;
     if (fan !== undefined) {
+      if (fan.journaled === true && this.joins!.completed(env, output, stage, attempts)) return;
       fan.outputs.push({ stage, output });
       if (--fan.open > 0) return;
       if (fan.dead !== undefined) return this.finishFanOut(env, stage, attempts);
@@ -110,20 +142,17 @@ export class TaskLedger implements StageHost {
 
   deadLetter(env: Envelope, stage: string, code: string, error: ErrorInfo, attempts: number): void {
     const fan = env.fan;
-    if (fan !== undefined) {
+    if (fan?.journaled === true) {
+      this.noteLastError(env, stage, error, attempts);
+      if (this.joins!.deadLettered(env, stage, code, attempts)) return;
+    } else if (fan !== undefined) {
       if (fan.dead === undefined) {
         fan.dead = env;
         fan.deadCode = code;
       }
       if (--fan.open > 0) return;
     }
-    // The history ends with what ended the task. When that was not a failed run (an unknown route, a
-    // full inbox under 'drop', a stop, a stage gone at recovery) it is added here, so the journal's
-    // copy of the outcome names the same error as the live one.
-    const last = env.errors?.[env.errors.length - 1]?.error;
-    if (last === undefined || last.message !== error.message || last.name !== error.name) {
-      (env.errors ??= []).push({ stage, attempt: attempts, at: this.clock.now(), charged: false, error });
-    }
+    this.noteLastError(env, stage, error, attempts);
     const info = { ...error, code };
     const reason = `${stage} ${code}`;
     this.deadByReason.set(reason, (this.deadByReason.get(reason) ?? 0) + 1);
@@ -132,6 +161,24 @@ export class TaskLedger implements StageHost {
     if (durable === undefined) return this.finish(env, 'dead-lettered', fan?.outputs, info, stage, attempts);
     durable.push({ op: 'dead', id: this.taskId(env), stage, attempts, code, errors: durable.encodeErrors(env.errors), at: this.deps.wall() });
     durable.afterCommit((err) => err === undefined && this.finish(env, 'dead-lettered', undefined, info, stage, attempts));
+  }
+
+  /**
+   * The history ends with what ended the task. When that was not a failed run (an unknown route, a
+   * full inbox under 'drop', a stop, a stage gone at recovery) it is added here, so the journal's
+   * copy of the outcome names the same error as the live one.
+   */
+  private noteLastError(env: Envelope, stage: string, error: ErrorInfo, attempts: number): void {
+    const last = env.errors?.[env.errors.length - 1]?.error;
+    if (last === undefined || last.message !== error.message || last.name !== error.name) {
+      (env.errors ??= []).push({ stage, attempt: attempts, at: this.clock.now(), charged: false, error });
+    }
+  }
+
+  /** A branch for a stage that is gone (re-created at recovery, or replayed): dead-lettered as a route to it would be. */
+  private unknownStage(env: Envelope, stage: string): void {
+    const err = new BatonError('ERR_UNKNOWN_ADDRESS', `task ${this.taskId(env)} fanned out to stage '${stage}', which pipeline '${this.name}' no longer has; add the stage back and replay the task.`, { stage });
+    this.deadLetter(env, stage, err.code, { name: err.name, code: err.code, message: err.message }, env.attempts);
   }
 
   abandon(env: Envelope, stage: string, code: string, error: ErrorInfo): void {

@@ -77,8 +77,13 @@ export function faultPlan(c: FaultPlanConstraints): fc.Arbitrary<FaultPlan> {
 /** The shape of a generated pipeline: stage options and routing, turned into agents by `buildPipeline`. */
 export interface PipelineShape {
   readonly stages: readonly StageShape[];
-  /** Routed shapes skip stages, end early and fan out by the task's number (no journal: fan-out needs none). */
+  /** Routed shapes skip stages, end early and fan out by the task's number. */
   readonly routed: boolean;
+  /**
+   * Only the first stage fans out (later ones send a task that would fan out to their next stage), as a
+   * journal requires: there a branch routes to one stage. Optional; defaults to false.
+   */
+  readonly fanOutOnce?: boolean;
   readonly orderByKey: boolean;
   readonly maxAttempts: number;
   readonly timeoutMs: number;
@@ -97,8 +102,11 @@ export interface StageShape {
 export interface ShapeConstraints {
   /** Optional; defaults to 4. */
   readonly maxStages?: number;
-  /** Allow routed shapes. Optional; defaults to true (pass false for journaled pipelines, which do not fan out). */
-  readonly routing?: boolean;
+  /**
+   * Allow routed shapes: true (fan-out from any stage), 'journal' (fan-out from the first stage only,
+   * the shapes a journaled pipeline runs), or false. Optional; defaults to true.
+   */
+  readonly routing?: boolean | 'journal';
 }
 
 export function pipelineShape(c: ShapeConstraints = {}): fc.Arbitrary<PipelineShape> {
@@ -106,6 +114,7 @@ export function pipelineShape(c: ShapeConstraints = {}): fc.Arbitrary<PipelineSh
   return fc.record({
     stages: fc.array(stage, { minLength: 1, maxLength: c.maxStages ?? 4 }).map((list) => list.map((s, i) => ({ name: `s${i}`, ...s }))),
     routed: c.routing === false ? fc.constant(false) : fc.boolean(),
+    ...(c.routing === 'journal' ? { fanOutOnce: fc.constant(true) } : {}),
     orderByKey: fc.boolean(),
     maxAttempts: fc.integer({ min: 1, max: 4 }),
     timeoutMs: fc.constantFrom(100, 250, 1_000),
@@ -149,7 +158,7 @@ export function buildPipeline(shape: PipelineShape): { stages: Agent[]; options:
       if (rest.length === 0) return null;
       switch (x.n % 5) {
         case 0:
-          return rest.slice(0, 2);
+          return shape.fanOutOnce === true && i > 0 ? rest[0]! : rest.slice(0, 2);
         case 1:
           return rest[1] ?? rest[0]!;
         case 2:

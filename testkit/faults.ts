@@ -9,7 +9,10 @@ import { decide, InjectedFault, validatePlan, type Fault, type FaultKind, type F
 /** One run of a wrapped handler, as the invariants see it. */
 export interface HandlerCall {
   readonly stage: string;
-  /** Undefined only for a one-parameter handler whose input carries no id (see ApplyOptions.taskIdOf). */
+  /**
+   * The task's id (with a journal, a fan-out branch runs as `<id>#fan<i>`: its task's id is reported).
+   * Undefined only for a one-parameter handler whose input carries no id (see ApplyOptions.taskIdOf).
+   */
   readonly taskId: string | undefined;
   readonly attempt: number | undefined;
   /** Clock time at the start. */
@@ -79,7 +82,7 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
     const run = (input: unknown, ctx: TaskContext<unknown> | undefined): unknown => {
       const call: HandlerCall = {
         stage: def.name,
-        taskId: ctx?.taskId ?? options.taskIdOf?.(input),
+        taskId: taskOf(ctx?.taskId) ?? options.taskIdOf?.(input),
         attempt: ctx?.attempt,
         at: options.clock.now(),
         startSeq: ++seq,
@@ -170,7 +173,7 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
         ? undefined
         : (output: unknown, ctx: TaskContext<unknown>): RouteResult => {
             const to = def.route!(output, ctx);
-            const call = lastCall(log.calls, def.name, ctx.taskId);
+            const call = lastCall(log.calls, def.name, taskOf(ctx.taskId));
             if (call !== undefined) call.routed = to === undefined ? null : typeof to === 'string' ? [to] : to;
             return to;
           };
@@ -185,7 +188,12 @@ export function apply(plan: FaultPlan, stages: readonly Agent[], options: ApplyO
   return wrapped;
 }
 
-function lastCall(calls: readonly HandlerCall[], stage: string, taskId: string): HandlerCall | undefined {
+/** The id of the task a run belongs to: a journaled fan-out branch `<id>#fan<i>` belongs to `<id>`. */
+function taskOf<T extends string | undefined>(runId: T): T {
+  return (runId === undefined ? undefined : runId.replace(/#fan\d+$/, '')) as T;
+}
+
+function lastCall(calls: readonly HandlerCall[], stage: string, taskId: string | undefined): HandlerCall | undefined {
   for (let i = calls.length - 1; i >= 0; i--) {
     const c = calls[i]!;
     if (c.stage === stage && c.taskId === taskId) return c;

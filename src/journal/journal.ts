@@ -86,6 +86,11 @@ export type JournalOp =
   /** A dead letter sent back to its stage (after a fix): pending again, attempts reset. */
   | { readonly op: 'replay'; readonly id: string }
   /**
+   * A pending task is removed without an outcome: a branch of a fanned-out task whose result its
+   * join record now holds (supervisors/fan-join.ts). Ignored for a task that is not pending.
+   */
+  | { readonly op: 'drop'; readonly id: string }
+  /**
    * A small value the runtime keeps across restarts under `key` (a stage's breaker: open until when),
    * as text; null forgets it.
    */

@@ -170,7 +170,8 @@ export class MemoryPipelineJournal implements SyncPipelineJournal {
         continue;
       }
       if (r.status !== 'pending') continue;
-      if (o.op === 'move') Object.assign(r, { stage: o.stage, payload: o.payload, attempts: 0 });
+      if (o.op === 'drop') this.recs.delete(o.id);
+      else if (o.op === 'move') Object.assign(r, { stage: o.stage, payload: o.payload, attempts: 0 });
       else if (o.op === 'fail') Object.assign(r, { attempts: o.attempts, errors: o.errors });
       else if (o.op === 'complete') Object.assign(r, { status: 'completed', stage: o.stage, attempts: o.attempts, payload: o.output, finishedAt: o.at });
       else Object.assign(r, { status: 'dead', stage: o.stage, attempts: o.attempts, code: o.code, errors: o.errors, finishedAt: o.at });

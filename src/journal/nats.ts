@@ -294,6 +294,8 @@ export class NatsPipelineJournal implements PipelineJournal {
     for (const id of ids) {
       const r = this.mem.record(id);
       if (r !== undefined) writes.push([this.taskKey(id), this.encodeTask(r)]);
+      // Gone from the state: a dropped task. Its key is purged if it was ever written.
+      else if (this.revisions.has(this.taskKey(id))) purges.push(this.taskKey(id));
     }
     for (const stage of stages) writes.push([this.runningKey(stage), this.encodeRunning(stage)]);
     for (const key of states) {

@@ -59,6 +59,7 @@ export class SqlitePipelineJournal implements SyncPipelineJournal {
       fail: p('UPDATE baton_tasks SET attempts = ?, errors = ? WHERE pipeline = ? AND id = ? AND status = 0'),
       complete: p('UPDATE baton_tasks SET status = 1, stage = ?, attempts = ?, payload = ?, finished_at = ? WHERE pipeline = ? AND id = ? AND status = 0'),
       dead: p('UPDATE baton_tasks SET status = 2, stage = ?, attempts = ?, code = ?, errors = ?, finished_at = ? WHERE pipeline = ? AND id = ? AND status = 0'),
+      drop: p('DELETE FROM baton_tasks WHERE pipeline = ? AND id = ? AND status = 0'),
       replay: p('UPDATE baton_tasks SET status = 0, attempts = 0, code = NULL, finished_at = NULL WHERE pipeline = ? AND id = ? AND status = 2'),
       runningAll: p('SELECT stage, ids FROM baton_running WHERE pipeline = ?'),
       status: p('SELECT status FROM baton_tasks WHERE pipeline = ? AND id = ?').pluck(),
@@ -116,6 +117,9 @@ export class SqlitePipelineJournal implements SyncPipelineJournal {
             break;
           case 'replay':
             s.replay.run(name_, o.id);
+            break;
+          case 'drop':
+            s.drop.run(name_, o.id);
             break;
           case 'state':
             if (o.value === null) s.stateDel.run(stateKey(name_, o.key));

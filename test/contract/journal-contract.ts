@@ -157,6 +157,20 @@ export function journalContract(backend: Backend): void {
       const again = (await backend.reopen?.(first)) ?? first;
       expect([again.openPipeline('p').state('breaker:s1'), again.openPipeline('p').state('gone'), again.openPipeline('q').state('breaker:s1')]).toEqual(['{"probeAt":5}', undefined, 'other pipeline']);
     });
+
+    it('drops a pending task without an outcome, ignores a drop of a finished one, and keeps the drop across a reopen', async () => {
+      const first = await backend.make();
+      const pj = first.openPipeline('p');
+      await commit(pj, accept('a', 1), accept('b', 2), accept('c', 3), { op: 'complete', id: 'c', stage: 's1', attempts: 1, output: bytes(3), at: 10 });
+      // Accepted and dropped in one commit (a branch that ends at once) leaves nothing either.
+      await commit(pj, { op: 'drop', id: 'a' }, { op: 'drop', id: 'c' }, accept('d', 4), { op: 'drop', id: 'd' });
+      expect([pj.status('a'), pj.status('b'), pj.status('c'), pj.status('d')]).toEqual([undefined, 'pending', 'completed', undefined]);
+      expect((await pj.pendingAt('s1', 0, 10, 10)).map((t) => t.id)).toEqual(['b']);
+      expect(pj.counts()).toEqual({ pending: 1, completed: 1, dead: 0 });
+      const again = ((await backend.reopen?.(first)) ?? first).openPipeline('p');
+      expect([again.status('a'), again.status('b'), again.status('c'), again.status('d')]).toEqual([undefined, 'pending', 'completed', undefined]);
+      expect(again.counts()).toEqual({ pending: 1, completed: 1, dead: 0 });
+    });
   });
 
   describe(`the runtime over ${backend.name}`, () => {
@@ -220,6 +234,34 @@ export function journalContract(backend: Backend): void {
       expect(outcomes.map((o) => o.output).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 20 }, (_, i) => i * 2 + 1));
       expect(peak).toBeGreaterThan(0); // sampled while the backlog was still paging in
       expect(peak).toBeLessThanOrEqual(4);
+      await second.shutdown();
+    });
+
+    it('fans a task out to several stages and joins it once, across a killed process', async () => {
+      const journal = await backend.make();
+      const killable = killableJournal(journal);
+      const split = agent({ name: 'split', handle: (x: number) => x, route: () => ['left', 'right'] });
+      const left = agent({ name: 'left', handle: (x: number) => x * 10, route: () => null });
+      const first = createSystem({ logger: false, journal: killable });
+      const before = first.spawnPipeline<number, unknown>({ name: 'p', stages: [split, left, agent({ name: 'right', handle: () => new Promise<number>(() => undefined) })] });
+      const early = collect(before);
+      await before.sendMany([1, 2, 3]);
+      while (journal.openPipeline('p').counts().pending !== 6) await new Promise((r) => setTimeout(r, 5)); // 3 tasks + 3 right branches
+      killable.kill();
+      const again = (await backend.reopen?.(journal)) ?? journal;
+      const second = createSystem({ logger: false, journal: again });
+      let leftRuns = 0;
+      const after = second.spawnPipeline<number, { stage: string; output: number }[]>({
+        name: 'p',
+        stages: [split, agent({ name: 'left', handle: (x: number) => (leftRuns++, x * 10), route: () => null }), agent({ name: 'right', handle: (x: number) => -x, route: () => null })],
+      });
+      const outcomes = collect(after);
+      await after.drain();
+      expect(early).toEqual([]);
+      expect(leftRuns).toBe(0); // every left branch had ended and been recorded before the kill
+      const joined = outcomes.map((o) => [o.id, o.status === 'completed' ? [...o.output].sort((a, b) => a.stage.localeCompare(b.stage)).map((b) => b.output) : o.status]);
+      expect(joined.sort()).toEqual([['p-1', [10, -1]], ['p-2', [20, -2]], ['p-3', [30, -3]]]);
+      expect(again.openPipeline('p').counts()).toEqual({ pending: 0, completed: 3, dead: 0 });
       await second.shutdown();
     });
 

@@ -24,7 +24,7 @@ describe.skipIf(natsMissing !== '')('pipelines under generated fault plans on th
   it('keep every invariant when killed at generated moments', async () => {
     await checkProperty(
       fc.asyncProperty(
-        fc.tuple(arbitraries.pipelineShape({ routing: false }), arbitraries.workload()).chain(([shape, work]) =>
+        fc.tuple(arbitraries.pipelineShape({ routing: 'journal' }), arbitraries.workload()).chain(([shape, work]) =>
           arbitraries.faultPlan({ stages: shape.stages.map((s) => s.name), taskIds: work.map((w) => w.id), calls: work.length * 3, maxKills: 2 }).map((plan) => ({ shape, work, plan })),
         ),
         async ({ shape, work, plan }) => {

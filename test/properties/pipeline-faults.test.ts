@@ -5,7 +5,7 @@ import { arbitraries, assertAll, buildPipeline, checkProperty, runScenario, type
 import { asyncJournal } from '../support/async-journal.js';
 
 /** A shape, a workload and a fault plan over that shape's stages. */
-function scenario(options: { routing: boolean; maxKills: number }) {
+function scenario(options: { routing: boolean | 'journal'; maxKills: number }) {
   return fc.tuple(arbitraries.pipelineShape({ routing: options.routing }), arbitraries.workload()).chain(([shape, work]) =>
     arbitraries
       .faultPlan({ stages: shape.stages.map((s) => s.name), taskIds: work.map((w) => w.id), calls: work.length * 3, maxKills: options.maxKills })
@@ -30,7 +30,7 @@ describe('pipelines under generated fault plans', () => {
 
   it('keep every invariant on a journal when the process is killed at generated moments', async () => {
     await checkProperty(
-      fc.asyncProperty(scenario({ routing: false, maxKills: 2 }), async ({ shape, work, plan }) => {
+      fc.asyncProperty(scenario({ routing: 'journal', maxKills: 2 }), async ({ shape, work, plan }) => {
         const { stages, options } = buildPipeline(shape);
         const rec = await runScenario({ stages, pipeline: options, inputs: work, plan, keyOf: (w) => w.key, idOf: (w) => w.id, taskIdOf });
         assertAll(rec);
@@ -46,7 +46,7 @@ describe('pipelines under generated fault plans', () => {
 
   it('keep every invariant on an asynchronous journal (commits and pages answer a turn later) when killed at generated moments', async () => {
     await checkProperty(
-      fc.asyncProperty(scenario({ routing: false, maxKills: 2 }), async ({ shape, work, plan }) => {
+      fc.asyncProperty(scenario({ routing: 'journal', maxKills: 2 }), async ({ shape, work, plan }) => {
         const { stages, options } = buildPipeline(shape);
         const journal = asyncJournal(memoryJournal());
         const rec = await runScenario({ stages, pipeline: options, inputs: work, plan, journal, keyOf: (w) => w.key, idOf: (w) => w.id, taskIdOf });

@@ -52,6 +52,25 @@ describe('fixed counterexamples', () => {
       { seed: 0, stages: { s0: [{ kind: 'flaky', p: 0.1 }] }, kills: [3] },
     ));
 
+  it('fans out with a journal: two branches of a task that meet at one stage each page in (each has its own seq)', () =>
+    replay(
+      { stages: [stage('s0', 1, 1, false), stage('s1', 1, 1, false), stage('s2', 1, 1, false)], routed: true, fanOutOnce: true, orderByKey: false, maxAttempts: 1, timeoutMs: 100 },
+      items(1),
+      { seed: 0, stages: { s2: [{ kind: 'delay', minMs: 0, maxMs: 0 }] }, kills: [1] },
+    ));
+
+  it('fans out with a journal: a recovered branch that ends before its drop is committed is not paged in again at its next stage', async () => {
+    // Flaky in its effect (it depends on when a group commit lands): before the fix about 1 run in 2
+    // of this case counted a branch row twice and `drain` never resolved. Five runs.
+    for (let i = 0; i < 5; i++) {
+      await replay(
+        { stages: [stage('s0', 3, 6, false), stage('s1', 3, 3, true), stage('s2', 4, 7, false), stage('s3', 1, 8, false)], routed: true, fanOutOnce: true, orderByKey: false, maxAttempts: 4, timeoutMs: 250 },
+        items(18, 2),
+        { seed: 0, stages: { s1: [{ kind: 'init-fails', times: 1 }], s3: [{ kind: 'outage', fromMs: 1, toMs: 1147 }, { kind: 'throw-on-call', call: 36 }] }, kills: [32, 21] },
+      );
+    }
+  });
+
   it('journals the history of a handler that throws text cut inside an emoji (an unpaired surrogate) and dead-letters its task', async () => {
     const stages = [agent({ name: 'cut', retry: { maxAttempts: 2, backoff: { minMs: 1, maxMs: 1 } }, handle: (x: number) => {
       if (x === 1) throw new Error('truncated \uD83D');
