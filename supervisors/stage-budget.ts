@@ -36,7 +36,8 @@ export class StageBudget {
    */
   restore(now: number): void {
     const text = this.keeper?.load();
-    if (text === undefined || this.policy === undefined) return;
+    const policy = this.policy;
+    if (text === undefined || policy === undefined) return;
     // A value this version did not write (or a damaged one) is ignored: the window starts afresh, as before.
     let v: unknown;
     try {
@@ -44,10 +45,21 @@ export class StageBudget {
     } catch {
       return;
     }
-    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) return;
+    const toClock = now - this.keeper!.wallNow();
+    if (policy.perKey) {
+      // { perKey: [[key or null, tokens, usd, since (wall ms)], ...] }: the keys with an open window.
+      const list = (v as { perKey?: unknown } | null)?.perKey;
+      if (!Array.isArray(list)) return;
+      for (const e of list) {
+        if (!Array.isArray(e) || e.length !== 4 || (e[0] !== null && typeof e[0] !== 'string') || !isAmounts(e.slice(1))) continue;
+        const s = current(policy, { tokens: e[1] as number, usd: e[2] as number, since: (e[3] as number) + toClock }, now);
+        if (s !== NOTHING_SPENT) this.byKey.set((e[0] as string | null) ?? undefined, s);
+      }
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== 3 || !isAmounts(v)) return;
     const [tokens, usd, sinceWall] = v as [number, number, number];
-    const since = sinceWall + (now - this.keeper!.wallNow());
-    this.spending = current(this.policy, { tokens, usd, since }, now);
+    this.spending = current(policy, { tokens, usd, since: sinceWall + toClock }, now);
   }
 
   private keepSoon(now: number): void {
@@ -56,9 +68,18 @@ export class StageBudget {
     this.saving = true;
     queueMicrotask(() => {
       this.saving = false;
-      const s = this.spending;
       const keeper = this.keeper!;
-      keeper.save(s.since === -Infinity ? null : JSON.stringify([s.tokens, s.usd, Math.max(0, s.since + (keeper.wallNow() - this.spentAt))]));
+      // Clock ms -> wall ms: both moved on together since the spend that asked for this save.
+      const toWall = keeper.wallNow() - this.spentAt;
+      if (this.policy?.perKey === true) {
+        // One value for every key with an open window (at most ~1,024 after forgetEnded), once per turn.
+        const list: [string | null, number, number, number][] = [];
+        for (const [key, s] of this.byKey) if (s.since !== -Infinity) list.push([key ?? null, s.tokens, s.usd, Math.max(0, s.since + toWall)]);
+        keeper.save(list.length === 0 ? null : JSON.stringify({ perKey: list }));
+        return;
+      }
+      const s = this.spending;
+      keeper.save(s.since === -Infinity ? null : JSON.stringify([s.tokens, s.usd, Math.max(0, s.since + toWall)]));
     });
   }
 
@@ -77,6 +98,7 @@ export class StageBudget {
       this.spending = spend(FOREVER, this.spending, cost, now);
       this.byKey.set(key, spend(this.policy, this.byKey.get(key) ?? NOTHING_SPENT, cost, now));
       if (this.byKey.size > 1_024) this.forgetEnded(now);
+      if (this.keeper !== undefined) this.keepSoon(now);
     } else {
       this.spending = spend(this.policy ?? FOREVER, this.spending, cost, now);
       if (this.keeper !== undefined && this.policy !== undefined) this.keepSoon(now);
@@ -173,6 +195,11 @@ export class StageBudget {
     }
     return out;
   }
+}
+
+/** Numbers a kept spending is made of: finite and >= 0. */
+function isAmounts(v: readonly unknown[]): boolean {
+  return v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0);
 }
 
 function badCost(path: string, cost: unknown): BatonError {

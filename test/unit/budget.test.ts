@@ -202,6 +202,29 @@ describe('budgets across a restart (with a journal)', () => {
     expect(second.runs.length, JSON.stringify({ s: second.pipe.stats().stages[0], b: second.pipe.stats().budget, now: second.clock.now() })).toBeGreaterThan(0); // the next window
     void second.system.shutdown({ drainMs: 0 });
   });
+
+  it('keeps each tenant\'s spending with a budget per key: a spent tenant stays held after the restart, another runs', async () => {
+    let wall = 5_000_000;
+    const journal = memoryJournal({ now: () => wall });
+    const budget = { tokens: 1_000, perMs: 3_600_000, perKey: true } as const;
+    const first = proc(journal, { agent: budget });
+    for (let i = 0; i < 6; i++) await first.pipe.send(i, { key: 'big', id: `big${i}` });
+    await first.pipe.send(0, { key: 'small', id: 'small0' });
+    await first.clock.advance(1_000);
+    await settle();
+    expect(first.runs).toHaveLength(4); // big x3 (1,200: spent), small x1 (400)
+    await first.system.shutdown({ drainMs: 0 });
+    wall += 60_000;
+    const second = proc(journal, { agent: budget });
+    await second.pipe.send(1, { key: 'small', id: 'small1' });
+    await second.clock.advance(60_000);
+    await settle();
+    const byKey = Object.fromEntries((second.pipe.stats().stages[0]!.spentByKey ?? []).map((k) => [k.key, k.tokens]));
+    // 'small' had 400 kept and spends 400 more; 'big' ran nothing: its window is still spent.
+    expect(byKey).toEqual({ big: 1_200, small: 800 });
+    expect(second.runs).toHaveLength(1);
+    void second.system.shutdown({ drainMs: 0 });
+  });
 });
 
 describe('a budget per key (tenant)', () => {
