@@ -34,6 +34,13 @@ export interface JoinOptions extends PipelineOptions {
    * Set by the first process that joins (the stage consumers keep it). Optional; defaults to 30,000 ms.
    */
   readonly ackWaitMs?: number;
+  /**
+   * Stages that order by key (`orderByKey`) spread their tasks over this many key partitions, each
+   * served one task at a time by whichever process asks: a key's tasks keep their order across every
+   * process, and at most this many tasks of the stage run at once in all of them. Every process must
+   * give the same number (a different one is refused). Optional; defaults to 16 (1-256).
+   */
+  readonly keyPartitions?: number;
 }
 
 /** A distributed pipeline's counts, as seen from this process. */
@@ -123,18 +130,19 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     const { options } = this;
     const hostedDefs = options.stages.filter((s) => options.host.includes(s.name));
     const capacity = Math.max(...options.stages.map((s) => s.mailbox?.capacity ?? options.defaults?.mailbox?.capacity ?? 1_000));
+    // Every process must know which stages order by key (it publishes to their partitions), hosted or not.
+    const partitions = options.keyPartitions ?? 16;
+    const keyed = new Map(options.stages.filter((s) => (s.orderByKey ?? options.defaults?.orderByKey) === true).map((s) => [s.name, partitions] as const));
     this.wire = await PipelineWire.open(this.nats, this.name, options.stages.map((s) => s.name), {
       keepMs: options.keepCompletedMs ?? 24 * 3_600_000,
       maxPending: options.maxPending ?? 1_000_000,
       maxAckPending: Math.max(capacity, 64) * 4,
       ackWaitMs: options.ackWaitMs ?? ACK_WAIT_MS,
+      keyed,
     });
     const byName = new Map<string, AgentSupervisor>();
     const stages = hostedDefs.length === 0 ? [] : buildStages(this.name, { ...stripJoin(options), stages: hostedDefs }, this, this.log, byName, this.pools);
     for (const stage of stages) {
-      if (stage.policy.orderByKey) {
-        throw new BatonError('ERR_INVALID_OPTION', `stage '${this.name}/${stage.name}': orderByKey is not supported in a pipeline spread over processes yet (per-key order needs one consumer per key partition); run that stage in one process, or drop orderByKey.`, { stage: stage.name });
-      }
       const i = options.stages.findIndex((s) => s.name === stage.name);
       const next = options.stages[i + 1];
       stage.handoff.next = next === undefined ? null : this.remotes.get(next.name)!;
@@ -149,7 +157,8 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     this.heartbeat.unref();
     for (const stage of this.hosted.values()) {
       stage.start();
-      void this.stores.get(stage.name)!.pull(stage.policy.mailbox.capacity, stage.wake);
+      const store = this.stores.get(stage.name)!;
+      store.pulling = store.pull(stage.policy.mailbox.capacity, stage.wake);
     }
   }
 
@@ -259,6 +268,10 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     while (Date.now() < until && [...this.hosted.values()].some((s) => s.stats().inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
     this.supervisor.terminate('stopped', new BatonError('ERR_STOPPED', `pipeline '${this.name}' stopped in this process; the task goes back to the server.`, { pipeline: this.name }));
     for (const store of this.stores.values()) store.giveBackAll();
+    // Its pull requests end within FETCH_EXPIRES_MS; a task the server sends one meanwhile is given
+    // back at once. Closing the connection before they end would lose such a task in flight until
+    // ackWaitMs (30 s by default: a key partition waited that long behind it).
+    await Promise.race([Promise.all([...this.stores.values()].map((s) => s.pulling)), new Promise((r) => setTimeout(r, FETCH_EXPIRES_MS * 2).unref())]);
     await Promise.all(this.pools.map((pool) => pool.close()));
     await Promise.all([...this.stores.values()].map((s) => s.idle()));
     clearInterval(this.heartbeat);
@@ -407,6 +420,8 @@ class NatsStageStore implements StageStore {
   readonly journaled = true;
   /** The stage's pipeline is stopping here: no more fetches. */
   closing = false;
+  /** The pull loop (see pull): settles once its last request has ended after `closing`. */
+  pulling: Promise<void> = Promise.resolve();
   private readonly held = new Map<string, WireTask>();
   private pending = 0;
   private idleWaiters: (() => void)[] = [];
@@ -477,9 +492,16 @@ class NatsStageStore implements StageStore {
   /**
    * Pulls the stage's tasks while it runs: a fetch of what `arrived` has room for (at most the
    * stage's inbox capacity), each message handed on as it comes (a fetch's iterator yields at once),
-   * the stage woken; a full `arrived` waits for the stage to page some in.
+   * the stage woken; a full `arrived` waits for the stage to page some in. A stage that orders by
+   * key pulls each key partition on its own instead: the server has at most one task of a partition
+   * in hand anywhere, so each pull asks for one.
    */
   async pull(capacity: number, wake: () => void): Promise<void> {
+    const partitions = this.wire.partitions(this.stage);
+    if (partitions !== undefined) {
+      await Promise.all(Array.from({ length: partitions }, (_, i) => this.pullPartition(i, wake)));
+      return;
+    }
     while (!this.closing) {
       const room = capacity - this.arrived.length;
       if (room <= 0) {
@@ -489,13 +511,37 @@ class NatsStageStore implements StageStore {
       }
       try {
         await this.wire.fetch(this.stage, room, FETCH_EXPIRES_MS, (task) => {
-          if (this.closing) return safely(() => task.msg.nak());
+          if (this.closing) {
+            safely(() => task.msg.nak());
+            return false; // and no more on this request: see PipelineWire.fetch
+          }
           this.arrived.push(task);
           wake();
+          return true;
         });
       } catch (err) {
         if (this.closing) return;
         this.log.warn({ err: toErrorInfo(err), stage: this.stage }, 'fetch failed; trying again');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private async pullPartition(partition: number, wake: () => void): Promise<void> {
+    while (!this.closing) {
+      try {
+        await this.wire.fetch(this.stage, 1, FETCH_EXPIRES_MS, (task) => {
+          if (this.closing) {
+            safely(() => task.msg.nak());
+            return false; // and no more on this request: see PipelineWire.fetch
+          }
+          this.arrived.push(task);
+          wake();
+          return true;
+        }, partition);
+      } catch (err) {
+        if (this.closing) return;
+        this.log.warn({ err: toErrorInfo(err), stage: this.stage, partition }, 'fetch failed; trying again');
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -593,13 +639,16 @@ function encodeErrors(env: Envelope): Uint8Array | undefined {
 }
 
 function stripJoin(options: JoinOptions): PipelineOptions {
-  const { host: _host, maxPending: _max, ackWaitMs: _ack, ...rest } = options;
+  const { host: _host, maxPending: _max, ackWaitMs: _ack, keyPartitions: _parts, ...rest } = options;
   return rest;
 }
 
 function checkJoinOptions(options: JoinOptions): void {
   if (options === null || typeof options !== 'object') throw invalidOption('joinPipeline(options)', options, 'an object { name, stages, host }');
-  checkKeys(options, ['name', 'stages', 'defaults', 'supervisor', 'keepCompletedMs', 'host', 'maxPending', 'ackWaitMs'], `joinPipeline '${String(options.name)}'`);
+  checkKeys(options, ['name', 'stages', 'defaults', 'supervisor', 'keepCompletedMs', 'host', 'maxPending', 'ackWaitMs', 'keyPartitions'], `joinPipeline '${String(options.name)}'`);
+  if (options.keyPartitions !== undefined && !(Number.isInteger(options.keyPartitions) && options.keyPartitions >= 1 && options.keyPartitions <= 256)) {
+    throw invalidOption(`joinPipeline '${String(options.name)}'.keyPartitions`, options.keyPartitions, 'an integer from 1 to 256');
+  }
   if (options.ackWaitMs !== undefined && !(Number.isInteger(options.ackWaitMs) && options.ackWaitMs >= 1_000)) {
     throw invalidOption(`joinPipeline '${String(options.name)}'.ackWaitMs`, options.ackWaitMs, 'an integer number of ms >= 1,000');
   }

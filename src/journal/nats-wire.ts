@@ -42,9 +42,24 @@ export interface WireTask {
 export const ACK_WAIT_MS = 30_000;
 
 /**
+ * Where a key's tasks go at a stage that orders by key: FNV-1a of the key (of the id without one)
+ * modulo the partition count. Every process computes the same partition for a key.
+ */
+export function partitionOf(key: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % partitions;
+}
+
+/**
  * One distributed pipeline's streams on JetStream:
  * - `BATON_<p>_WORK` (work queue): subject `baton.<p>.w.<stage>` per stage, one durable pull consumer
- *   per stage, shared by every process that hosts the stage (each message goes to one of them);
+ *   per stage, shared by every process that hosts the stage (each message goes to one of them). A
+ *   stage that orders by key has instead `keyPartitions` subjects `baton.<p>.k.<stage>.<i>`, each
+ *   with its own durable consumer that has at most one message unacknowledged (max_ack_pending 1):
+ *   the server hands a partition's next task to whichever process asks only once the one before
+ *   has ended, so a key's tasks pass the stage in order across every process, with no coordinator.
+ *   (A consumer shared by the replicas delivers a key's tasks to two processes at once.)
  * - `BATON_<p>_OUT` (limits, kept `keepMs`): every outcome, de-duplicated by task id, read by every
  *   process that joined the pipeline;
  * - `BATON_<p>_DEAD` (limits, kept until replayed): the dead letters, browsable.
@@ -56,13 +71,21 @@ export class PipelineWire {
   private constructor(
     private readonly wire: NatsWire,
     readonly pipeline: string,
+    /** Stages that order by key, and how many partitions each has. */
+    private readonly keyed: ReadonlyMap<string, number>,
   ) {
     this.p = token(pipeline);
   }
 
-  /** Makes (or finds) the streams and one consumer per stage: idempotent, every joining process does it. */
-  static async open(wire: NatsWire, pipeline: string, stages: readonly string[], options: { readonly keepMs: number; readonly maxPending: number; readonly maxAckPending: number; readonly ackWaitMs: number }): Promise<PipelineWire> {
-    const w = new PipelineWire(wire, pipeline);
+  /**
+   * Makes (or finds) the streams and one consumer per stage (per partition for a stage that orders
+   * by key): idempotent, every joining process does it. A process whose partition count for a stage
+   * differs from the one the consumers were made with is refused (ERR_INVALID_OPTION): the keys would
+   * not land where the other processes look for them.
+   */
+  static async open(wire: NatsWire, pipeline: string, stages: readonly string[], options: { readonly keepMs: number; readonly maxPending: number; readonly maxAckPending: number; readonly ackWaitMs: number; readonly keyed?: ReadonlyMap<string, number> }): Promise<PipelineWire> {
+    const keyed = options.keyed ?? new Map<string, number>();
+    const w = new PipelineWire(wire, pipeline, keyed);
     const { jsm, lib } = wire;
     const add = async (config: Record<string, unknown>): Promise<void> => {
       try {
@@ -72,7 +95,40 @@ export class PipelineWire {
         if (!/already in use|already exists/i.test(toErrorInfo(err).message)) throw err;
       }
     };
-    await add({ name: w.stream('WORK'), subjects: [`baton.${w.p}.w.*`], retention: lib.RetentionPolicy.Workqueue, storage: lib.StorageType.File, max_msgs: options.maxPending, discard: lib.DiscardPolicy.New });
+    const workSubjects = [`baton.${w.p}.w.*`, `baton.${w.p}.k.*.*`];
+    await add({ name: w.stream('WORK'), subjects: workSubjects, retention: lib.RetentionPolicy.Workqueue, storage: lib.StorageType.File, max_msgs: options.maxPending, discard: lib.DiscardPolicy.New });
+    if (keyed.size > 0) {
+      // A stream made by a version without partitions: its subjects gain the partitions' pattern.
+      const info = await jsm.streams.info(w.stream('WORK'));
+      if (!info.config.subjects?.includes(workSubjects[1]!)) await jsm.streams.update(w.stream('WORK'), { ...info.config, subjects: [...(info.config.subjects ?? []), workSubjects[1]!] } as never);
+    }
+    for (const [stage, n] of keyed) {
+      for (let i = 0; i < n; i++) {
+        const config = {
+          durable_name: w.partitionConsumer(stage, i),
+          filter_subject: w.partitionSubject(stage, i),
+          ack_policy: lib.AckPolicy.Explicit,
+          ack_wait: options.ackWaitMs * 1_000_000,
+          max_ack_pending: 1,
+          description: `baton key partition ${i} of ${n}`,
+        };
+        // Looked at before any add: the server takes an add of an existing consumer with another
+        // description as an update, which would rewrite the other processes' partitions.
+        const have = await jsm.consumers.info(w.stream('WORK'), config.durable_name).then((c) => c.config.description ?? 'none', () => undefined);
+        if (have !== undefined && have !== config.description) {
+          throw new BatonError('ERR_INVALID_OPTION', `pipeline '${pipeline}': stage '${stage}' orders by key over ${n} partitions here, but its consumers on the server were made for another count (${have}); give every process the same keyPartitions.`, { pipeline, stage, keyPartitions: n });
+        }
+        if (have !== undefined) continue;
+        try {
+          await jsm.consumers.add(w.stream('WORK'), config as never);
+        } catch (err) {
+          if (!/already in use|already exists/i.test(toErrorInfo(err).message)) throw err;
+        }
+      }
+      // Every description matched: one consumer past the end means the server has more partitions.
+      const extra = await jsm.consumers.info(w.stream('WORK'), w.partitionConsumer(stage, n)).then(() => true, () => false);
+      if (extra) throw new BatonError('ERR_INVALID_OPTION', `pipeline '${pipeline}': stage '${stage}' orders by key over ${n} partitions here, but the server has consumers for more; give every process the same keyPartitions.`, { pipeline, stage, keyPartitions: n });
+    }
     await add({ name: w.stream('OUT'), subjects: [`baton.${w.p}.out`], retention: lib.RetentionPolicy.Limits, storage: lib.StorageType.File, max_age: options.keepMs * 1_000_000 });
     await add({ name: w.stream('DEAD'), subjects: [`baton.${w.p}.dead`], retention: lib.RetentionPolicy.Limits, storage: lib.StorageType.File });
     for (const stage of stages) {
@@ -99,6 +155,25 @@ export class PipelineWire {
     return `baton.${this.p}.w.${token(stage)}`;
   }
 
+  private partitionSubject(stage: string, i: number): string {
+    return `baton.${this.p}.k.${token(stage)}.${i}`;
+  }
+
+  private partitionConsumer(stage: string, i: number): string {
+    return `k-${token(stage)}-${i}`;
+  }
+
+  /** The subject a task goes to at `stage`: the stage's, or for one that orders by key, its key's partition. */
+  private subjectFor(stage: string, key: string | undefined, id: string): string {
+    const n = this.keyed.get(stage);
+    return n === undefined ? this.stageSubject(stage) : this.partitionSubject(stage, partitionOf(key ?? id, n));
+  }
+
+  /** How many partitions `stage` has (undefined: it does not order by key). */
+  partitions(stage: string): number | undefined {
+    return this.keyed.get(stage);
+  }
+
   /** Puts a task at `stage`. Resolves 'duplicate' if the server had this de-duplication id already. */
   async publishTask(stage: string, t: { id: string; key: string | undefined; hop: number; life: string; payload: Uint8Array; errors: Uint8Array | undefined }): Promise<'accepted' | 'duplicate'> {
     const h = this.wire.lib.headers();
@@ -110,21 +185,24 @@ export class PipelineWire {
     // crash) is dropped by the server, a later visit or a replayed task is not.
     const msgId = `${t.id}:${t.life}:${t.hop}`;
     if (t.errors !== undefined) h.set('Baton-Errors', Buffer.from(t.errors).toString('base64'));
-    const ack = await this.publish(this.stageSubject(stage), t.payload, h, msgId);
+    const ack = await this.publish(this.subjectFor(stage, t.key, t.id), t.payload, h, msgId);
     return ack.duplicate ? 'duplicate' : 'accepted';
   }
 
   /**
    * Asks for up to `max` tasks of `stage`, for at most `expiresMs`; `each` gets every one as it
-   * arrives. Resolves when the request ends (full, or expired).
+   * arrives, and ends the request by returning false (the process is stopping: a message it gives
+   * back at once must not come back to the same request, again and again, each time counted as a
+   * delivery). Resolves when the request ends (full, expired, or ended).
    */
-  async fetch(stage: string, max: number, expiresMs: number, each: (t: WireTask) => void): Promise<void> {
-    const consumer = (this.consumers[stage] ??= await this.wire.js.consumers.get(this.stream('WORK'), `s-${token(stage)}`));
+  async fetch(stage: string, max: number, expiresMs: number, each: (t: WireTask) => boolean | void, partition?: number): Promise<void> {
+    const name = partition === undefined ? `s-${token(stage)}` : this.partitionConsumer(stage, partition);
+    const consumer = (this.consumers[name] ??= await this.wire.js.consumers.get(this.stream('WORK'), name));
     const batch = await consumer.fetch({ max_messages: max, expires: expiresMs });
     for await (const msg of batch) {
       const h = msg.headers;
       const errors = h?.get('Baton-Errors');
-      each({
+      const more = each({
         id: h?.get('Baton-Id') || `${this.pipeline}-unnamed-${msg.seq}`,
         key: h?.get('Baton-Key') || undefined,
         payload: msg.data,
@@ -134,6 +212,10 @@ export class PipelineWire {
         life: h?.get('Baton-Life') || '0',
         msg,
       });
+      if (more === false) {
+        await batch.close().catch(() => undefined);
+        break;
+      }
     }
   }
 

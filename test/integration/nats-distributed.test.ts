@@ -102,8 +102,84 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
     expect(isBatonError(err) && err.code).toBe('ERR_INVALID_OPTION');
     const nats = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
     await expect(nats.joinPipeline({ name: 'y', stages, host: ['nosuch'] })).rejects.toThrow(/host must be a stage of the pipeline \(only\)/);
-    await expect(nats.joinPipeline({ name: 'y', stages: [agent({ name: 'k', orderByKey: true, handle: (x: number) => x })], host: ['k'] })).rejects.toThrow(/orderByKey is not supported/);
+    await expect(nats.joinPipeline({ name: 'y', stages, host: ['only'], keyPartitions: 0 })).rejects.toThrow(/keyPartitions must be an integer from 1 to 256/);
+    const keyed = [agent({ name: 'k', orderByKey: true, handle: (x: number) => x })];
+    const k8 = await nats.joinPipeline({ name: 'parts', stages: keyed, host: ['k'], keyPartitions: 8 });
+    const other = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    for (const n of [4, 16]) {
+      const e = await other.joinPipeline({ name: 'parts', stages: keyed, host: [], keyPartitions: n }).catch((x: unknown) => x);
+      expect(isBatonError(e) && e.code, `keyPartitions ${n} beside 8`).toBe('ERR_INVALID_OPTION');
+      expect((e as Error).message).toContain('give every process the same keyPartitions');
+    }
+    void k8;
+    await other.shutdown();
     await nats.shutdown();
+  }, 60_000);
+
+  it('keeps per-key order at a stage that orders by key, hosted by two processes, through retries and one of them stopping mid-batch', async () => {
+    // 'prep' (one process, one at a time) hands the tasks on in send order; 'ordered' runs in two
+    // processes, up to 4 tasks at once each, with random delays and a transient failure for every 7th.
+    const done: { key: string; n: number; by: string }[] = [];
+    const stages = (by: string) => [
+      agent({ name: 'prep', handle: (x: { key: string; n: number }) => x }),
+      agent({
+        name: 'ordered',
+        orderByKey: true,
+        concurrency: 4,
+        retry: { maxAttempts: 3, backoff: { minMs: 5, maxMs: 20 } },
+        handle: async (x: { key: string; n: number }, ctx) => {
+          await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 6)));
+          if (x.n % 7 === 3 && ctx.attempt === 1) throw new Error('transient');
+          done.push({ key: x.key, n: x.n, by });
+          return x.n;
+        },
+      }),
+    ];
+    const systems = await Promise.all([0, 1, 2].map(async () => createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) })));
+    const sender = await systems[0]!.joinPipeline<{ key: string; n: number }, number>({ name: 'keyed', stages: stages('a'), host: ['prep'], keyPartitions: 4 });
+    await systems[1]!.joinPipeline({ name: 'keyed', stages: stages('b'), host: ['ordered'], keyPartitions: 4 });
+    await systems[2]!.joinPipeline({ name: 'keyed', stages: stages('c'), host: ['ordered'], keyPartitions: 4 });
+    const outcomes: Outcome<number>[] = [];
+    sender.onOutcome((o) => outcomes.push(o));
+    const N = 300;
+    const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'];
+    for (let n = 0; n < N; n++) {
+      const key = keys[n % keys.length]!;
+      await sender.send({ key, n }, { id: `o${n}`, key });
+      if (n === 150) void systems[2]!.shutdown(); // its tasks in hand go back to the server, the other process goes on
+    }
+    await sender.drain();
+    expect(outcomes.filter((o) => o.status !== 'completed').map((o) => [o.id, o.status === 'dead-lettered' && o.error.code, o.status === 'dead-lettered' && o.error.message, o.errors.map((e) => e.error.message)])).toEqual([]);
+    expect(outcomes.filter((o) => o.status === 'completed')).toHaveLength(N);
+    expect(new Set(done.map((d) => d.by)), 'both processes ran the stage').toEqual(new Set(['b', 'c']));
+    for (const key of keys) {
+      const ns = done.filter((d) => d.key === key).map((d) => d.n);
+      const firsts = ns.filter((n, i) => ns.indexOf(n) === i); // a task given back mid-run may end twice
+      expect(firsts, `the tasks of ${key} in the order they ended at 'ordered'`).toEqual([...firsts].sort((x, y) => x - y));
+      expect(firsts).toHaveLength(N / keys.length);
+    }
+    await Promise.all([systems[0]!.shutdown(), systems[1]!.shutdown()]);
+  }, 60_000);
+
+  it('charges nothing for the tasks a process gives back when it stops mid-batch (they run in the other process)', async () => {
+    // Before the fix, a stopping process's open pull request took each task it had just given back
+    // again, up to maxAttempts deliveries in a second, and the other process then dead-lettered it
+    // with ERR_PROCESS_DIED (2 runs in 4 here).
+    const stages = [agent({ name: 'in', handle: (n: number) => n }), agent({ name: 'work', concurrency: 4, handle: async (n: number) => (await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 6))), n) })];
+    const systems = await Promise.all([0, 1, 2].map(async () => createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) })));
+    const sender = await systems[0]!.joinPipeline<number, number>({ name: 'handback', stages, host: ['in'] });
+    await systems[1]!.joinPipeline({ name: 'handback', stages, host: ['work'] });
+    await systems[2]!.joinPipeline({ name: 'handback', stages, host: ['work'] });
+    const outcomes: Outcome<number>[] = [];
+    sender.onOutcome((o) => outcomes.push(o));
+    for (let n = 0; n < 400; n++) {
+      await sender.send(n, { id: `h${n}` });
+      if (n === 200) void systems[2]!.shutdown();
+    }
+    await sender.drain();
+    expect(outcomes.filter((o) => o.status !== 'completed').map((o) => [o.id, o.status === 'dead-lettered' && o.error.code])).toEqual([]);
+    expect(outcomes).toHaveLength(400);
+    await Promise.all([systems[0]!.shutdown(), systems[1]!.shutdown()]);
   }, 60_000);
 
   it('dead-letters no healthy task when the dependency of a stage hosted by two processes is down for a while', async () => {
@@ -190,7 +266,7 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
       }
     })();
     for (let i = 0; i < N; i++) {
-      expect(await p.send(i, { id: `t-${i}` })).toBe('accepted');
+      expect(await p.send(i, { id: `t-${i}`, key: `k${i % 10}` })).toBe('accepted');
       if (i % 50 === 49) await new Promise((r) => setTimeout(r, 5)); // paced: the kills land mid-batch
     }
     await killing;

@@ -3,7 +3,7 @@
 //   parse  n -> n * 2
 //   check  async (1 ms); poison when n % 97 === 0 and n > 0 (input n/2 was sent); fails its first
 //          attempt for every seventh task (transient)
-//   store  n -> n + 1
+//   store  n -> n + 1, ordered by key (key partitions across the processes)
 import { agent, createSystem, natsJetStream } from '../../system/index.js';
 import { distStages } from './dist-stages.js';
 

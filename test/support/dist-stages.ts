@@ -15,6 +15,7 @@ export function distStages(agent: typeof agentFn) {
         return n;
       },
     }),
-    agent({ name: 'store', handle: (n: number) => n + 1 }),
+    // Orders by key: across processes its tasks go through key partitions (one in hand at a time each).
+    agent({ name: 'store', orderByKey: true, handle: (n: number) => n + 1 }),
   ];
 }
