@@ -509,41 +509,30 @@ class NatsStageStore implements StageStore {
         this.roomMade = undefined;
         continue;
       }
-      try {
-        await this.wire.fetch(this.stage, room, FETCH_EXPIRES_MS, (task) => {
-          if (this.closing) {
-            safely(() => task.msg.nak());
-            return false; // and no more on this request: see PipelineWire.fetch
-          }
-          this.arrived.push(task);
-          wake();
-          return true;
-        });
-      } catch (err) {
-        if (this.closing) return;
-        this.log.warn({ err: toErrorInfo(err), stage: this.stage }, 'fetch failed; trying again');
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      await this.fetchInto(room, wake, undefined);
     }
   }
 
   private async pullPartition(partition: number, wake: () => void): Promise<void> {
-    while (!this.closing) {
-      try {
-        await this.wire.fetch(this.stage, 1, FETCH_EXPIRES_MS, (task) => {
-          if (this.closing) {
-            safely(() => task.msg.nak());
-            return false; // and no more on this request: see PipelineWire.fetch
-          }
-          this.arrived.push(task);
-          wake();
-          return true;
-        }, partition);
-      } catch (err) {
-        if (this.closing) return;
-        this.log.warn({ err: toErrorInfo(err), stage: this.stage, partition }, 'fetch failed; trying again');
-        await new Promise((r) => setTimeout(r, 500));
-      }
+    while (!this.closing) await this.fetchInto(1, wake, partition);
+  }
+
+  /** One pull request: what arrives goes to `arrived` (the stage woken), or back to the server once closing. */
+  private async fetchInto(max: number, wake: () => void, partition: number | undefined): Promise<void> {
+    try {
+      await this.wire.fetch(this.stage, max, FETCH_EXPIRES_MS, (task) => {
+        if (this.closing) {
+          safely(() => task.msg.nak());
+          return false; // and no more on this request: see PipelineWire.fetch
+        }
+        this.arrived.push(task);
+        wake();
+        return true;
+      }, partition);
+    } catch (err) {
+      if (this.closing) return;
+      this.log.warn({ err: toErrorInfo(err), stage: this.stage, partition }, 'fetch failed; trying again');
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 
