@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { branchId, isBranchId } from './fan-join.js';
 import type { Envelope } from '../actors/envelope.js';
 import { DEFAULT_OUTCOMES_HIGH_WATER_MARK, OutcomeFeed, type Outcome, type OutcomeIterator, type OutcomesOptions } from '../actors/outcomes.js';
-import { encode } from '../src/codec.js';
+import { decode, encode } from '../src/codec.js';
 import { BatonError, invalidOption, toErrorInfo, type ErrorInfo } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import { Mailbox } from '../src/mailbox.js';
@@ -304,13 +305,78 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     return store;
   }
 
-  /** StageHost: fan-out across processes is not built yet: the route is refused (the task is dead-lettered). */
-  fanOut(env: Envelope, from: string, to: readonly string[]): BatonError {
-    return new BatonError('ERR_INVALID_OPTION', `stage '${this.name}/${from}' routed task ${this.taskId(env)} to ${to.length} stages, but fan-out is not supported in a pipeline spread over processes yet; route to one stage.`, { stage: `${this.name}/${from}` });
+  /**
+   * StageHost: fan-out across processes. The join record goes to the journal's KV bucket (made by the
+   * first process to fan the task out; one that does it again after a crash keeps the first record),
+   * then one task per branch, `<id>#fan<i>`, to each stage, then the task's message is acked. Each
+   * branch's end is added to the record with a conditional update (whichever process ends it); the
+   * last one publishes the task's outcome and deletes the record. Returns no branch for the stage to
+   * hand on: they are on the server. A branch fanning out again is refused.
+   */
+  fanOut(env: Envelope, from: string, to: readonly string[]): Envelope[] | BatonError {
+    const id = this.taskId(env);
+    if (isBranchId(id)) {
+      return new BatonError('ERR_INVALID_OPTION', `the route of stage '${this.name}/${from}' sent task ${id}, itself a branch of a fanned-out task, to ${to.length} stages; across processes a branch routes to one stage (or null).`, { stage: `${this.name}/${from}` });
+    }
+    const store = this.stores.get(from)!;
+    const input = env.bytes!;
+    env.bytes = undefined;
+    const fromPayload = store.payloadOf(id) ?? encode(null, `the input of task ${id}`);
+    const life = store.lifeOf(id);
+    const hop = store.hopOf(id) + 1;
+    const errors = encodeErrors(env);
+    const key = env.key;
+    store.finish(id, async () => {
+      const held = decodeJoin(await this.wire.joinCreate(id, encode([1, from, to, input, fromPayload, []], `the fan-out record of task ${id}`)));
+      for (const [i, stage] of held.to.entries()) await this.wire.publishTask(stage, { id: branchId(id, i), key, hop, life, payload: held.input, errors });
+    }, 'ack');
+    return [];
+  }
+
+  /**
+   * A branch ended here: its end goes into the join record; if it was the last, the task's outcome is
+   * published (a dead letter at the stage that fanned out, with that stage's input, if a branch was
+   * dead-lettered: a replay fans it out again). False if `env` is not a branch.
+   */
+  private branchEnded(env: Envelope, stage: string, end: DistributedBranchEnd, attempts: number): boolean {
+    const id = this.taskId(env);
+    const m = /^([\s\S]*)#fan(\d+)$/.exec(id);
+    if (m === null) return false;
+    const parent = m[1]!;
+    const i = Number(m[2]);
+    const store = this.stores.get(stage)!;
+    const life = store.lifeOf(id);
+    store.finish(id, async () => {
+      const done = await this.wire.joinUpdate(parent, (bytes) => {
+        const rec = decodeJoin(bytes);
+        // Ended before (a branch redone after a crash): nothing to add, but finish the task if that was left undone.
+        if (rec.ends.some((e) => e[0] === i)) return { next: undefined, result: rec.ends.length === rec.to.length ? rec : undefined };
+        rec.ends.push([i, ...end] as never);
+        return { next: encodeJoin(rec, parent), result: rec.ends.length === rec.to.length ? rec : undefined };
+      });
+      if (done === undefined) return;
+      await this.publishJoined(parent, env.key, done, stage, attempts, life);
+      await this.wire.joinDelete(parent);
+    }, end[1] === 1 ? 'ack' : 'term');
+    return true;
+  }
+
+  private async publishJoined(id: string, key: string | undefined, rec: JoinRecord, stage: string, attempts: number, life: string): Promise<void> {
+    const dead = rec.ends.find((e) => e[2] === 0) as [number, string, 0, string, Uint8Array | null, number] | undefined;
+    if (dead === undefined) {
+      const outputs = rec.ends.map((e) => ({ stage: e[1], output: decode((e as [number, string, 1, Uint8Array])[3]) }));
+      const o: StoredOutcome = { id, key, status: 'completed', stage, attempts, output: encode(outputs, `the joined outputs of task ${id}`), errors: undefined, code: undefined, finishedAt: Date.now() };
+      return this.wire.publishOutcome(o, life);
+    }
+    const o: StoredOutcome = { id, key, status: 'dead', stage: rec.from, attempts: dead[5], output: undefined, errors: dead[4] ?? undefined, code: dead[3], finishedAt: Date.now() };
+    this.events.emit({ type: 'dead-lettered', path: `${this.name}/${rec.from}`, at: this.clock.now(), taskId: id, error: { name: 'BatonError', code: dead[3], message: `branch ${dead[0]} of task ${id} (stage '${dead[1]}') was dead-lettered` } });
+    await this.wire.publishDead(o, rec.fromPayload, life);
+    await this.wire.publishOutcome(o, life);
   }
 
   /** StageHost: the task left its last stage: its outcome goes to the server, then its message is acked. */
   complete(env: Envelope, _output: unknown, stage: string, attempts: number): void {
+    if (this.branchEnded(env, stage, [stage, 1, env.bytes!], attempts)) return void (env.bytes = undefined);
     const id = this.taskId(env);
     const o: StoredOutcome = { id, key: env.key, status: 'completed', stage, attempts, output: env.bytes, errors: encodeErrors(env), code: undefined, finishedAt: Date.now() };
     env.bytes = undefined;
@@ -324,6 +390,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     const id = this.taskId(env);
     const last = env.errors?.[env.errors.length - 1]?.error;
     if (last === undefined || last.message !== error.message) (env.errors ??= []).push({ stage, attempt: attempts, at: this.clock.now(), charged: false, error });
+    if (this.branchEnded(env, stage, [stage, 0, code, encodeErrors(env) ?? null, attempts], attempts)) return;
     this.events.emit({ type: 'dead-lettered', path: `${this.name}/${stage}`, at: this.clock.now(), taskId: id, error: { ...error, code } });
     const o: StoredOutcome = { id, key: env.key, status: 'dead', stage, attempts, output: undefined, errors: encodeErrors(env), code, finishedAt: Date.now() };
     const store = this.stores.get(stage)!;
@@ -554,6 +621,11 @@ class NatsStageStore implements StageStore {
     return { env, running: t.deliveries > 1 ? 'suspect' : 'no' };
   }
 
+  /** Hops a task in hand has made so far. */
+  hopOf(id: string): number {
+    return this.held.get(id)?.hop ?? 0;
+  }
+
   /** The life of a task in hand ('0' unless it was replayed). */
   lifeOf(id: string): string {
     return this.held.get(id)?.life ?? '0';
@@ -625,6 +697,31 @@ function safely(op: () => void): void {
 
 function encodeErrors(env: Envelope): Uint8Array | undefined {
   return env.errors === undefined || env.errors.length === 0 ? undefined : encode(env.errors, 'an error history');
+}
+
+/** A branch's end as the distributed join record keeps it, after its index: [stage, 1, output] or [stage, 0, code, history, attempts]. */
+type DistributedBranchEnd = [stage: string, ok: 1, output: Uint8Array] | [stage: string, ok: 0, code: string, errors: Uint8Array | null, attempts: number];
+
+/** A distributed fan-out's join record: msgpack [1, from, to, input, fromPayload, ends]. */
+interface JoinRecord {
+  readonly from: string;
+  readonly to: string[];
+  readonly input: Uint8Array;
+  /** The input the fanning stage had: a dead letter's payload, so a replay fans the task out again. */
+  readonly fromPayload: Uint8Array;
+  readonly ends: ([number, ...DistributedBranchEnd])[];
+}
+
+function decodeJoin(bytes: Uint8Array): JoinRecord {
+  const v = decode<unknown[]>(bytes);
+  if (!Array.isArray(v) || v[0] !== 1 || typeof v[1] !== 'string' || !Array.isArray(v[2]) || !(v[3] instanceof Uint8Array) || !(v[4] instanceof Uint8Array) || !Array.isArray(v[5])) {
+    throw new BatonError('ERR_JOURNAL_CORRUPT', 'a fan-out record in the NATS bucket is not one Baton wrote; delete its key (<pipeline>.j.<id>).', {});
+  }
+  return { from: v[1], to: v[2] as string[], input: v[3], fromPayload: v[4], ends: v[5] as JoinRecord['ends'] };
+}
+
+function encodeJoin(rec: JoinRecord, id: string): Uint8Array {
+  return encode([1, rec.from, rec.to, rec.input, rec.fromPayload, rec.ends], `the fan-out record of task ${id}`);
 }
 
 function stripJoin(options: JoinOptions): PipelineOptions {

@@ -31,8 +31,9 @@ export interface StageHost {
   stageNamed(name: string): StageInbox | undefined;
   /**
    * With a journal: records that `env` fans out from stage `from` to the stages `to` (checked: known,
-   * distinct) with its output encoded in env.bytes, and returns one branch per stage, in order, for
-   * the caller to hand on; or a BatonError saying why this pipeline cannot (a distributed one).
+   * distinct) with its output encoded in env.bytes, and returns the branches for the caller to hand on
+   * (one per stage, in order; none when the host sends them itself: a distributed pipeline), or a
+   * BatonError saying why it cannot (a branch fanning out again across processes).
    */
   fanOut(env: Envelope, from: string, to: readonly string[], output: unknown): Envelope[] | BatonError;
   /** The task left the pipeline's last stage (or a route returned null). */

@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import { decode, encode } from '../codec.js';
 import { BatonError, toErrorInfo } from '../errors.js';
 import type { StoredOutcome } from './journal.js';
@@ -9,6 +10,8 @@ export interface NatsWire {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** The journal's KV bucket: a distributed pipeline keeps its fan-out joins there (`<p>.j.<id>`). */
+  readonly kv: KV;
   readonly timeoutMs: number;
   readonly lib: {
     readonly headers: () => { set(k: string, v: string): void; get(k: string): string };
@@ -269,6 +272,53 @@ export class PipelineWire {
     }
     await messages.close().catch(() => undefined);
     return out;
+  }
+
+  /**
+   * The join record of fanned-out task `id`: made by the first process to fan it out (a process that
+   * does it again after a crash finds it, and its record wins). Resolves the record that holds.
+   */
+  async joinCreate(id: string, rec: Uint8Array): Promise<Uint8Array> {
+    const key = this.joinKey(id);
+    try {
+      await this.wire.kv.create(key, rec);
+      return rec;
+    } catch (err) {
+      const e = await this.wire.kv.get(key);
+      if (e === null || e.operation !== 'PUT') throw err;
+      return e.value;
+    }
+  }
+
+  /**
+   * Changes the join record of task `id` with `change` (given the record, it answers the new one, or
+   * undefined to leave it), conditional on its revision, again after a conflict with another process.
+   * Resolves what `change` answered last, and undefined if there is no record (the task has ended).
+   */
+  async joinUpdate<T>(id: string, change: (rec: Uint8Array) => { next: Uint8Array | undefined; result: T }): Promise<T | undefined> {
+    const key = this.joinKey(id);
+    for (;;) {
+      const e = await this.wire.kv.get(key);
+      if (e === null || e.operation !== 'PUT') return undefined;
+      const { next, result } = change(e.value);
+      if (next === undefined) return result;
+      try {
+        await this.wire.kv.update(key, next, e.revision);
+        return result;
+      } catch (err) {
+        if (!/wrong last sequence/i.test(toErrorInfo(err).message)) throw err;
+        // another process ended a branch of the same task first: read again
+      }
+    }
+  }
+
+  /** Forgets the join record of task `id` (its outcome is published). */
+  async joinDelete(id: string): Promise<void> {
+    await this.wire.kv.purge(this.joinKey(id));
+  }
+
+  private joinKey(id: string): string {
+    return `${this.p}.j.${token(id)}`;
   }
 
   /** Removes a dead letter (replayed). */

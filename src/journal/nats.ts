@@ -146,7 +146,7 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
     }
       const journal: NatsJournal = {
       kind: 'nats',
-      wire: { nc, js, jsm, timeoutMs, lib: { headers: headers as never, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } as never },
+      wire: { nc, js, jsm, kv, timeoutMs, lib: { headers: headers as never, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } as never },
       durable: true,
       now: options.now ?? Date.now,
       openPipeline: part,

@@ -182,6 +182,45 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
     await Promise.all([systems[0]!.shutdown(), systems[1]!.shutdown()]);
   }, 60_000);
 
+  it('fans a task out to stages in other processes and joins it once; a dead branch dead-letters the task, and a replay fans it out again', async () => {
+    const broken = { fr: true };
+    const runs = { en: 0, fr: 0 };
+    const stages = [
+      agent({ name: 'split', handle: (n: number) => n, route: () => ['en', 'fr'] }),
+      agent({ name: 'en', concurrency: 4, handle: (n: number) => (runs.en++, `en ${n}`), route: () => null }),
+      agent({ name: 'fr', concurrency: 4, retry: { maxAttempts: 1 }, handle: (n: number) => {
+        runs.fr++;
+        if (n === 3 && broken.fr) throw new Error('no French for 3');
+        return `fr ${n}`;
+      }, route: () => null }),
+    ];
+    const systems = await Promise.all([0, 1, 2].map(async () => createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) })));
+    const p = await systems[0]!.joinPipeline<number, { stage: string; output: string }[]>({ name: 'fanned', stages, host: ['split'] });
+    await systems[1]!.joinPipeline({ name: 'fanned', stages, host: ['en'] });
+    await systems[2]!.joinPipeline({ name: 'fanned', stages, host: ['fr', 'en'] });
+    const outcomes: Outcome<{ stage: string; output: string }[]>[] = [];
+    p.onOutcome((o) => outcomes.push(o));
+    for (let n = 0; n < 50; n++) await p.send(n, { id: `f${n}` });
+    await p.drain();
+    expect(outcomes).toHaveLength(50);
+    expect(runs).toEqual({ en: 50, fr: 50 });
+    for (const o of outcomes) {
+      const n = Number(o.id.slice(1));
+      if (n === 3) {
+        expect(o).toMatchObject({ status: 'dead-lettered', stage: 'split', error: { code: 'ERR_TASK_FAILED' } });
+        continue;
+      }
+      expect(o.status, o.id).toBe('completed');
+      if (o.status === 'completed') expect([...o.output].sort((a, b) => a.stage.localeCompare(b.stage))).toEqual([{ stage: 'en', output: `en ${n}` }, { stage: 'fr', output: `fr ${n}` }]);
+    }
+    broken.fr = false;
+    expect(await p.replay(['f3'])).toBe(1);
+    await p.drain();
+    expect(outcomes.at(-1)).toMatchObject({ id: 'f3', status: 'completed' });
+    expect(runs).toEqual({ en: 51, fr: 51 }); // the replay fanned f3 out again: both branches ran once more
+    await Promise.all(systems.map((x) => x.shutdown()));
+  }, 60_000);
+
   it('dead-letters no healthy task when the dependency of a stage hosted by two processes is down for a while', async () => {
     const down = { until: Date.now() + 1_500 };
     const calls = { failed: 0 };
