@@ -306,7 +306,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
   }
 
   /**
-   * StageHost: fan-out across processes. The join record goes to the journal's KV bucket (made by the
+   * StageHost: fan-out across processes. The join record goes to the KV bucket `<bucket>_fan` (made by the
    * first process to fan the task out; one that does it again after a crash keeps the first record),
    * then one task per branch, `<id>#fan<i>`, to each stage, then the task's message is acked. Each
    * branch's end is added to the record with a conditional update (whichever process ends it); the
@@ -715,7 +715,7 @@ interface JoinRecord {
 function decodeJoin(bytes: Uint8Array): JoinRecord {
   const v = decode<unknown[]>(bytes);
   if (!Array.isArray(v) || v[0] !== 1 || typeof v[1] !== 'string' || !Array.isArray(v[2]) || !(v[3] instanceof Uint8Array) || !(v[4] instanceof Uint8Array) || !Array.isArray(v[5])) {
-    throw new BatonError('ERR_JOURNAL_CORRUPT', 'a fan-out record in the NATS bucket is not one Baton wrote; delete its key (<pipeline>.j.<id>).', {});
+    throw new BatonError('ERR_JOURNAL_CORRUPT', 'a fan-out record in the NATS bucket is not one Baton wrote; delete its key in the <bucket>_fan bucket.', {});
   }
   return { from: v[1], to: v[2] as string[], input: v[3], fromPayload: v[4], ends: v[5] as JoinRecord['ends'] };
 }

@@ -10,8 +10,8 @@ export interface NatsWire {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
-  /** The journal's KV bucket: a distributed pipeline keeps its fan-out joins there (`<p>.j.<id>`). */
-  readonly kv: KV;
+  /** The KV bucket of fan-out joins (`<bucket>_fan`, made on first use): `<p>.<id>` per fanned-out task. */
+  readonly joins: () => Promise<KV>;
   readonly timeoutMs: number;
   readonly lib: {
     readonly headers: () => { set(k: string, v: string): void; get(k: string): string };
@@ -280,11 +280,12 @@ export class PipelineWire {
    */
   async joinCreate(id: string, rec: Uint8Array): Promise<Uint8Array> {
     const key = this.joinKey(id);
+    const kv = await this.wire.joins();
     try {
-      await this.wire.kv.create(key, rec);
+      await kv.create(key, rec);
       return rec;
     } catch (err) {
-      const e = await this.wire.kv.get(key);
+      const e = await kv.get(key);
       if (e === null || e.operation !== 'PUT') throw err;
       return e.value;
     }
@@ -297,13 +298,14 @@ export class PipelineWire {
    */
   async joinUpdate<T>(id: string, change: (rec: Uint8Array) => { next: Uint8Array | undefined; result: T }): Promise<T | undefined> {
     const key = this.joinKey(id);
+    const kv = await this.wire.joins();
     for (;;) {
-      const e = await this.wire.kv.get(key);
+      const e = await kv.get(key);
       if (e === null || e.operation !== 'PUT') return undefined;
       const { next, result } = change(e.value);
       if (next === undefined) return result;
       try {
-        await this.wire.kv.update(key, next, e.revision);
+        await kv.update(key, next, e.revision);
         return result;
       } catch (err) {
         if (!/wrong last sequence/i.test(toErrorInfo(err).message)) throw err;
@@ -314,11 +316,11 @@ export class PipelineWire {
 
   /** Forgets the join record of task `id` (its outcome is published). */
   async joinDelete(id: string): Promise<void> {
-    await this.wire.kv.purge(this.joinKey(id));
+    await (await this.wire.joins()).purge(this.joinKey(id));
   }
 
   private joinKey(id: string): string {
-    return `${this.p}.j.${token(id)}`;
+    return `${this.p}.${token(id)}`;
   }
 
   /** Removes a dead letter (replayed). */

@@ -113,6 +113,10 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
       if (!exists) throw new BatonError('ERR_INVALID_OPTION', `NATS at ${where} has no journal bucket '${bucket}'; give the bucket the system was created with (natsJetStream({ bucket }), 'baton' by default).`, { bucket });
     }
     const kv = readonly ? await new Kvm(js).open(bucket) : await new Kvm(js).create(bucket, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs });
+    // Distributed pipelines keep their fan-out joins in a bucket of their own: the journal's bucket is
+    // read whole when a process opens it, and joins written all the time by other processes kept that
+    // read from ever catching up (a process restarted mid-batch never joined).
+    let joins: Promise<KV> | undefined;
     const parts = new Map<string, NatsPipelineJournal>();
     const part = (name: string): NatsPipelineJournal => {
       let p = parts.get(name);
@@ -146,7 +150,7 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
     }
       const journal: NatsJournal = {
       kind: 'nats',
-      wire: { nc, js, jsm, kv, timeoutMs, lib: { headers: headers as never, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } as never },
+      wire: { nc, js, jsm, joins: () => (joins ??= new Kvm(js).create(`${bucket}_fan`, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs })), timeoutMs, lib: { headers: headers as never, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } as never },
       durable: true,
       now: options.now ?? Date.now,
       openPipeline: part,

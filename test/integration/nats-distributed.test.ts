@@ -13,9 +13,9 @@ const SEED = Number(process.env['BATON_KILL_SEED'] ?? Date.now() % 100_000);
 const crashes: string[] = [];
 
 /** Starts one hosting process; resolves once it has joined. */
-function host(url: string, stages: string): Promise<ChildProcess> {
+function host(url: string, stages: string, fan = false): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, url, stages], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, url, stages, ...(fan ? ['fan'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     let ready = false;
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -285,13 +285,14 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
     }
   }, 90_000);
 
-  it(`loses no accepted task across 10 rounds of SIGKILL of random hosting processes (seed ${SEED})`, async () => {
+  it(`loses no accepted task across 10 rounds of SIGKILL of random hosting processes, fanned-out tasks included (seed ${SEED})`, async () => {
     const N = 2_000;
     const roles = ['parse', 'check', 'check,store'];
-    const children: ChildProcess[] = await Promise.all(roles.map((r) => host(server.url, r)));
+    // Every tenth output of 'parse' fans out to 'check' and 'store', joined across the processes.
+    const children: ChildProcess[] = await Promise.all(roles.map((r) => host(server.url, r, true)));
     const sender = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
-    const p = await sender.joinPipeline<number, number>({ name: 'dist', stages: distStages(agent), host: [], ackWaitMs: 2_000 });
-    const outcomes = new Map<string, Outcome<number>[]>();
+    const p = await sender.joinPipeline<number, number | { stage: string; output: number }[]>({ name: 'dist', stages: distStages(agent, true), host: [], ackWaitMs: 2_000 });
+    const outcomes = new Map<string, Outcome<number | { stage: string; output: number }[]>[]>();
     p.onOutcome((o) => outcomes.set(o.id, [...(outcomes.get(o.id) ?? []), o]));
     const random = seededRandom(SEED);
     let kills = 0;
@@ -301,7 +302,7 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
         const i = Math.floor(random() * roles.length);
         await killed(children[i]!);
         kills++;
-        children[i] = await host(server.url, roles[i]!);
+        children[i] = await host(server.url, roles[i]!, true);
       }
     })();
     for (let i = 0; i < N; i++) {
@@ -323,8 +324,11 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
     // Anything else dead-lettered must have been in hand in processes killed maxAttempts times.
     const unexplained = dead.filter((o) => !poison.includes(o.id) && o.error.code !== 'ERR_PROCESS_DIED').map((o) => [o.id, o.error.code]);
     expect(unexplained, 'no healthy task is dead-lettered except for repeated process deaths').toEqual([]);
-    const completed = [...outcomes.values()].filter((os) => os[0]!.status === 'completed');
-    expect(completed.every((os) => os[0]!.status === 'completed' && os[0]!.output === Number(os[0]!.id.slice(2)) * 2 + 1)).toBe(true);
+    const completed = [...outcomes.values()].map((os) => os[0]!).filter((o) => o.status === 'completed');
+    const expected = (i: number): unknown => ((i * 2) % 10 === 0 ? [{ stage: 'store', output: i * 2 + 1 }, { stage: 'store', output: i * 2 + 1 }] : i * 2 + 1);
+    const wrong = completed.filter((o) => o.status === 'completed' && JSON.stringify(o.output) !== JSON.stringify(expected(Number(o.id.slice(2))))).map((o) => o.id);
+    expect(wrong, 'every completed task has its output (both branches of a fanned-out one)').toEqual([]);
+    expect(completed.filter((o) => Array.isArray(o.status === 'completed' && o.output)).length, 'fanned-out tasks completed').toBeGreaterThan(300);
     await sender.shutdown();
     await Promise.all(children.map(killed));
   }, 180_000);

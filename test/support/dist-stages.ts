@@ -1,9 +1,13 @@
 import type { agent as agentFn } from '../../system/index.js';
 
-/** The stages of the distributed kill test, shared by its processes (see dist-child.ts). */
-export function distStages(agent: typeof agentFn) {
+/**
+ * The stages of the distributed kill test, shared by its processes (see dist-child.ts). With `fan`,
+ * 'parse' fans every task whose output is a multiple of 10 out to 'check' and 'store' (a join across
+ * processes); the others go to 'check'.
+ */
+export function distStages(agent: typeof agentFn, fan = false) {
   return [
-    agent({ name: 'parse', handle: (n: number) => n * 2 }),
+    fan ? agent({ name: 'parse', handle: (n: number) => n * 2, route: (n: number) => (n % 10 === 0 ? ['check', 'store'] : 'check') }) : agent({ name: 'parse', handle: (n: number) => n * 2 }),
     agent({
       name: 'check',
       concurrency: 4,
