@@ -113,9 +113,9 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
       if (!exists) throw new BatonError('ERR_INVALID_OPTION', `NATS at ${where} has no journal bucket '${bucket}'; give the bucket the system was created with (natsJetStream({ bucket }), 'baton' by default).`, { bucket });
     }
     const kv = readonly ? await new Kvm(js).open(bucket) : await new Kvm(js).create(bucket, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs });
-    // Distributed pipelines keep their fan-out joins in a bucket of their own: the journal's bucket is
-    // read whole when a process opens it, and joins written all the time by other processes kept that
-    // read from ever catching up (a process restarted mid-batch never joined).
+    // Distributed pipelines keep their fan-out joins in a bucket of their own: with them in the
+    // journal's bucket (read whole when a process opens it), a process restarted mid-batch in the
+    // SIGKILL test never finished opening it.
     let joins: Promise<KV> | undefined;
     const parts = new Map<string, NatsPipelineJournal>();
     const part = (name: string): NatsPipelineJournal => {

@@ -64,6 +64,28 @@ describe.skipIf(natsMissing !== '')('natsJetStream()', () => {
     expect(second.openPipeline('b.c:d').outcome('x')).toMatchObject({ status: 'completed', finishedAt: 5 });
   });
 
+  it('opens a bucket that another process writes all the time: the load ends at what the bucket held when it began', async () => {
+    const b = bucket();
+    const busy = await open(b);
+    const pj = busy.openPipeline('busy');
+    await pj.commit([accept('seed', 1)]);
+    let writing = true;
+    let seq = 1;
+    // Four writers, commits one after another, each a new key: the bucket never stands still while the other opens.
+    const writer = Promise.all([0, 1, 2, 3].map(async (k) => {
+      const part = busy.openPipeline(`busy${k}`);
+      while (writing) await part.commit([accept(`w${++seq}`, seq)]);
+    }));
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    const other = await Promise.race([open(b), new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000))]);
+    writing = false;
+    await writer;
+    expect(other, 'the second journal opened within 10 s').toBeDefined();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(other!.openPipeline('busy').status('seed')).toBe('pending');
+  });
+
   it('prunes completed tasks from the bucket, not only from memory', async () => {
     const b = bucket();
     const first = await open(b);
