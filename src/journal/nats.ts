@@ -113,9 +113,8 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
       if (!exists) throw new BatonError('ERR_INVALID_OPTION', `NATS at ${where} has no journal bucket '${bucket}'; give the bucket the system was created with (natsJetStream({ bucket }), 'baton' by default).`, { bucket });
     }
     const kv = readonly ? await new Kvm(js).open(bucket) : await new Kvm(js).create(bucket, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs });
-    // Distributed pipelines keep their fan-out joins in a bucket of their own: with them in the
-    // journal's bucket (read whole when a process opens it), a process restarted mid-batch in the
-    // SIGKILL test never finished opening it.
+    // Distributed pipelines keep their fan-out joins in a bucket of their own: the journal's bucket is
+    // read whole by every process that opens it, and the joins' churn is none of its business.
     let joins: Promise<KV> | undefined;
     const parts = new Map<string, NatsPipelineJournal>();
     const part = (name: string): NatsPipelineJournal => {
@@ -131,7 +130,19 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
     if (info.state.messages > 0) {
       const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.LastPerSubject });
       const prefix = `$KV.${bucket}.`.length;
+      // Done at the last message the bucket held when the read began (or when none is left to read).
+      // Not only "pending 0 on a message": a message about to be read can be removed under the read (a
+      // purge by another process: a pruned task, a dropped branch), and then no message ever said so:
+      // the open hung while another process purged keys. A check of the consumer every 250 ms ends that.
+      const last = info.state.last_seq;
+      let seen = 0;
+      let check: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve, reject) => {
+        check = setInterval(() => {
+          consumer.info().then((ci) => {
+            if (ci.num_pending === 0 && ci.delivered.stream_seq <= seen) resolve();
+          }, () => undefined);
+        }, 250);
         consumer
           .consume({
             callback: (m) => {
@@ -141,11 +152,12 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
               } catch (err) {
                 reject(err);
               }
-              if (m.info.pending === 0) resolve();
+              seen = m.seq;
+              if (m.info.pending === 0 || m.seq >= last) resolve();
             },
           })
           .catch(reject);
-      });
+      }).finally(() => clearInterval(check));
       await consumer.delete().catch(() => undefined);
     }
       const journal: NatsJournal = {

@@ -71,10 +71,15 @@ describe.skipIf(natsMissing !== '')('natsJetStream()', () => {
     await pj.commit([accept('seed', 1)]);
     let writing = true;
     let seq = 1;
-    // Four writers, commits one after another, each a new key: the bucket never stands still while the other opens.
+    // Four writers, commits one after another, each a new key, then its purge: the bucket never stands
+    // still while the other opens, and messages the load was about to read are removed under it.
     const writer = Promise.all([0, 1, 2, 3].map(async (k) => {
       const part = busy.openPipeline(`busy${k}`);
-      while (writing) await part.commit([accept(`w${++seq}`, seq)]);
+      while (writing) {
+        const id = `w${++seq}`;
+        await part.commit([accept(id, seq)]);
+        await part.commit([{ op: 'drop', id }]); // a purge: the key's messages go
+      }
     }));
     await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
