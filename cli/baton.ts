@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BatonError, cancelStoredTask, decodeOutcome, natsJetStream, sqliteJournal, type Journal, type SyncPipelineJournal } from '../system/index.js';
+import { BatonError, cancelStoredTask, decodeOutcome, distributedPipelines, distributedStreams, natsJetStream, sqliteJournal, type Journal, type NatsJournal, type Outcome, type SyncPipelineJournal } from '../system/index.js';
 import { table } from './table.js';
 import { top } from './top.js';
 
@@ -21,7 +21,9 @@ commands:
                                   --db: what the journal holds (pending per stage, completed, dead letters)
 
 a NATS journal instead of a SQLite file: --nats URL [--bucket NAME ('baton')] for status, dead-letters and top
-(read-only; replay and cancel go through the running system there)
+(read-only; replay and cancel go through the running system there). A pipeline spread over processes
+(joinPipeline) keeps its dead letters in streams: status lists it, dead-letters reads them, and replay
+sends them back to their stages (any process may: its running processes pick them up).
 
 options:
   --json                          machine-readable output (camelCase keys, ISO times) on every command
@@ -122,11 +124,16 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
   if (values.nats !== undefined) {
     // A running system keeps its NATS journal in memory and writes it with conditional updates: a
     // second writer would make its writes fail. Replay and cancel go through the system instead.
-    if (writes) throw new CliError(USAGE_ERROR, `baton ${command} --nats: a NATS journal is written only by its running system; use pipeline.${command === 'replay' ? 'replay(ids)' : 'cancel(id)'} there (or the live page). status, dead-letters and top read it.`);
     const where = `NATS ${values.nats} bucket '${values.bucket ?? 'baton'}'`;
     return openNats(values.nats, values.bucket).then(async (journal) => {
       try {
-        return commandOn(journal, where, command, ids, { ...values, limit, offset }, out, err);
+        // A distributed pipeline (its streams on the server) is read, and replayed, through its streams.
+        const streams = values.pipeline !== undefined && !journal.pipelines().includes(values.pipeline) ? await distributedStreams(journal, values.pipeline) : undefined;
+        if (streams !== undefined && command !== 'status' && command !== 'cancel') return await onStreams(streams, command, ids, { ...values, limit, offset }, out, err);
+        if (writes) throw new CliError(USAGE_ERROR, `baton ${command} --nats: a NATS journal is written only by its running system; use pipeline.${command === 'replay' ? 'replay(ids)' : 'cancel(id)'} there (or the live page). status, dead-letters and top read it; replay works on a pipeline spread over processes (joinPipeline).`);
+        const code = commandOn(journal, where, command, ids, { ...values, limit, offset }, out, err);
+        if (command === 'status' && !values.json) await distributedStatus(journal, out);
+        return code;
       } finally {
         await journal.close();
       }
@@ -146,8 +153,54 @@ function run(argv: readonly string[], out: (s: string) => void, err: (s: string)
   }
 }
 
+/** dead-letters and replay on a distributed pipeline's streams (see DistributedStreams). */
+async function onStreams(
+  streams: NonNullable<Awaited<ReturnType<typeof distributedStreams>>>,
+  command: string,
+  ids: readonly string[],
+  values: { all?: boolean | undefined; json?: boolean | undefined; limit: number; offset: number },
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
+  const name = streams.pipeline;
+  const show = (json: unknown, text: () => string): void => out(values.json ? JSON.stringify(json) + '\n' : text() + '\n');
+  if (command === 'dead-letters') {
+    const all = await streams.deadLetters();
+    const rows = all.slice(values.offset, values.offset + values.limit).map((o: Outcome) => ({
+      id: o.id,
+      ...(o.key !== undefined ? { key: o.key } : {}),
+      stage: o.stage,
+      attempts: o.attempts,
+      code: o.status === 'dead-lettered' ? o.error.code : undefined,
+      lastError: o.errors[o.errors.length - 1]?.error.message ?? (o.status === 'dead-lettered' ? o.error.message : undefined),
+      errors: o.errors.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
+    }));
+    show(rows, () => (rows.length === 0 ? `pipeline '${name}' has no dead letters${values.offset > 0 ? ` from offset ${values.offset}` : ''}` : table(rows.map((r) => ({ ...r, 'last error': r.lastError })), ['id', 'stage', 'attempts', 'code', 'last error'])));
+    if (all.length > values.offset + values.limit) err(`baton dead-letters: showing ${rows.length} dead letters from offset ${values.offset}; there are more: --offset ${values.offset + rows.length}\n`);
+    return 0;
+  }
+  const targets = values.all ? 'all' : [...new Set(ids)];
+  const replayed = await streams.replay(targets);
+  const done = new Set(replayed);
+  const others = targets === 'all' ? [] : targets.filter((id) => !done.has(id));
+  show({ pipeline: name, replayed, notDeadLetters: others }, () => `replayed ${replayed.length} of ${targets === 'all' ? replayed.length : targets.length} in pipeline '${name}'${others.length > 0 ? ' (the others are not dead letters there)' : ''}; its running processes pick them up`);
+  return 0;
+}
+
+/** The distributed pipelines on the journal's server, after the journal's own status table. */
+async function distributedStatus(journal: NatsJournal, out: (s: string) => void): Promise<void> {
+  const names = await distributedPipelines(journal);
+  if (names.length === 0) return;
+  const rows: Record<string, unknown>[] = [];
+  for (const name of names) {
+    const s = await distributedStreams(journal, name);
+    if (s !== undefined) rows.push({ 'spread over processes': name, 'waiting at stages': await s.pendingWork(), dead: (await s.deadLetters()).length });
+  }
+  out(table(rows, ['spread over processes', 'waiting at stages', 'dead']) + '\n');
+}
+
 /** Opens a NATS journal read-only (it must exist; nothing on the server changes). */
-async function openNats(servers: string, bucket: string | undefined): Promise<Journal> {
+async function openNats(servers: string, bucket: string | undefined): Promise<NatsJournal> {
   return natsJetStream({ servers, ...(bucket === undefined ? {} : { bucket }), readonly: true, timeoutMs: 10_000, connectOptions: { maxReconnectAttempts: 0, reconnect: false } });
 }
 

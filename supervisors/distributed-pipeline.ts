@@ -246,11 +246,8 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     for (const d of await this.wire.deadLetters()) {
       if (!wanted.has(d.outcome.id)) continue;
       wanted.delete(d.outcome.id);
-      // A new life: its de-duplication ids differ from the first life's, still in the server's window.
-      const life = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
       this.mine.add(d.outcome.id); // before the publish: its outcome may come back before the publish's answer does
-      await this.wire.publishTask(d.outcome.stage, { id: d.outcome.id, key: d.outcome.key, hop: 0, life, payload: d.payload, errors: d.outcome.errors });
-      await this.wire.deleteDead(d.seq);
+      await this.wire.replayDead(d);
       n++;
     }
     return n;

@@ -28,6 +28,7 @@ export { outcomeOf as decodeOutcome } from '../supervisors/stored-outcome.js';
 export { cancelStoredTask } from '../supervisors/operator-api.js';
 export type { ObserveOptions, Observer } from './observe.js';
 export { DistributedPipeline, type JoinOptions, type DistributedStats } from '../supervisors/distributed-pipeline.js';
+export { distributedPipelines, distributedStreams, type DistributedStreams } from '../supervisors/distributed-streams.js';
 export type { AttemptError } from '../actors/envelope.js';
 
 export { oneForOne, oneForAll, restForOne, shouldRestart, restartSet, type SupervisorStrategy, type StrategyOptions, type RestartType, type ExitKind, type StrategyKind } from '../policies/strategy.js';

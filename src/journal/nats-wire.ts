@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
@@ -148,6 +149,43 @@ export class PipelineWire {
       }
     }
     return w;
+  }
+
+  /**
+   * For tools (the CLI): the streams of distributed pipeline `pipeline` as they are, made by its
+   * processes, or undefined if it has none. Makes nothing; which stages order by key (and over how
+   * many partitions) is read from their consumers, so a replay reaches the right subject.
+   */
+  static async attach(wire: NatsWire, pipeline: string): Promise<PipelineWire | undefined> {
+    const probe = new PipelineWire(wire, pipeline, new Map());
+    const exists = await wire.jsm.streams.info(probe.stream('DEAD')).then(() => true, () => false);
+    if (!exists) return undefined;
+    const keyed = new Map<string, number>();
+    for await (const c of wire.jsm.consumers.list(probe.stream('WORK'))) {
+      const m = /^k-([A-Za-z0-9_-]+)-\d+$/.exec(c.name);
+      const n = /^baton key partition \d+ of (\d+)$/.exec(c.config.description ?? '');
+      if (m !== null && n !== null) keyed.set(Buffer.from(m[1]!, 'base64url').toString('utf8'), Number(n[1]));
+    }
+    return new PipelineWire(wire, pipeline, keyed);
+  }
+
+  /** Names of the distributed pipelines whose streams the server holds (for tools). */
+  static async pipelines(wire: NatsWire): Promise<string[]> {
+    const out: string[] = [];
+    for await (const name of wire.jsm.streams.names()) {
+      const m = /^BATON_([A-Za-z0-9_-]+)_DEAD$/.exec(name);
+      if (m !== null) out.push(Buffer.from(m[1]!, 'base64url').toString('utf8'));
+    }
+    return out.sort();
+  }
+
+  /**
+   * Sends a dead letter back to its stage in a new life and removes it from the dead-letter stream. A
+   * new life: its de-duplication ids differ from the first life's, still in the server's window.
+   */
+  async replayDead(d: { seq: number; outcome: StoredOutcome; payload: Uint8Array }, life = `r${Date.now().toString(36)}${randomBytes(3).toString('hex')}`): Promise<void> {
+    await this.publishTask(d.outcome.stage, { id: d.outcome.id, key: d.outcome.key, hop: 0, life, payload: d.payload, errors: d.outcome.errors });
+    await this.deleteDead(d.seq);
   }
 
   private stream(kind: 'WORK' | 'OUT' | 'DEAD'): string {
