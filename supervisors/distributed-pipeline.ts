@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { branchId, isBranchId } from './fan-join.js';
+import { DistributedJoins } from './distributed-joins.js';
+import { encodeErrors, FETCH_EXPIRES_MS, NatsStageStore } from './nats-stage-store.js';
 import type { Envelope } from '../actors/envelope.js';
 import { DEFAULT_OUTCOMES_HIGH_WATER_MARK, OutcomeFeed, type Outcome, type OutcomeIterator, type OutcomesOptions } from '../actors/outcomes.js';
-import { decode, encode } from '../src/codec.js';
+import { encode } from '../src/codec.js';
 import { BatonError, invalidOption, toErrorInfo, type ErrorInfo } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import { Mailbox } from '../src/mailbox.js';
 import { checkKeys } from '../src/options.js';
-import type { StoredOutcome, StoredTask } from '../src/journal/journal.js';
-import { ACK_WAIT_MS, PipelineWire, type NatsWire, type WireTask } from '../src/journal/nats-wire.js';
+import type { StoredOutcome } from '../src/journal/journal.js';
+import { ACK_WAIT_MS, PipelineWire, type NatsWire } from '../src/journal/nats-wire.js';
 import { oneForOne } from '../policies/strategy.js';
 import type { AgentSupervisor } from './agent-supervisor.js';
-import { envelopeOf, type PagedTask } from './durable-log.js';
 import type { PipelineDeps, PipelineOptions, SendOptions, SendResult } from './pipeline-types.js';
 import type { ThreadPool } from './thread-pool.js';
 import { buildStages, checkPipelineOptions, checkSendOptions } from './pipeline-stages.js';
@@ -59,8 +59,6 @@ export interface DistributedStats {
   readonly stages: StageStats[];
 }
 
-/** Fetches wait this long for a first message (a long poll): an idle stage asks the server once a second. */
-const FETCH_EXPIRES_MS = 1_000;
 
 /**
  * One pipeline whose stages run in several processes (or machines) over NATS JetStream, with no
@@ -101,6 +99,8 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
   private readonly tag = randomBytes(4).toString('hex');
   private stopOutcomes: (() => void) | undefined;
   private wire!: PipelineWire;
+  /** Fan-out across processes (distributed-joins.ts): its state is on the server. */
+  private readonly joins: DistributedJoins;
   private heartbeat: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -117,6 +117,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     const names = options.stages.map((s) => s.name);
     this.first = names[0]!;
     for (const name of names) this.remotes.set(name, new RemoteStage(name));
+    this.joins = new DistributedJoins(this.name, () => this.wire, this.events, this.clock);
   }
 
   /** Joins (making its streams and consumers if it is the first process to) and starts the hosted stages. */
@@ -302,78 +303,14 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     return store;
   }
 
-  /**
-   * StageHost: fan-out across processes. The join record goes to the KV bucket `<bucket>_fan` (made by the
-   * first process to fan the task out; one that does it again after a crash keeps the first record),
-   * then one task per branch, `<id>#fan<i>`, to each stage, then the task's message is acked. Each
-   * branch's end is added to the record with a conditional update (whichever process ends it); the
-   * last one publishes the task's outcome and deletes the record. Returns no branch for the stage to
-   * hand on: they are on the server. A branch fanning out again is refused.
-   */
+  /** StageHost: fan-out across processes (see DistributedJoins). */
   fanOut(env: Envelope, from: string, to: readonly string[]): Envelope[] | BatonError {
-    const id = this.taskId(env);
-    if (isBranchId(id)) {
-      return new BatonError('ERR_INVALID_OPTION', `the route of stage '${this.name}/${from}' sent task ${id}, itself a branch of a fanned-out task, to ${to.length} stages; across processes a branch routes to one stage (or null).`, { stage: `${this.name}/${from}` });
-    }
-    const store = this.stores.get(from)!;
-    const input = env.bytes!;
-    env.bytes = undefined;
-    const fromPayload = store.payloadOf(id) ?? encode(null, `the input of task ${id}`);
-    const life = store.lifeOf(id);
-    const hop = store.hopOf(id) + 1;
-    const errors = encodeErrors(env);
-    const key = env.key;
-    store.finish(id, async () => {
-      const held = decodeJoin(await this.wire.joinCreate(id, encode([1, from, to, input, fromPayload, []], `the fan-out record of task ${id}`)));
-      for (const [i, stage] of held.to.entries()) await this.wire.publishTask(stage, { id: branchId(id, i), key, hop, life, payload: held.input, errors });
-    }, 'ack');
-    return [];
-  }
-
-  /**
-   * A branch ended here: its end goes into the join record; if it was the last, the task's outcome is
-   * published (a dead letter at the stage that fanned out, with that stage's input, if a branch was
-   * dead-lettered: a replay fans it out again). False if `env` is not a branch.
-   */
-  private branchEnded(env: Envelope, stage: string, end: DistributedBranchEnd, attempts: number): boolean {
-    const id = this.taskId(env);
-    const m = /^([\s\S]*)#fan(\d+)$/.exec(id);
-    if (m === null) return false;
-    const parent = m[1]!;
-    const i = Number(m[2]);
-    const store = this.stores.get(stage)!;
-    const life = store.lifeOf(id);
-    store.finish(id, async () => {
-      const done = await this.wire.joinUpdate(parent, (bytes) => {
-        const rec = decodeJoin(bytes);
-        // Ended before (a branch redone after a crash): nothing to add, but finish the task if that was left undone.
-        if (rec.ends.some((e) => e[0] === i)) return { next: undefined, result: rec.ends.length === rec.to.length ? rec : undefined };
-        rec.ends.push([i, ...end] as never);
-        return { next: encodeJoin(rec, parent), result: rec.ends.length === rec.to.length ? rec : undefined };
-      });
-      if (done === undefined) return;
-      await this.publishJoined(parent, env.key, done, stage, attempts, life);
-      await this.wire.joinDelete(parent);
-    }, end[1] === 1 ? 'ack' : 'term');
-    return true;
-  }
-
-  private async publishJoined(id: string, key: string | undefined, rec: JoinRecord, stage: string, attempts: number, life: string): Promise<void> {
-    const dead = rec.ends.find((e) => e[2] === 0) as [number, string, 0, string, Uint8Array | null, number] | undefined;
-    if (dead === undefined) {
-      const outputs = rec.ends.map((e) => ({ stage: e[1], output: decode((e as [number, string, 1, Uint8Array])[3]) }));
-      const o: StoredOutcome = { id, key, status: 'completed', stage, attempts, output: encode(outputs, `the joined outputs of task ${id}`), errors: undefined, code: undefined, finishedAt: Date.now() };
-      return this.wire.publishOutcome(o, life);
-    }
-    const o: StoredOutcome = { id, key, status: 'dead', stage: rec.from, attempts: dead[5], output: undefined, errors: dead[4] ?? undefined, code: dead[3], finishedAt: Date.now() };
-    this.events.emit({ type: 'dead-lettered', path: `${this.name}/${rec.from}`, at: this.clock.now(), taskId: id, error: { name: 'BatonError', code: dead[3], message: `branch ${dead[0]} of task ${id} (stage '${dead[1]}') was dead-lettered` } });
-    await this.wire.publishDead(o, rec.fromPayload, life);
-    await this.wire.publishOutcome(o, life);
+    return this.joins.fanOut(env, this.taskId(env), this.stores.get(from)!, from, to);
   }
 
   /** StageHost: the task left its last stage: its outcome goes to the server, then its message is acked. */
   complete(env: Envelope, _output: unknown, stage: string, attempts: number): void {
-    if (this.branchEnded(env, stage, [stage, 1, env.bytes!], attempts)) return void (env.bytes = undefined);
+    if (this.joins.branchEnded(env, this.taskId(env), this.stores.get(stage)!, [stage, 1, env.bytes!], attempts)) return void (env.bytes = undefined);
     const id = this.taskId(env);
     const o: StoredOutcome = { id, key: env.key, status: 'completed', stage, attempts, output: env.bytes, errors: encodeErrors(env), code: undefined, finishedAt: Date.now() };
     env.bytes = undefined;
@@ -387,7 +324,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     const id = this.taskId(env);
     const last = env.errors?.[env.errors.length - 1]?.error;
     if (last === undefined || last.message !== error.message) (env.errors ??= []).push({ stage, attempt: attempts, at: this.clock.now(), charged: false, error });
-    if (this.branchEnded(env, stage, [stage, 0, code, encodeErrors(env) ?? null, attempts], attempts)) return;
+    if (this.joins.branchEnded(env, id, this.stores.get(stage)!, [stage, 0, code, encodeErrors(env) ?? null, attempts], attempts)) return;
     this.events.emit({ type: 'dead-lettered', path: `${this.name}/${stage}`, at: this.clock.now(), taskId: id, error: { ...error, code } });
     const o: StoredOutcome = { id, key: env.key, status: 'dead', stage, attempts, output: undefined, errors: encodeErrors(env), code, finishedAt: Date.now() };
     const store = this.stores.get(stage)!;
@@ -470,255 +407,6 @@ class RemoteStage implements StageInbox {
   enqueue(): void {
     // The task went to the server (NatsStageStore.recordMove): nothing stays in this process.
   }
-}
-
-/**
- * One hosted stage's side of the server: its backlog is the stage's consumer (a page is a fetch),
- * a move is a publish to the next stage followed by an ack, a finish an outcome publish followed by
- * an ack (or a term for a dead letter). Owns the tasks in hand (their messages) and keeps them from
- * redelivery with in-progress acks. A task the server delivered before is a suspect (its process
- * probably died with it): it runs alone; one delivered more than maxAttempts times is dead-lettered
- * with ERR_PROCESS_DIED without running.
- */
-class NatsStageStore implements StageStore {
-  readonly journaled = true;
-  /** The stage's pipeline is stopping here: no more fetches. */
-  closing = false;
-  /** The pull loop (see pull): settles once its last request has ended after `closing`. */
-  pulling: Promise<void> = Promise.resolve();
-  private readonly held = new Map<string, WireTask>();
-  private pending = 0;
-  private idleWaiters: (() => void)[] = [];
-
-  constructor(
-    private readonly stage: string,
-    private readonly wire: PipelineWire,
-    private readonly log: Logger,
-    private readonly maxAttempts: () => number,
-    private readonly gone: (err: unknown) => void,
-  ) {}
-
-  encodeOutput(env: Envelope, output: unknown, what: string): void {
-    env.bytes = encode(output, what);
-  }
-
-  recordFailure(): void {
-    // A failed run retries here; the message stays in hand (in-progress acks) until the task ends.
-  }
-
-  recordMove(id: string, env: Envelope, to: string): void {
-    const t = this.held.get(id);
-    const bytes = env.bytes!;
-    env.bytes = undefined;
-    const hop = (t?.hop ?? 0) + 1;
-    const life = t?.life ?? '0';
-    this.finish(id, () => this.wire.publishTask(to, { id, key: env.key, hop, life, payload: bytes, errors: encodeErrors(env) }).then(() => undefined), 'ack');
-  }
-
-  recordStart(_ids: readonly string[], _isolated: boolean, then: (ok: boolean) => void): void {
-    then(true); // the server knows what is in hand: a message not acked comes back after ack_wait
-  }
-
-  endIsolation(): void {}
-
-  /** Tasks the consumer delivered that wait to be paged into the stage. */
-  hasBacklog(): boolean {
-    return this.arrived.length > 0;
-  }
-
-  canPage(): boolean {
-    return !this.closing && this.arrived.length > 0;
-  }
-
-  /** Gives the stage up to `room` delivered tasks, at once (the fetch loop keeps `arrived` filled). */
-  // The breaker's hold is each process's own here (not yet shared by the replicas of a stage, nor kept
-  // across a restart): a process that restarts during an outage probes it again from closed.
-  recordBreaker(): void {}
-
-  storedBreaker(): undefined {
-    return undefined;
-  }
-
-  wallNow(): number {
-    return Date.now();
-  }
-
-  keeper(): undefined {
-    return undefined;
-  }
-
-  page(room: number, _keyOrdered: boolean, take: (tasks: PagedTask[]) => void): void {
-    if (!this.canPage() || room <= 0) return;
-    take(this.arrived.splice(0, room).map((t) => this.paged(t)));
-    this.roomMade?.();
-  }
-
-  /**
-   * Pulls the stage's tasks while it runs: a fetch of what `arrived` has room for (at most the
-   * stage's inbox capacity), each message handed on as it comes (a fetch's iterator yields at once),
-   * the stage woken; a full `arrived` waits for the stage to page some in. A stage that orders by
-   * key pulls each key partition on its own instead: the server has at most one task of a partition
-   * in hand anywhere, so each pull asks for one.
-   */
-  async pull(capacity: number, wake: () => void): Promise<void> {
-    const partitions = this.wire.partitions(this.stage);
-    if (partitions !== undefined) {
-      await Promise.all(Array.from({ length: partitions }, (_, i) => this.pullPartition(i, wake)));
-      return;
-    }
-    while (!this.closing) {
-      const room = capacity - this.arrived.length;
-      if (room <= 0) {
-        await new Promise<void>((resolve) => (this.roomMade = resolve));
-        this.roomMade = undefined;
-        continue;
-      }
-      await this.fetchInto(room, wake, undefined);
-    }
-  }
-
-  private async pullPartition(partition: number, wake: () => void): Promise<void> {
-    while (!this.closing) await this.fetchInto(1, wake, partition);
-  }
-
-  /** One pull request: what arrives goes to `arrived` (the stage woken), or back to the server once closing. */
-  private async fetchInto(max: number, wake: () => void, partition: number | undefined): Promise<void> {
-    try {
-      await this.wire.fetch(this.stage, max, FETCH_EXPIRES_MS, (task) => {
-        if (this.closing) {
-          safely(() => task.msg.nak());
-          return false; // and no more on this request: see PipelineWire.fetch
-        }
-        this.arrived.push(task);
-        wake();
-        return true;
-      }, partition);
-    } catch (err) {
-      if (this.closing) return;
-      this.log.warn({ err: toErrorInfo(err), stage: this.stage, partition }, 'fetch failed; trying again');
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-
-  private arrived: WireTask[] = [];
-  private roomMade: (() => void) | undefined = undefined;
-
-  private paged(t: WireTask): PagedTask {
-    const prior = this.held.get(t.id);
-    if (prior !== undefined && prior.msg !== t.msg) safely(() => prior.msg.ack()); // the server sent it again: the newer delivery counts
-    this.held.set(t.id, t);
-    const row: StoredTask = { id: t.id, seq: t.msg.seq, key: t.key, stage: this.stage, payload: t.payload, attempts: 0, errors: t.errors };
-    const env = envelopeOf(row);
-    const max = this.maxAttempts();
-    if (t.deliveries > max) {
-      // Delivered maxAttempts times and never finished: it took its process down each time.
-      env.attempts = max - 1;
-      return { env, running: 'isolated' };
-    }
-    return { env, running: t.deliveries > 1 ? 'suspect' : 'no' };
-  }
-
-  /** Hops a task in hand has made so far. */
-  hopOf(id: string): number {
-    return this.held.get(id)?.hop ?? 0;
-  }
-
-  /** The life of a task in hand ('0' unless it was replayed). */
-  lifeOf(id: string): string {
-    return this.held.get(id)?.life ?? '0';
-  }
-
-  /** The input a task had at this stage (for its dead letter). */
-  payloadOf(id: string): Uint8Array | undefined {
-    return this.held.get(id)?.payload;
-  }
-
-  /** The task ended here: `publish` its next step, then ack (or term) its message; on failure give it back. */
-  finish(id: string, publish: () => Promise<void>, then: 'ack' | 'term'): void {
-    const t = this.held.get(id);
-    this.held.delete(id);
-    this.pending++;
-    publish()
-      .then(
-        () => safely(() => (then === 'ack' ? t?.msg.ack() : t?.msg.term())),
-        (err: unknown) => {
-          safely(() => t?.msg.nak());
-          this.gone(err);
-        },
-      )
-      .catch((err: unknown) => this.log.error({ err: toErrorInfo(err), stage: this.stage }, 'finishing a task failed; the server redelivers it'))
-      .finally(() => {
-        if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
-      });
-  }
-
-  /** In-progress acks for everything in hand, and for what waits in `arrived` to be paged in. */
-  keepAlive(): void {
-    for (const t of this.held.values()) safely(() => t.msg.working());
-    for (const t of this.arrived) safely(() => t.msg.working());
-  }
-
-  /** Gives a task in hand back to the server at once (a stop, a stage that ended). */
-  giveBack(id: string): void {
-    const t = this.held.get(id);
-    if (t === undefined) return;
-    this.held.delete(id);
-    safely(() => t.msg.nak());
-  }
-
-  giveBackAll(): void {
-    for (const id of [...this.held.keys()]) this.giveBack(id);
-    for (const t of this.arrived.splice(0)) safely(() => t.msg.nak());
-    this.roomMade?.();
-  }
-
-  /** Resolves when every publish this store started has been answered. */
-  idle(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-}
-
-/**
- * Acks, naks, terms and in-progress acks are fire-and-forget: on a connection that is closing or
- * reconnecting the client may throw, and that must not unwind the stage (the server redelivers what
- * was not acked, after ack_wait).
- */
-function safely(op: () => void): void {
-  try {
-    op();
-  } catch {
-    // the server will redeliver: at least once, never lost
-  }
-}
-
-function encodeErrors(env: Envelope): Uint8Array | undefined {
-  return env.errors === undefined || env.errors.length === 0 ? undefined : encode(env.errors, 'an error history');
-}
-
-/** A branch's end as the distributed join record keeps it, after its index: [stage, 1, output] or [stage, 0, code, history, attempts]. */
-type DistributedBranchEnd = [stage: string, ok: 1, output: Uint8Array] | [stage: string, ok: 0, code: string, errors: Uint8Array | null, attempts: number];
-
-/** A distributed fan-out's join record: msgpack [1, from, to, input, fromPayload, ends]. */
-interface JoinRecord {
-  readonly from: string;
-  readonly to: string[];
-  readonly input: Uint8Array;
-  /** The input the fanning stage had: a dead letter's payload, so a replay fans the task out again. */
-  readonly fromPayload: Uint8Array;
-  readonly ends: ([number, ...DistributedBranchEnd])[];
-}
-
-function decodeJoin(bytes: Uint8Array): JoinRecord {
-  const v = decode<unknown[]>(bytes);
-  if (!Array.isArray(v) || v[0] !== 1 || typeof v[1] !== 'string' || !Array.isArray(v[2]) || !(v[3] instanceof Uint8Array) || !(v[4] instanceof Uint8Array) || !Array.isArray(v[5])) {
-    throw new BatonError('ERR_JOURNAL_CORRUPT', 'a fan-out record in the NATS bucket is not one Baton wrote; delete its key in the <bucket>_fan bucket.', {});
-  }
-  return { from: v[1], to: v[2] as string[], input: v[3], fromPayload: v[4], ends: v[5] as JoinRecord['ends'] };
-}
-
-function encodeJoin(rec: JoinRecord, id: string): Uint8Array {
-  return encode([1, rec.from, rec.to, rec.input, rec.fromPayload, rec.ends], `the fan-out record of task ${id}`);
 }
 
 function stripJoin(options: JoinOptions): PipelineOptions {
