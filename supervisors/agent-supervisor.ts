@@ -20,7 +20,7 @@ import type { Cost } from '../policies/budget.js';
 import { StageTimer } from './stage-timer.js';
 import { StageWorker, type WorkerOwner } from './stage-worker.js';
 import { TaskRun, type RunOwner } from './task-run.js';
-import { decidedCode } from './thread-pool.js';
+import { decidedCode } from './decided.js';
 
 export type { StageHost, StageStats } from './stage-host.js';
 

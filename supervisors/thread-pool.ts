@@ -7,6 +7,8 @@ import { unserialisable } from '../src/codec.js';
 import { BatonError, type BatonErrorCode } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import { TaskRun } from './task-run.js';
+import { decided, rebuild, type ErrorTuple } from './decided.js';
+import { PoolTask, WorkerSlot } from './pool-task.js';
 
 /**
  * A thread agent's worker threads, behind a handler-shaped function: the stage calls `run(input,
@@ -311,118 +313,6 @@ export interface ThreadPoolOptions {
   /** How long a worker may take to become ready (load the module, run init()). */
   readonly startTimeoutMs: number;
   readonly log: Logger;
-}
-
-/**
- * The code a failure Baton decided here (a dead worker, an input that cannot cross) dead-letters its
- * task with, or undefined for whatever a handler threw (dead-lettered as ERR_TASK_FAILED: a
- * BatonError from the user's own code keeps its code in the attempt's error only).
- */
-export function decidedCode(thrown: unknown): string | undefined {
-  return typeof thrown === 'object' && thrown !== null && DECIDED.has(thrown) ? (thrown as BatonError).code : undefined;
-}
-
-const DECIDED = new WeakSet<object>();
-
-function decided(code: BatonErrorCode, message: string, details: Record<string, unknown>): BatonError {
-  const err = new BatonError(code, message, details);
-  DECIDED.add(err);
-  return err;
-}
-
-/** [name, message, code or null, 1 if Baton refused the output]: a handler's failure as it crosses back. */
-type ErrorTuple = [string, string, string | null, number?];
-
-function rebuild([name, message, code, refused]: ErrorTuple): Error {
-  if (refused === 1) return decided(code as BatonErrorCode, message, {});
-  const err = new Error(message) as Error & { code?: string };
-  err.name = name;
-  if (code !== null) err.code = code;
-  return err;
-}
-
-class PoolTask {
-  done = false;
-  ordinal = -1;
-  slot: WorkerSlot | undefined = undefined;
-  /** When it was last sent to a worker (performance.now()). */
-  sentAt = 0;
-  /** Sent again after a worker that held it was terminated or died (ThreadPool.giveBack). */
-  resent = false;
-  /** Other synchronous handlers that held its thread at its deadlines, in the worker it is in now. */
-  private putOff = 0;
-  private heldBy = -1;
-  private heldIn: WorkerSlot | undefined = undefined;
-
-  /**
-   * Whether, at its deadline, the task is held up by something else, so its own timeout must wait
-   * (TaskRun.waiting). Not started: it waits in the pool for a worker (one is starting, or all are
-   * full), or in its worker behind another task's synchronous handler; whatever holds it times out
-   * on its own, and a runaway's worker is terminated, so this ends. Started, while another task's
-   * synchronous handler holds the thread: its promise cannot settle, nor its answer go out. The same
-   * holder will time out itself; but a worker kept busy by handler after handler, each shorter than
-   * timeoutMs, could keep a hung task waiting for ever: past 3 different holders in one worker, its
-   * own timeout stands. (Counted per holder, not per deadline: a loaded machine checks a deadline
-   * several times while one runaway holds the thread, and a task behind it was charged ERR_TIMEOUT.)
-   */
-  heldUp(timeoutMs: number): boolean {
-    const slot = this.slot;
-    if (slot === undefined || this.ordinal >= slot.shared[1]!) return true;
-    const running = slot.shared[0]!;
-    // Sent again after its worker was terminated: its handler started over there, and has not yet
-    // had a whole timeoutMs. (The property found it: a task that waited 500 ms behind an endless
-    // loop was resent when the loop's worker was killed, ran 4 ms in the new worker, and met the
-    // deadline of its first placement: ERR_TIMEOUT while its answer was on its way.)
-    if (this.resent && performance.now() - this.sentAt < timeoutMs) return true;
-    if (running < 0 || running === this.ordinal) return false;
-    if (slot !== this.heldIn) {
-      this.heldIn = slot;
-      this.putOff = 0;
-      this.heldBy = -1;
-    }
-    if (running !== this.heldBy) {
-      this.heldBy = running;
-      if (++this.putOff > 3) return false;
-    }
-    return true;
-  }
-  constructor(
-    readonly input: unknown,
-    readonly taskId: string,
-    readonly key: string | null,
-    readonly attempt: number,
-    private readonly resolve: (value: unknown) => void,
-    private readonly reject: (reason: unknown) => void,
-  ) {}
-  succeed(value: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.resolve(value);
-  }
-  fail(reason: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.reject(reason);
-  }
-}
-
-class WorkerSlot {
-  /** Tasks sent to this worker, by their ordinal here. */
-  readonly tasks = new Map<number, PoolTask>();
-  sent = 0;
-  ready = false;
-  /** Ends a start that takes longer than startTimeoutMs (see ThreadPool.startTimedOut). */
-  startTimer: NodeJS.Timeout | undefined = undefined;
-  /** Terminated here (or already handled as dead): its 'exit' changes nothing. */
-  killed = false;
-  error: unknown = undefined;
-  constructor(
-    readonly worker: Worker,
-    /** Written by the worker (thread-worker.ts): [0] the ordinal running synchronously now or -1, [1] tasks started. */
-    readonly shared: Float64Array,
-  ) {
-    shared[0] = -1;
-  }
 }
 
 /**
