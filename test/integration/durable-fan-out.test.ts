@@ -250,3 +250,61 @@ describe('fan-out recovery from a partial commit (a backend without multi-key tr
     await system.shutdown();
   });
 });
+
+describe('fan-out with a journal: operator actions and restarts', () => {
+  const split = agent({ name: 'split', handle: (x: number) => x, route: () => ['a', 'b'] });
+  it('cancel of a branch id ends the task once, dead, after the other branch ends', async () => {
+    const journal = memoryJournal();
+    const sys = createSystem({ logger: false, journal });
+    const p = sys.spawnPipeline<number, unknown>({ name: 'p', stages: [split, agent({ name: 'a', handle: async (x: number) => (await new Promise((r) => setTimeout(r, 20)), x), route: () => null }), agent({ name: 'b', handle: async (x: number) => (await new Promise((r) => setTimeout(r, 20)), x), route: () => null })] });
+    const outs: Outcome[] = [];
+    p.onOutcome((o) => outs.push(o));
+    await p.send(1, { id: 'x' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(p.stats().pending).toBe(1);
+    expect(p.cancel('x#fan1')).toBe(true);
+    await p.drain();
+    expect(outs.map((o) => [o.id, o.status])).toEqual([['x', 'dead-lettered']]);
+    expect(journal.openPipeline('p').counts()).toEqual({ pending: 0, completed: 0, dead: 1 });
+    await sys.shutdown();
+  });
+  it('a clean stop mid fan-out and a respawn on the same journal end the task once', async () => {
+    const journal = memoryJournal();
+    const sys = createSystem({ logger: false, journal });
+    const slow = (n: string) => agent({ name: n, handle: async (x: number) => (await new Promise((r) => setTimeout(r, 50)), `${n}${x}`), route: () => null });
+    const p = sys.spawnPipeline<number, unknown>({ name: 'p', stages: [split, slow('a'), slow('b')] });
+    await p.sendMany([1, 2, 3]);
+    await new Promise((r) => setTimeout(r, 10));
+    await sys.shutdown({ drainMs: 0 });
+    const sys2 = createSystem({ logger: false, journal });
+    const p2 = sys2.spawnPipeline<number, unknown>({ name: 'p', stages: [split, slow('a'), slow('b')] });
+    const outs: Outcome[] = [];
+    p2.onOutcome((o) => outs.push(o));
+    await p2.drain();
+    expect(outs.map((o) => o.id).sort()).toEqual(['p-1', 'p-2', 'p-3']);
+    expect(outs.every((o) => o.status === 'completed')).toBe(true);
+    expect(p2.stats().pending).toBe(0);
+    expect(journal.openPipeline('p').counts()).toEqual({ pending: 0, completed: 3, dead: 0 });
+    await sys2.shutdown();
+  });
+  it('replay of a fanned-out dead letter after a restart runs only its dead branch', async () => {
+    const journal = memoryJournal();
+    let broken = true;
+    const stages = () => [split, agent({ name: 'a', handle: (x: number) => `a${x}`, route: () => null }), agent({ name: 'b', retry: { maxAttempts: 1 }, handle: (x: number) => { if (broken) throw new Error('b down'); return `b${x}`; }, route: () => null })];
+    const sys = createSystem({ logger: false, journal });
+    const p = sys.spawnPipeline<number, unknown>({ name: 'p', stages: stages() });
+    await p.send(1, { id: 'x' });
+    await p.drain();
+    await sys.shutdown();
+    broken = false;
+    const sys2 = createSystem({ logger: false, journal });
+    const p2 = sys2.spawnPipeline<number, unknown>({ name: 'p', stages: stages() });
+    const outs: Outcome[] = [];
+    p2.onOutcome((o) => outs.push(o));
+    expect(p2.replay(['x'])).toBe(1);
+    await p2.drain();
+    expect(outs).toMatchObject([{ id: 'x', status: 'completed' }]);
+    expect((outs[0] as { output: { stage: string }[] }).output.map((o) => o.stage).sort()).toEqual(['a', 'b']);
+    await sys2.shutdown();
+  });
+});
