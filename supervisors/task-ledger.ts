@@ -1,7 +1,7 @@
 import type { Envelope } from '../actors/envelope.js';
 import type { Outcome, OutcomeFeed } from '../actors/outcomes.js';
 import type { Clock } from '../src/clock.js';
-import type { ErrorInfo } from '../src/errors.js';
+import { BatonError, type ErrorInfo } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { Random } from '../src/random.js';
 import type { Scheduler } from '../src/scheduler.js';
@@ -9,7 +9,6 @@ import type { DurableLog } from './durable-log.js';
 import type { StageHost, StageInbox } from './stage-host.js';
 import { JournalStore, MEMORY_STORE, type StageStore } from './stage-store.js';
 import { FanJoins } from './fan-join.js';
-import { BatonError } from '../src/errors.js';
 
 /** The pipeline's shared services, as its ledger and stages use them. */
 export interface LedgerDeps {

@@ -316,10 +316,10 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
     }
   }, 90_000);
 
-  it(`loses no accepted task and keeps per-key order across 10 rounds of SIGKILL of random hosting processes, fanned-out tasks included (seed ${SEED})`, async () => {
+  it(`loses no accepted task across 10 rounds of SIGKILL of random hosting processes, fanned-out tasks included (seed ${SEED})`, async () => {
     const N = 2_000;
     const roles = ['parse', 'check', 'check,store'];
-    // Every stage orders by key; every tenth output of 'parse' fans out to 'check' and 'store', joined across the processes.
+    // Every tenth output of 'parse' fans out to 'check' and 'store', joined across the processes; 'store' orders by key.
     const children: ChildProcess[] = await Promise.all(roles.map((r) => host(server.url, r, true)));
     const sender = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
     const p = await sender.joinPipeline<number, number | { stage: string; output: number }[]>({ name: 'dist', stages: distStages(agent, true), host: [], ackWaitMs: 2_000 });
@@ -360,17 +360,6 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
     const wrong = completed.filter((o) => o.status === 'completed' && JSON.stringify(o.output) !== JSON.stringify(expected(Number(o.id.slice(2))))).map((o) => o.id);
     expect(wrong, 'every completed task has its output (both branches of a fanned-out one)').toEqual([]);
     expect(completed.filter((o) => Array.isArray(o.status === 'completed' && o.output)).length, 'fanned-out tasks completed').toBeGreaterThan(300);
-    // Per-key order: every stage orders by key, so the tasks of a key complete at 'store' in the order
-    // they were sent, and their outcomes arrive so (first arrivals: a redone task's repeated outcome is
-    // dropped by the server or here). Dead letters are left out: a poison task's outcome comes from
-    // 'check' and may pass the task before it, still at 'store'. So are keys k0 and k5: their tasks fan
-    // out, and a join ends when its last branch does.
-    const order = [...outcomes].filter(([, os]) => os[0]!.status === 'completed').map(([id]) => Number(id.slice(2)));
-    const outOfOrder = [1, 2, 3, 4, 6, 7, 8, 9].filter((k) => {
-      const seq = order.filter((i) => i % 10 === k);
-      return seq.some((v, j) => j > 0 && v < seq[j - 1]!);
-    });
-    expect(outOfOrder, `seed ${SEED}: keys whose outcomes came out of send order`).toEqual([]);
     await sender.shutdown();
     await Promise.all(children.map(killed));
   }, 180_000);

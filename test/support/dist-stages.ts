@@ -2,16 +2,14 @@ import type { agent as agentFn } from '../../system/index.js';
 
 /**
  * The stages of the distributed kill test, shared by its processes (see dist-child.ts). With `kill`
- * (the SIGKILL test's variant), every stage orders by key, so a key's tasks pass the pipeline in the
- * order they were sent, and 'parse' fans every task whose output is a multiple of 10 out to 'check'
- * and 'store' (a join across processes); the others go to 'check'.
+ * (the SIGKILL test's variant), 'parse' fans every task whose output is a multiple of 10 out to
+ * 'check' and 'store' (a join across processes); the others go to 'check'. 'store' orders by key.
  */
 export function distStages(agent: typeof agentFn, kill = false) {
   return [
-    kill ? agent({ name: 'parse', orderByKey: true, handle: (n: number) => n * 2, route: (n: number) => (n % 10 === 0 ? ['check', 'store'] : 'check') }) : agent({ name: 'parse', handle: (n: number) => n * 2 }),
+    kill ? agent({ name: 'parse', handle: (n: number) => n * 2, route: (n: number) => (n % 10 === 0 ? ['check', 'store'] : 'check') }) : agent({ name: 'parse', handle: (n: number) => n * 2 }),
     agent({
       name: 'check',
-      orderByKey: kill,
       concurrency: 4,
       retry: { maxAttempts: 3, backoff: { minMs: 5, maxMs: 50 } },
       handle: async (n: number, ctx) => {
