@@ -5,7 +5,7 @@ import { BatonError } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { StoredOutcome } from '../src/journal/journal.js';
 import type { PipelineWire } from '../src/journal/nats-wire.js';
-import { branchId, isBranchId } from './fan-join.js';
+import { branchId, branchOf, isBranchId } from './fan-join.js';
 import { encodeErrors, type NatsStageStore } from './nats-stage-store.js';
 
 /** A branch's end as the join record keeps it, after its index: [stage, 1, output] or [stage, 0, code, history, attempts]. */
@@ -63,10 +63,9 @@ export class DistributedJoins {
    * if a branch was dead-lettered: a replay fans it out again). False if `id` is not a branch's.
    */
   branchEnded(env: Envelope, id: string, store: NatsStageStore, end: DistributedBranchEnd, attempts: number): boolean {
-    const m = /^([\s\S]*)#fan(\d+)$/.exec(id);
-    if (m === null) return false;
-    const parent = m[1]!;
-    const i = Number(m[2]);
+    const branch = branchOf(id);
+    if (branch === undefined) return false;
+    const { parent, index: i } = branch;
     const life = store.lifeOf(id);
     store.finish(id, async () => {
       const wire = this.wire();

@@ -33,6 +33,12 @@ export function isBranchId(id: string): boolean {
   return BRANCH.test(id);
 }
 
+/** The parent's id and the index of a branch's id (`'t-7#fan1'` -> `{ parent: 't-7', index: 1 }`); undefined for any other id. */
+export function branchOf(id: string | undefined): { parent: string; index: number } | undefined {
+  const m = id === undefined ? null : BRANCH.exec(id);
+  return m === null ? undefined : { parent: m[1]!, index: Number(m[2]) };
+}
+
 /** The ids of the branches of a task stored at FAN_STAGE (none for any other row). */
 export function branchIdsOf(row: StoredTask): string[] {
   if (row.stage !== FAN_STAGE) return [];
@@ -115,11 +121,11 @@ export class FanJoins {
    * Anything else returns true untouched.
    */
   adoptRecovered(env: Envelope): boolean {
-    const m = BRANCH.exec(env.id ?? '');
-    if (m === null) return true;
+    const branch = branchOf(env.id);
+    if (branch === undefined) return true;
     this.host.uncount(1); // counted as pending at recovery; only its parent is a task
-    const join = this.load(m[1]!);
-    const i = Number(m[2]);
+    const join = this.load(branch.parent);
+    const i = branch.index;
     if (join === undefined || join.ended.some((e) => e[0] === i) || i >= join.to.length) {
       this.durable.push({ op: 'drop', id: env.id! });
       return false;
@@ -201,12 +207,12 @@ export class FanJoins {
 
   private joinOf(env: Envelope): Join | undefined {
     if (env.fan?.journaled !== true) return undefined;
-    const m = BRANCH.exec(env.id ?? '');
-    return m === null ? undefined : this.joins.get(m[1]!);
+    const branch = branchOf(env.id);
+    return branch === undefined ? undefined : this.joins.get(branch.parent);
   }
 
   private indexOf(env: Envelope): number {
-    return Number(BRANCH.exec(env.id!)![2]);
+    return branchOf(env.id)!.index;
   }
 
   /** Branch `end` ended: drop its row; the join record gets its end, or the task ends with the last one. */

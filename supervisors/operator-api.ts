@@ -6,7 +6,7 @@ import { envelopeOf, type DurableLog } from './durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
 import type { Outcome } from '../actors/outcomes.js';
 import { outcomeOf } from './stored-outcome.js';
-import { branchIdsOf, isBranchId } from './fan-join.js';
+import { branchIdsOf, branchOf } from './fan-join.js';
 
 // A pipeline's journal, for operators (the CLI, tools): dead letters, recorded outcomes, replay.
 // Pipeline.deadLetters/outcome/replay are thin methods over these.
@@ -96,8 +96,9 @@ export function cancelTask(
  * false (and writes nothing) if the task is not pending. The pipeline's next start does not run it.
  */
 export function cancelStoredTask(journal: SyncPipelineJournal, id: string, reason: string, at: number): boolean {
-  if (isBranchId(id)) {
-    throw new BatonError('ERR_INVALID_OPTION', `task ${id} is a branch of a fanned-out task; cancel the task itself (${id.slice(0, id.lastIndexOf('#fan'))}), which cancels its branches.`, { taskId: id });
+  const branch = branchOf(id);
+  if (branch !== undefined) {
+    throw new BatonError('ERR_INVALID_OPTION', `task ${id} is a branch of a fanned-out task; cancel the task itself (${branch.parent}), which cancels its branches.`, { taskId: id });
   }
   const row = journal.status(id) === 'pending' ? journal.task(id) : undefined;
   if (row === undefined) return false;
