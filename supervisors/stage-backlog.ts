@@ -103,8 +103,9 @@ export class StageBacklog {
     if (allowed === 0) return 0;
     if (failures.breaker.status !== 'closed') {
       if (!failures.probeDue(this.host.clock.now()) || runs.inFlight >= concurrency) return 0;
-      // An ordered backlog probes in accepted order; otherwise at random (see StageQueues.takeProbe).
-      const env = this.acceptedOrder ? this.take(true) : this.queues.takeProbe(this.host.random, failures);
+      // An ordered backlog probes in accepted order (a stage that orders by key first with a task that has
+      // not failed here: StageQueues.takeProbe); otherwise at random.
+      const env = this.acceptedOrder ? (this.queues.takeUntried(failures) ?? this.take(true)) : this.queues.takeProbe(this.host.random, failures);
       if (env === undefined) return 0;
       failures.startProbe();
       took(env);

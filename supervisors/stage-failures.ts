@@ -63,6 +63,11 @@ export class StageFailures {
     return !this.excusedBefore(env) && (this.breaker.status === 'closed' || env.probedIn !== this.breaker.openedAt);
   }
 
+  /** Whether `env` has not failed here: never charged, never excused (a probe with it tests the agent, not the task). */
+  untried(env: Envelope): boolean {
+    return env.attempts === 0 && env.excusedIn === -1;
+  }
+
   /**
    * Whether a failure of `env` was put on the agent in an earlier breaker hold, one that a success has
    * ended since. The success showed the agent works, so that failure was most likely the task's: it is

@@ -81,10 +81,15 @@ export class StageQueues {
    * inbox the breaker cannot tell it from an outage, and probing in order walked through every poison
    * task (350 of them, one probe a minute: ~15 h) before it met a healthy one; at random, with 30%
    * healthy tasks waiting, a probe meets one in about 3 tries and the breaker closes. A stage that
-   * orders by key probes in order (a later task of a key must not run before an earlier one).
+   * orders by key probes in order (a later task of a key must not run before an earlier one), but
+   * first with a task in `ready` that has not failed here: each task there owns its key (a later one
+   * parks behind it, see KeyOrder), so any may run. The tasks whose failures opened the breaker wait
+   * in front of `ready`, and a task that fails once fails again while it is uncharged: probed in
+   * turn, five of them held a stage across processes (all it holds is in `ready`) through failed
+   * probes of 1 + 2 + 4 + 8 + 16 s while four healthy tasks waited behind them.
    */
-  takeProbe(random: () => number, failures: { unprobed(env: Envelope): boolean }): Envelope | undefined {
-    if (this.keys !== undefined || this.fair !== undefined) return this.take(true, false);
+  takeProbe(random: () => number, failures: { unprobed(env: Envelope): boolean; untried(env: Envelope): boolean }): Envelope | undefined {
+    if (this.keys !== undefined || this.fair !== undefined) return this.takeUntried(failures) ?? this.take(true, false);
     // Among fresh tasks that have not had their probe in this hold (each gets one free probe before any
     // is charged: BreakerPolicy.maxHoldMs); once every one has, in turn, as before.
     const eligible = (env: Envelope): boolean => env.attempts === 0 && failures.unprobed(env);
@@ -100,6 +105,14 @@ export class StageQueues {
     k -= this.inbox.length;
     this.tookFromInbox = false;
     return this.ready.removeFirst((env) => eligible(env) && k-- === 0);
+  }
+
+  /** With key order: the first task in `ready` that has not failed here (see takeProbe), else undefined. */
+  takeUntried(failures: { untried(env: Envelope): boolean }): Envelope | undefined {
+    if (this.keys === undefined) return undefined;
+    const env = this.ready.removeFirst((e) => failures.untried(e));
+    if (env !== undefined) this.tookFromInbox = false;
+    return env;
   }
 
   /**

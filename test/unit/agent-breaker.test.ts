@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { agent, type BreakerOptions } from '../../system/index.js';
+import { agent, createSystem, memoryJournal, simulatedClock, type BreakerOptions } from '../../system/index.js';
+import { killableJournal } from '../../testkit/index.js';
 import { advanceUntil, fixed, ofType, range, sleep } from '../support/agent-kit.js';
 import { collect, drainOn, settle, testSystem } from '../support/helpers.js';
 
@@ -109,6 +110,50 @@ describe('the breaker', () => {
     expect(second!.split('@')[0]).not.toBe(first[0]!.split('@')[0]);
     expect(outcomes.find((o) => o.id === 'old')).toMatchObject({ status: 'dead-lettered', attempts: 3 });
     expect(outcomes.filter((o) => o.status === 'completed')).toHaveLength(6);
+  });
+
+  it('probes a stage that orders by key with a task that has not failed here, not with the tasks whose failures opened it', async () => {
+    // The arrangement of a stage that orders by key across processes (NATS key partitions): what it
+    // holds waits in `ready`, the five tasks that opened the breaker in front. Each of them fails until
+    // it is charged (ctx.attempt 1: a task that fails once), so probing them in turn held the four
+    // healthy tasks behind five failed probes: 1 + 2 + 4 + 8 + 16 s (here ~3 s: the retries of f1-f4
+    // came due behind the healthy tasks; over NATS they were all in front, and a 60 s hold followed).
+    const journal = memoryJournal();
+    const killable = killableJournal(journal);
+    const ids = ['f1', 'f2', 'f3', 'f4', 'f5', 'h1', 'h2', 'h3', 'h4'];
+    const stage = (handle: (id: string, ctx: { attempt: number }) => string | Promise<string>) =>
+      agent({ name: 'a', orderByKey: true, concurrency: 5, retry: { backoff: fixed(10) }, breaker: { backoff: fixed(1_000) }, handle });
+    const first = createSystem({ logger: false, journal: killable });
+    const stuck = first.spawnPipeline<string, string>({ name: 'p', stages: [stage(() => new Promise<string>(() => undefined))] });
+    for (const id of ids) await stuck.send(id, { id, key: id });
+    killable.kill(); // the backlog is recovered into `ready`, in accepted order
+
+    const clock = simulatedClock();
+    const second = createSystem({ logger: false, journal, clock });
+    const calls: string[] = [];
+    const pipe = second.spawnPipeline<string, string>({
+      name: 'p',
+      stages: [
+        stage(async (id, ctx) => {
+          calls.push(`${id}@${clock.now()}`);
+          await Promise.resolve();
+          if (id.startsWith('f') && ctx.attempt === 1) throw new Error(`${id} fails once`);
+          return id;
+        }),
+      ],
+    });
+    const outcomes = collect(pipe);
+    await settle();
+    expect(calls, 'the five f tasks ran first and opened the breaker').toEqual(['f1@0', 'f2@0', 'f3@0', 'f4@0', 'f5@0']);
+    expect(pipe.stats().stages[0]!.breaker).toBe('open');
+    await clock.advance(1_000);
+    await settle();
+    expect(calls.filter((c) => c.endsWith('@1000'))[0], 'the first probe is a healthy task').toBe('h1@1000');
+    expect(pipe.stats().stages[0]!.breaker, 'and it closed the breaker').toBe('closed');
+    await drainOn(clock, pipe);
+    expect(clock.now(), 'done a moment after the first probe').toBeLessThan(1_100);
+    expect(outcomes.filter((o) => o.status === 'completed').map((o) => o.id).sort()).toEqual(ids);
+    await second.shutdown();
   });
 
   it('is not fed by retried tasks: four poison tasks among healthy ones are dead-lettered and it never opens', async () => {
