@@ -1,5 +1,6 @@
 import type { Envelope } from '../actors/envelope.js';
-import { encode } from '../src/codec.js';
+import type { AttemptError } from '../actors/envelope.js';
+import { decode, encode } from '../src/codec.js';
 import { toErrorInfo } from '../src/errors.js';
 import type { StoredTask } from '../src/journal/journal.js';
 import type { PipelineWire, WireTask } from '../src/journal/nats-wire.js';
@@ -40,8 +41,33 @@ export class NatsStageStore implements StageStore {
     env.bytes = encode(output, what);
   }
 
-  recordFailure(): void {
-    // A failed run retries here; the message stays in hand (in-progress acks) until the task ends.
+  /**
+   * A failed run retries here; the message stays in hand (in-progress acks) until the task ends. The
+   * server counts deliveries, not charged failures: the attempts go to the `<bucket>_tries` bucket, so a
+   * process that gets the task after this one died or stopped goes on from them (without this a task
+   * that failed twice here ran maxAttempts more times there). Writes to one task go in order.
+   */
+  recordFailure(id: string, env: Envelope): void {
+    const t = this.held.get(id);
+    if (t === undefined) return;
+    const rec = encode([t.life, t.hop, env.attempts, env.errors ?? []], `the attempts of task ${id}`);
+    this.pending++; // a clean stop waits for it (see idle), so the next process finds it
+    const saved = (this.tries.get(id) ?? Promise.resolve())
+      .then(() => this.wire.saveTries(this.stage, id, rec))
+      .catch((err: unknown) => this.log.warn({ err: toErrorInfo(err), stage: this.stage, taskId: id }, 'keeping the attempts of a task on the server failed; after a crash it may run more times'))
+      .finally(() => this.settled());
+    this.tries.set(id, saved);
+  }
+
+  /** Tasks in hand whose attempts are on the server (written here, or found there): the last write of each. */
+  private readonly tries = new Map<string, Promise<void>>();
+
+  /** The task left this stage: its attempts there are dropped (after the last write of them). */
+  private forgetTries(id: string): void {
+    const saved = this.tries.get(id);
+    if (saved === undefined) return;
+    this.tries.delete(id);
+    void saved.then(() => this.wire.forgetTries(this.stage, id)).catch(() => undefined); // left over: the bucket drops it after TRIES_TTL_MS
   }
 
   recordMove(id: string, env: Envelope, to: string): void {
@@ -119,8 +145,29 @@ export class NatsStageStore implements StageStore {
     while (!this.closing) await this.fetchInto(1, wake, partition);
   }
 
+  /** The open pull requests: endPulls closes them. */
+  private readonly requests = new Set<() => void>();
+
+  /**
+   * A clean stop: no more fetches, and the open pull requests end now, before the tasks in hand go
+   * back (a request still open took them again, each time a delivery more). See pullsEndAt.
+   */
+  endPulls(): void {
+    this.closing = true;
+    for (const close of this.requests) close();
+  }
+
+  /**
+   * When the last pull request this store opened ends on the server (Date.now() ms). Closing one here
+   * does not end it there: a task given back before then goes to it, finds nobody listening, and the
+   * server takes that delivery back, so the next process sees the task as a first delivery (count 1)
+   * and does not look for the attempts it was charged (see recordFailure).
+   */
+  pullsEndAt = 0;
+
   /** One pull request: what arrives goes to `arrived` (the stage woken), or back to the server once closing. */
   private async fetchInto(max: number, wake: () => void, partition: number | undefined): Promise<void> {
+    let close: (() => void) | undefined;
     try {
       await this.wire.fetch(this.stage, max, FETCH_EXPIRES_MS, (task) => {
         if (this.closing) {
@@ -130,11 +177,18 @@ export class NatsStageStore implements StageStore {
         this.arrived.push(task);
         wake();
         return true;
-      }, partition);
+      }, partition, (c) => {
+        close = c;
+        this.pullsEndAt = Date.now() + FETCH_EXPIRES_MS;
+        if (this.closing) c();
+        else this.requests.add(c);
+      });
     } catch (err) {
       if (this.closing) return;
       this.log.warn({ err: toErrorInfo(err), stage: this.stage, partition }, 'fetch failed; trying again');
       await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      if (close !== undefined) this.requests.delete(close);
     }
   }
 
@@ -147,6 +201,7 @@ export class NatsStageStore implements StageStore {
     this.held.set(t.id, t);
     const row: StoredTask = { id: t.id, seq: t.msg.seq, key: t.key, stage: this.stage, payload: t.payload, attempts: 0, errors: t.errors };
     const env = envelopeOf(row);
+    if (t.tries !== undefined) this.restoreTries(t, env);
     const max = this.maxAttempts();
     if (t.deliveries > max) {
       // Delivered maxAttempts times and never finished: it took its process down each time.
@@ -154,6 +209,20 @@ export class NatsStageStore implements StageStore {
       return { env, running: 'isolated' };
     }
     return { env, running: t.deliveries > 1 ? 'suspect' : 'no' };
+  }
+
+  /** A process charged `t` attempts here before it died or stopped: the run goes on from them. */
+  private restoreTries(t: WireTask, env: Envelope): void {
+    this.tries.set(t.id, Promise.resolve()); // on the server: dropped when the task leaves
+    try {
+      const [life, hop, attempts, errors] = decode<[string, number, number, AttemptError[]]>(t.tries!);
+      // Another life (a replay) or another visit (a route back here) left it: not this run's.
+      if (life !== t.life || hop !== t.hop || !Number.isInteger(attempts) || attempts < 0 || !Array.isArray(errors)) return;
+      env.attempts = attempts;
+      env.errors = errors.length > 0 ? errors : env.errors;
+    } catch (err) {
+      this.log.warn({ err: toErrorInfo(err), stage: this.stage, taskId: t.id }, 'the attempts kept for a task cannot be read; it runs as if it had none');
+    }
   }
 
   /** Hops a task in hand has made so far. */
@@ -178,16 +247,17 @@ export class NatsStageStore implements StageStore {
     this.pending++;
     publish()
       .then(
-        () => safely(() => (then === 'ack' ? t?.msg.ack() : t?.msg.term())),
+        () => {
+          safely(() => (then === 'ack' ? t?.msg.ack() : t?.msg.term()));
+          this.forgetTries(id);
+        },
         (err: unknown) => {
           safely(() => t?.msg.nak());
           this.gone(err);
         },
       )
       .catch((err: unknown) => this.log.error({ err: toErrorInfo(err), stage: this.stage }, 'finishing a task failed; the server redelivers it'))
-      .finally(() => {
-        if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
-      });
+      .finally(() => this.settled());
   }
 
   /** In-progress acks for everything in hand, and for what waits in `arrived` to be paged in. */
@@ -201,6 +271,7 @@ export class NatsStageStore implements StageStore {
     const t = this.held.get(id);
     if (t === undefined) return;
     this.held.delete(id);
+    this.tries.delete(id); // its attempts stay on the server for the process that takes it next
     safely(() => t.msg.nak());
   }
 
@@ -210,7 +281,11 @@ export class NatsStageStore implements StageStore {
     this.roomMade?.();
   }
 
-  /** Resolves when every publish this store started has been answered. */
+  private settled(): void {
+    if (--this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves when every publish (and write of attempts) this store started has been answered. */
   idle(): Promise<void> {
     if (this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));

@@ -13,6 +13,11 @@ export interface NatsWire {
   readonly jsm: JetStreamManager;
   /** The KV bucket of fan-out joins (`<bucket>_fan`, made on first use): `<p>.<id>` per fanned-out task. */
   readonly joins: () => Promise<KV>;
+  /**
+   * The KV bucket of the attempts tasks were charged at their stage (`<bucket>_tries`, made on first
+   * use, keys kept TRIES_TTL_MS): `<p>.<stage>.<id>` per task that failed there and has not moved on.
+   */
+  readonly tries: () => Promise<KV>;
   readonly timeoutMs: number;
   readonly lib: {
     readonly headers: () => { set(k: string, v: string): void; get(k: string): string };
@@ -39,8 +44,19 @@ export interface WireTask {
   readonly hop: number;
   /** Which life of the task this is ('0'; a replay starts a new one): part of every de-duplication id. */
   readonly life: string;
+  /** A delivery after the first: what the last process charged it at this stage (saveTries), if anything. */
+  readonly tries?: Uint8Array;
   readonly msg: JsMsg;
 }
+
+/**
+ * How long the `<bucket>_tries` bucket keeps a task's charged attempts: 7 days. Its key is dropped when
+ * the task moves on; one left by a process that died after the move but before the drop is a few
+ * bytes that can do no harm (it names the task's life and hop), and the bucket forgets it then. A task
+ * still waiting for its retry after 7 days (a breaker held that long) forgets its attempts if its
+ * process dies: it gets maxAttempts more.
+ */
+export const TRIES_TTL_MS = 7 * 24 * 3_600_000;
 
 /** How long the server waits for an ack before it redelivers, by default (in-progress acks keep a long run). */
 export const ACK_WAIT_MS = 30_000;
@@ -236,21 +252,27 @@ export class PipelineWire {
    * back at once must not come back to the same request, again and again, each time counted as a
    * delivery). Resolves when the request ends (full, expired, or ended).
    */
-  async fetch(stage: string, max: number, expiresMs: number, each: (t: WireTask) => boolean | void, partition?: number): Promise<void> {
+  async fetch(stage: string, max: number, expiresMs: number, each: (t: WireTask) => boolean | void, partition?: number, opened?: (close: () => void) => void): Promise<void> {
     const name = partition === undefined ? `s-${token(stage)}` : this.partitionConsumer(stage, partition);
     const consumer = (this.consumers[name] ??= await this.wire.js.consumers.get(this.stream('WORK'), name));
     const batch = await consumer.fetch({ max_messages: max, expires: expiresMs });
+    opened?.(() => void batch.close().catch(() => undefined));
     for await (const msg of batch) {
       const h = msg.headers;
       const errors = h?.get('Baton-Errors');
+      const id = h?.get('Baton-Id') || `${this.pipeline}-unnamed-${msg.seq}`;
+      // Delivered before: a process may have charged it attempts here (only failures write them, so a
+      // first delivery has none to read). Unreadable now: it runs with what the server counted.
+      const tries = msg.info.deliveryCount > 1 ? await this.loadTries(stage, id).catch(() => undefined) : undefined;
       const more = each({
-        id: h?.get('Baton-Id') || `${this.pipeline}-unnamed-${msg.seq}`,
+        id,
         key: h?.get('Baton-Key') || undefined,
         payload: msg.data,
         errors: errors ? new Uint8Array(Buffer.from(errors, 'base64')) : undefined,
         deliveries: msg.info.deliveryCount,
         hop: Number(h?.get('Baton-Hop') || 0),
         life: h?.get('Baton-Life') || '0',
+        ...(tries === undefined ? {} : { tries }),
         msg,
       });
       if (more === false) {
@@ -359,6 +381,26 @@ export class PipelineWire {
 
   private joinKey(id: string): string {
     return `${this.p}.${token(id)}`;
+  }
+
+  /** Keeps what task `id` was charged at `stage` (msgpack; see NatsStageStore.recordFailure) for the next process. */
+  async saveTries(stage: string, id: string, rec: Uint8Array): Promise<void> {
+    await (await this.wire.tries()).put(this.triesKey(stage, id), rec);
+  }
+
+  /** What a process charged task `id` at `stage`, or undefined. */
+  async loadTries(stage: string, id: string): Promise<Uint8Array | undefined> {
+    const e = await (await this.wire.tries()).get(this.triesKey(stage, id));
+    return e === null || e.operation !== 'PUT' ? undefined : e.value;
+  }
+
+  /** Task `id` left `stage`: its charged attempts there are no longer anyone's. */
+  async forgetTries(stage: string, id: string): Promise<void> {
+    await (await this.wire.tries()).purge(this.triesKey(stage, id));
+  }
+
+  private triesKey(stage: string, id: string): string {
+    return `${this.p}.${token(stage)}.${token(id)}`;
   }
 
   /** Removes a dead letter (replayed). */

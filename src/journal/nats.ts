@@ -4,7 +4,7 @@ import { decode, encode } from '../codec.js';
 import { BatonError, invalidOption, toErrorInfo } from '../errors.js';
 import { checkKeys } from '../options.js';
 import type { Journal, JournalOp, PipelineJournal, StoredOutcome, StoredTask, TaskStatus } from './journal.js';
-import type { NatsWire } from './nats-wire.js';
+import { TRIES_TTL_MS, type NatsWire } from './nats-wire.js';
 import { MemoryPipelineJournal, type TaskRecord } from './memory.js';
 
 /** What `natsJetStream()` takes. Only `servers` is required. */
@@ -116,6 +116,7 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
     // Distributed pipelines keep their fan-out joins in a bucket of their own: the journal's bucket is
     // read whole by every process that opens it, and the joins' churn is none of its business.
     let joins: Promise<KV> | undefined;
+    let tries: Promise<KV> | undefined;
     const parts = new Map<string, NatsPipelineJournal>();
     const part = (name: string): NatsPipelineJournal => {
       let p = parts.get(name);
@@ -162,7 +163,15 @@ export async function natsJetStream(options: NatsJournalOptions): Promise<NatsJo
     }
       const journal: NatsJournal = {
       kind: 'nats',
-      wire: { nc, js, jsm, joins: () => (joins ??= new Kvm(js).create(`${bucket}_fan`, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs })), timeoutMs, lib: { headers: headers as never, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } as never },
+      wire: {
+        nc,
+        js,
+        jsm,
+        joins: () => (joins ??= new Kvm(js).create(`${bucket}_fan`, { history: 1, replicas, storage: 'file' as never, timeout: timeoutMs })),
+        tries: () => (tries ??= new Kvm(js).create(`${bucket}_tries`, { history: 1, replicas, storage: 'file' as never, ttl: TRIES_TTL_MS, timeout: timeoutMs })),
+        timeoutMs,
+        lib: { headers: headers as never, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, DiscardPolicy } as never,
+      },
       durable: true,
       now: options.now ?? Date.now,
       openPipeline: part,
