@@ -51,7 +51,7 @@ export class DistributedJoins {
     const key = env.key;
     store.finish(id, async () => {
       const wire = this.wire();
-      const held = decodeJoin(await wire.joinCreate(id, encode([1, from, to, input, fromPayload, []], `the fan-out record of task ${id}`)));
+      const held = decodeJoin(await wire.records.joinCreate(id, encode([1, from, to, input, fromPayload, []], `the fan-out record of task ${id}`)));
       for (const [i, stage] of held.to.entries()) await wire.publishTask(stage, { id: branchId(id, i), key, hop, life, payload: held.input, errors });
     }, 'ack');
     return [];
@@ -69,7 +69,7 @@ export class DistributedJoins {
     const life = store.lifeOf(id);
     store.finish(id, async () => {
       const wire = this.wire();
-      const done = await wire.joinUpdate(parent, (bytes) => {
+      const done = await wire.records.joinUpdate(parent, (bytes) => {
         const rec = decodeJoin(bytes);
         // Ended before (a branch redone after a crash): nothing to add, but finish the task if that was left undone.
         if (rec.ends.some((e) => e[0] === i)) return { next: undefined, result: rec.ends.length === rec.to.length ? rec : undefined };
@@ -78,7 +78,7 @@ export class DistributedJoins {
       });
       if (done === undefined) return;
       await this.publishJoined(parent, env.key, done, end[0], attempts, life);
-      await wire.joinDelete(parent);
+      await wire.records.joinDelete(parent);
     }, end[1] === 1 ? 'ack' : 'term');
     return true;
   }

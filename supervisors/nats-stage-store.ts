@@ -53,7 +53,7 @@ export class NatsStageStore implements StageStore {
     const rec = encode([t.life, t.hop, env.attempts, env.errors ?? []], `the attempts of task ${id}`);
     this.pending++; // a clean stop waits for it (see idle), so the next process finds it
     const saved = (this.tries.get(id) ?? Promise.resolve())
-      .then(() => this.wire.saveTries(this.stage, id, rec))
+      .then(() => this.wire.records.saveTries(this.stage, id, rec))
       .catch((err: unknown) => this.log.warn({ err: toErrorInfo(err), stage: this.stage, taskId: id }, 'keeping the attempts of a task on the server failed; after a crash it may run more times'))
       .finally(() => this.settled());
     this.tries.set(id, saved);
@@ -67,7 +67,7 @@ export class NatsStageStore implements StageStore {
     const saved = this.tries.get(id);
     if (saved === undefined) return;
     this.tries.delete(id);
-    void saved.then(() => this.wire.forgetTries(this.stage, id)).catch(() => undefined); // left over: the bucket drops it after TRIES_TTL_MS
+    void saved.then(() => this.wire.records.forgetTries(this.stage, id)).catch(() => undefined); // left over: the bucket drops it after TRIES_TTL_MS
   }
 
   recordMove(id: string, env: Envelope, to: string): void {

@@ -5,6 +5,8 @@ import type { KV } from '@nats-io/kv';
 import { decode, encode } from '../codec.js';
 import { BatonError, toErrorInfo } from '../errors.js';
 import type { StoredOutcome } from './journal.js';
+import { token } from './nats-names.js';
+import { TaskRecords } from './nats-task-records.js';
 
 /** What natsJetStream() hands a distributed pipeline: its connection and the client modules it loaded. */
 export interface NatsWire {
@@ -29,8 +31,6 @@ export interface NatsWire {
   };
 }
 
-/** Subject and stream tokens: base64url of a name (NATS allows few characters there). */
-const token = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
 
 /** One task as a stage's consumer delivered it. `ack`/`term`/`nak`/`working` go to the server. */
 export interface WireTask {
@@ -48,15 +48,6 @@ export interface WireTask {
   readonly tries?: Uint8Array;
   readonly msg: JsMsg;
 }
-
-/**
- * How long the `<bucket>_tries` bucket keeps a task's charged attempts: 7 days. Its key is dropped when
- * the task moves on; one left by a process that died after the move but before the drop is a few
- * bytes that can do no harm (it names the task's life and hop), and the bucket forgets it then. A task
- * still waiting for its retry after 7 days (a breaker held that long) forgets its attempts if its
- * process dies: it gets maxAttempts more.
- */
-export const TRIES_TTL_MS = 7 * 24 * 3_600_000;
 
 /** How long the server waits for an ack before it redelivers, by default (in-progress acks keep a long run). */
 export const ACK_WAIT_MS = 30_000;
@@ -87,6 +78,8 @@ export function partitionOf(key: string, partitions: number): number {
  */
 export class PipelineWire {
   private readonly p: string;
+  /** The pipeline's keys in the KV buckets: fan-out joins and charged attempts. */
+  readonly records: TaskRecords;
 
   private constructor(
     private readonly wire: NatsWire,
@@ -95,6 +88,7 @@ export class PipelineWire {
     private readonly keyed: ReadonlyMap<string, number>,
   ) {
     this.p = token(pipeline);
+    this.records = new TaskRecords(wire, this.p);
   }
 
   /**
@@ -263,7 +257,7 @@ export class PipelineWire {
       const id = h?.get('Baton-Id') || `${this.pipeline}-unnamed-${msg.seq}`;
       // Delivered before: a process may have charged it attempts here (only failures write them, so a
       // first delivery has none to read). Unreadable now: it runs with what the server counted.
-      const tries = msg.info.deliveryCount > 1 ? await this.loadTries(stage, id).catch(() => undefined) : undefined;
+      const tries = msg.info.deliveryCount > 1 ? await this.records.loadTries(stage, id).catch(() => undefined) : undefined;
       const more = each({
         id,
         key: h?.get('Baton-Key') || undefined,
@@ -332,75 +326,6 @@ export class PipelineWire {
     }
     await messages.close().catch(() => undefined);
     return out;
-  }
-
-  /**
-   * The join record of fanned-out task `id`: made by the first process to fan it out (a process that
-   * does it again after a crash finds it, and its record wins). Resolves the record that holds.
-   */
-  async joinCreate(id: string, rec: Uint8Array): Promise<Uint8Array> {
-    const key = this.joinKey(id);
-    const kv = await this.wire.joins();
-    try {
-      await kv.create(key, rec);
-      return rec;
-    } catch (err) {
-      const e = await kv.get(key);
-      if (e === null || e.operation !== 'PUT') throw err;
-      return e.value;
-    }
-  }
-
-  /**
-   * Changes the join record of task `id` with `change` (given the record, it answers the new one, or
-   * undefined to leave it), conditional on its revision, again after a conflict with another process.
-   * Resolves what `change` answered last, and undefined if there is no record (the task has ended).
-   */
-  async joinUpdate<T>(id: string, change: (rec: Uint8Array) => { next: Uint8Array | undefined; result: T }): Promise<T | undefined> {
-    const key = this.joinKey(id);
-    const kv = await this.wire.joins();
-    for (;;) {
-      const e = await kv.get(key);
-      if (e === null || e.operation !== 'PUT') return undefined;
-      const { next, result } = change(e.value);
-      if (next === undefined) return result;
-      try {
-        await kv.update(key, next, e.revision);
-        return result;
-      } catch (err) {
-        if (!/wrong last sequence/i.test(toErrorInfo(err).message)) throw err;
-        // another process ended a branch of the same task first: read again
-      }
-    }
-  }
-
-  /** Forgets the join record of task `id` (its outcome is published). */
-  async joinDelete(id: string): Promise<void> {
-    await (await this.wire.joins()).purge(this.joinKey(id));
-  }
-
-  private joinKey(id: string): string {
-    return `${this.p}.${token(id)}`;
-  }
-
-  /** Keeps what task `id` was charged at `stage` (msgpack; see NatsStageStore.recordFailure) for the next process. */
-  async saveTries(stage: string, id: string, rec: Uint8Array): Promise<void> {
-    await (await this.wire.tries()).put(this.triesKey(stage, id), rec);
-  }
-
-  /** What a process charged task `id` at `stage`, or undefined. */
-  async loadTries(stage: string, id: string): Promise<Uint8Array | undefined> {
-    const e = await (await this.wire.tries()).get(this.triesKey(stage, id));
-    return e === null || e.operation !== 'PUT' ? undefined : e.value;
-  }
-
-  /** Task `id` left `stage`: its charged attempts there are no longer anyone's. */
-  async forgetTries(stage: string, id: string): Promise<void> {
-    await (await this.wire.tries()).purge(this.triesKey(stage, id));
-  }
-
-  private triesKey(stage: string, id: string): string {
-    return `${this.p}.${token(stage)}.${token(id)}`;
   }
 
   /** Removes a dead letter (replayed). */

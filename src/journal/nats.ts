@@ -4,7 +4,8 @@ import { decode, encode } from '../codec.js';
 import { BatonError, invalidOption, toErrorInfo } from '../errors.js';
 import { checkKeys } from '../options.js';
 import type { Journal, JournalOp, PipelineJournal, StoredOutcome, StoredTask, TaskStatus } from './journal.js';
-import { TRIES_TTL_MS, type NatsWire } from './nats-wire.js';
+import type { NatsWire } from './nats-wire.js';
+import { TRIES_TTL_MS } from './nats-task-records.js';
 import { MemoryPipelineJournal, type TaskRecord } from './memory.js';
 
 /** What `natsJetStream()` takes. Only `servers` is required. */
