@@ -1,8 +1,8 @@
 // One process of the distributed kill test (argv: NATS_URL HOSTED_STAGES [kill]). It joins pipeline 'dist'
 // hosting the named stages (comma-separated) and runs until it is killed. Stages:
-//   parse  n -> n * 2
-//   check  async (1 ms); poison when n % 97 === 0 and n > 0 (input n/2 was sent); fails its first
-//          attempt for every seventh task (transient)
+//   parse  n -> n * 2 (with 'kill': ordered by key, every tenth task fanned out to 'check' and 'store')
+//   check  async (1 ms); poison when n % 97 === 0 and n > 0 (input n/2 was sent); fails every seventh
+//          task once (transient; with 'kill': once in each process, and ordered by key)
 //   store  n -> n + 1, ordered by key (key partitions across the processes)
 import { agent, createSystem, natsJetStream } from '../../system/index.js';
 import { distStages } from './dist-stages.js';
