@@ -20,7 +20,8 @@ const payload = () => ({ doc: 1, text: 'lorem ipsum dolor sit amet' });
  * publishes in flight. What a per-hop transport built on JetStream could at best do here.
  */
 export async function rawJetStream3(n: number): Promise<number> {
-  const nc = await connect({ servers: url() });
+  // noAsyncTraces as Baton connects (src/journal/nats.ts): without it each publish makes two Errors for their stacks.
+  const nc = await connect({ servers: url(), noAsyncTraces: true });
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const stream = `RAW${unique()}`;
