@@ -5,7 +5,7 @@ import { BatonError } from '../src/errors.js';
 import type { EventStream } from '../src/events.js';
 import type { StoredOutcome } from '../src/journal/journal.js';
 import type { PipelineWire } from '../src/journal/nats-wire.js';
-import { branchId, branchOf, isBranchId } from './fan-join.js';
+import { branchId, branchOf, isBranchId } from './join-record.js';
 import { encodeErrors, type NatsStageStore } from './nats-stage-store.js';
 
 /** A branch's end as the join record keeps it, after its index: [stage, 1, output] or [stage, 0, code, history, attempts]. */

@@ -6,7 +6,7 @@ import { envelopeOf, type DurableLog } from './durable-log.js';
 import type { Envelope } from '../actors/envelope.js';
 import type { Outcome } from '../actors/outcomes.js';
 import { outcomeOf } from './stored-outcome.js';
-import { branchIdsOf, branchOf } from './fan-join.js';
+import { branchIdsOf, branchOf } from './join-record.js';
 
 // A pipeline's journal, for operators (the CLI, tools): dead letters, recorded outcomes, replay.
 // Pipeline.deadLetters/outcome/replay are thin methods over these.

@@ -2,7 +2,7 @@ import type { Logger } from '../src/logging.js';
 import { envelopeOf, type DurableLog } from './durable-log.js';
 import { isLater, type StoredTask } from '../src/journal/journal.js';
 import type { Envelope } from '../actors/envelope.js';
-import { FAN_STAGE } from './fan-join.js';
+import { FAN_STAGE } from './join-record.js';
 
 /** What recovery needs from its pipeline. */
 export interface RecoveryTarget {

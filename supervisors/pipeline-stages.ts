@@ -1,5 +1,5 @@
 import { assertName } from '../src/address.js';
-import { isBranchId } from './fan-join.js';
+import { isBranchId } from './join-record.js';
 import { BatonError, describe } from '../src/errors.js';
 import type { Logger } from '../src/logging.js';
 import { agentPolicy, AGENT_POLICY_KEYS } from '../policies/agent-policy.js';

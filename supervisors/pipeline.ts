@@ -10,7 +10,7 @@ import type { PipelineDeps, PipelineOptions, PipelineStats, SendOptions, SendRes
 import { cancelTask, needJournal, readDeadLetters, readOutcome, replayDeadLetters } from './operator-api.js';
 import { PipelineIntake } from './pipeline-intake.js';
 import { TaskLedger } from './task-ledger.js';
-import { FAN_STAGE } from './fan-join.js';
+import { FAN_STAGE } from './join-record.js';
 import type { Envelope } from '../actors/envelope.js';
 import { recoverPending } from './pipeline-recovery.js';
 import { buildStages, checkPipelineOptions } from './pipeline-stages.js';
