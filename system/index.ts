@@ -27,7 +27,8 @@ export type { Outcome, CompletedOutcome, DeadLetteredOutcome, OutcomesOptions, O
 export { outcomeOf as decodeOutcome } from '../supervisors/stored-outcome.js';
 export { cancelStoredTask } from '../supervisors/operator-api.js';
 export type { ObserveOptions, Observer } from './observe.js';
-export { DistributedPipeline, type JoinOptions, type DistributedStats } from '../supervisors/distributed-pipeline.js';
+export { DistributedPipeline, type DistributedStats } from '../supervisors/distributed-pipeline.js';
+export type { JoinOptions } from '../supervisors/join-options.js';
 export { distributedPipelines, distributedStreams, type DistributedStreams } from '../supervisors/distributed-streams.js';
 export type { AttemptError } from '../actors/envelope.js';
 
