@@ -271,8 +271,13 @@ export class NatsStageStore implements StageStore {
     const t = this.held.get(id);
     if (t === undefined) return;
     this.held.delete(id);
-    this.tries.delete(id); // its attempts stay on the server for the process that takes it next
-    safely(() => t.msg.nak());
+    // Its attempts stay on the server for the process that takes it next: back once the last write
+    // of them is there, or that process could read the one before (a clean stop waits: see idle).
+    const saved = this.tries.get(id);
+    if (saved === undefined) return safely(() => t.msg.nak());
+    this.tries.delete(id);
+    this.pending++;
+    void saved.then(() => safely(() => t.msg.nak())).finally(() => this.settled());
   }
 
   giveBackAll(): void {
