@@ -238,16 +238,16 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
   async stop(options: { readonly drainMs?: number } = {}): Promise<void> {
     if (this.status !== 'running') return;
     this.status = 'stopping';
-    // The pull requests end first (a task the server sends one meanwhile is given back at once), so
-    // nothing given back below comes back here. Closing the connection before they end would lose a
-    // task in flight until ackWaitMs (30 s by default: a key partition waited that long behind it).
-    for (const store of this.stores.values()) store.endPulls();
-    await Promise.race([Promise.all([...this.stores.values()].map((s) => s.pulling)), new Promise((r) => setTimeout(r, FETCH_EXPIRES_MS * 2).unref())]);
+    // The pull requests end first, on the server (within FETCH_EXPIRES_MS; what one gets meanwhile goes
+    // back later, see NatsStageStore.fetchInto), so nothing given back below comes to them: a task given
+    // back to a request that was still open there, with nobody here reading it, was taken back by the
+    // server as never delivered, and the next process did not look for the attempts it was charged.
+    // Closing the connection before they end would lose a task in flight until ackWaitMs (30 s by
+    // default: a key partition waited that long behind it).
+    for (const store of this.stores.values()) store.stopPulling();
+    await Promise.race([Promise.all([...this.stores.values()].map((s) => s.pulling)), new Promise((r) => setTimeout(r, FETCH_EXPIRES_MS * 3).unref())]);
     const until = Date.now() + (options.drainMs ?? 5_000);
     while (Date.now() < until && [...this.hosted.values()].some((s) => s.stats().inFlight > 0)) await new Promise((r) => setTimeout(r, 10));
-    // ... and ends on the server, within FETCH_EXPIRES_MS (see NatsStageStore.pullsEndAt).
-    const ended = Math.max(0, ...[...this.stores.values()].map((s) => s.pullsEndAt)) + 50 - Date.now();
-    if (ended > 0) await new Promise((r) => setTimeout(r, ended));
     this.supervisor.terminate('stopped', new BatonError('ERR_STOPPED', `pipeline '${this.name}' stopped in this process; the task goes back to the server.`, { pipeline: this.name }));
     for (const store of this.stores.values()) store.giveBackAll();
     await Promise.all(this.pools.map((pool) => pool.close()));

@@ -11,6 +11,9 @@ import type { StageStore } from './stage-store.js';
 /** Fetches wait this long for a first message (a long poll): an idle stage asks the server once a second. */
 export const FETCH_EXPIRES_MS = 1_000;
 
+/** A task a stopping process's pull request gets is given back this much later: after the request ends. */
+const GIVE_BACK_DELAY_MS = FETCH_EXPIRES_MS + 100;
+
 /**
  * One hosted stage's side of the server: its backlog is the stage's consumer (a page is a fetch),
  * a move is a publish to the next stage followed by an ack, a finish an outcome publish followed by
@@ -145,50 +148,35 @@ export class NatsStageStore implements StageStore {
     while (!this.closing) await this.fetchInto(1, wake, partition);
   }
 
-  /** The open pull requests: endPulls closes them. */
-  private readonly requests = new Set<() => void>();
-
-  /**
-   * A clean stop: no more fetches, and the open pull requests end now, before the tasks in hand go
-   * back (a request still open took them again, each time a delivery more). See pullsEndAt.
-   */
-  endPulls(): void {
+  /** A clean stop: no more pull requests (the open ones end on the server within FETCH_EXPIRES_MS). */
+  stopPulling(): void {
     this.closing = true;
-    for (const close of this.requests) close();
+    this.roomMade?.(); // a loop waiting for room in `arrived` ends now
   }
 
   /**
-   * When the last pull request this store opened ends on the server (Date.now() ms). Closing one here
-   * does not end it there: a task given back before then goes to it, finds nobody listening, and the
-   * server takes that delivery back, so the next process sees the task as a first delivery (count 1)
-   * and does not look for the attempts it was charged (see recordFailure).
+   * One pull request: what arrives goes to `arrived` (the stage woken), or, once closing, back to the
+   * server after GIVE_BACK_DELAY_MS: by then this request has ended there, so the task goes to another
+   * process (given back at once it came back to this request, again and again, each time counted as
+   * a delivery, until the next process dead-lettered it with ERR_PROCESS_DIED).
    */
-  pullsEndAt = 0;
-
-  /** One pull request: what arrives goes to `arrived` (the stage woken), or back to the server once closing. */
   private async fetchInto(max: number, wake: () => void, partition: number | undefined): Promise<void> {
-    let close: (() => void) | undefined;
     try {
-      await this.wire.fetch(this.stage, max, FETCH_EXPIRES_MS, (task) => {
-        if (this.closing) {
-          safely(() => task.msg.nak());
-          return false; // and no more on this request: see PipelineWire.fetch
-        }
-        this.arrived.push(task);
-        wake();
-        return true;
-      }, partition, (c) => {
-        close = c;
-        this.pullsEndAt = Date.now() + FETCH_EXPIRES_MS;
-        if (this.closing) c();
-        else this.requests.add(c);
-      });
+      await this.wire.fetch(
+        this.stage,
+        max,
+        FETCH_EXPIRES_MS,
+        (task) => {
+          if (this.closing) return safely(() => task.msg.nak(GIVE_BACK_DELAY_MS));
+          this.arrived.push(task);
+          wake();
+        },
+        partition,
+      );
     } catch (err) {
       if (this.closing) return;
       this.log.warn({ err: toErrorInfo(err), stage: this.stage, partition }, 'fetch failed; trying again');
       await new Promise((r) => setTimeout(r, 500));
-    } finally {
-      if (close !== undefined) this.requests.delete(close);
     }
   }
 

@@ -242,15 +242,13 @@ export class PipelineWire {
 
   /**
    * Asks for up to `max` tasks of `stage`, for at most `expiresMs`; `each` gets every one as it
-   * arrives, and ends the request by returning false (the process is stopping: a message it gives
-   * back at once must not come back to the same request, again and again, each time counted as a
-   * delivery). Resolves when the request ends (full, expired, or ended).
+   * arrives. Resolves when the server ends the request (full or expired). Not closed early here: the
+   * client drops what it has buffered for a closed request, and the server waits ackWait for those.
    */
-  async fetch(stage: string, max: number, expiresMs: number, each: (t: WireTask) => boolean | void, partition?: number, opened?: (close: () => void) => void): Promise<void> {
+  async fetch(stage: string, max: number, expiresMs: number, each: (t: WireTask) => void, partition?: number): Promise<void> {
     const name = partition === undefined ? `s-${token(stage)}` : this.partitionConsumer(stage, partition);
     const consumer = (this.consumers[name] ??= await this.wire.js.consumers.get(this.stream('WORK'), name));
     const batch = await consumer.fetch({ max_messages: max, expires: expiresMs });
-    opened?.(() => void batch.close().catch(() => undefined));
     for await (const msg of batch) {
       const h = msg.headers;
       const errors = h?.get('Baton-Errors');
@@ -258,7 +256,7 @@ export class PipelineWire {
       // Delivered before: a process may have charged it attempts here (only failures write them, so a
       // first delivery has none to read). Unreadable now: it runs with what the server counted.
       const tries = msg.info.deliveryCount > 1 ? await this.records.loadTries(stage, id).catch(() => undefined) : undefined;
-      const more = each({
+      each({
         id,
         key: h?.get('Baton-Key') || undefined,
         payload: msg.data,
@@ -269,10 +267,6 @@ export class PipelineWire {
         ...(tries === undefined ? {} : { tries }),
         msg,
       });
-      if (more === false) {
-        await batch.close().catch(() => undefined);
-        break;
-      }
     }
   }
 
