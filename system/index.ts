@@ -17,7 +17,8 @@ export type { ActorRef, ActorContext, ActorDefinition, Delivery, SpawnOptions } 
 export type { Logger, LoggerOption } from '../src/logging.js';
 export { sqliteJournal, SCHEMA_VERSION, type SqliteJournalOptions } from '../src/journal/sqlite.js';
 export { memoryJournal } from '../src/journal/memory.js';
-export { natsJetStream, type NatsJournal, type NatsPipelineJournal, type NatsJournalOptions } from '../src/journal/nats.js';
+export { natsJetStream, type NatsJournal, type NatsJournalOptions } from '../src/journal/nats.js';
+export type { NatsPipelineJournal } from '../src/journal/nats-pipeline.js';
 export { isLater, type Journal, type PipelineJournal, type SyncPipelineJournal, type Later, type JournalOp, type StoredTask, type StoredOutcome, type TaskStatus } from '../src/journal/journal.js';
 
 export { agent, type Agent, type AgentOptions, type TaskContext, type RouteResult, type ThreadAgentOptions, type ThreadTaskContext, type ThreadLimits } from '../actors/agent.js';
