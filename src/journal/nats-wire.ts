@@ -6,6 +6,7 @@ import { decode, encode } from '../codec.js';
 import { BatonError, toErrorInfo } from '../errors.js';
 import type { StoredOutcome } from './journal.js';
 import { token } from './nats-names.js';
+import { KeyPartitions } from './nats-key-partitions.js';
 import { TaskRecords } from './nats-task-records.js';
 
 /** What natsJetStream() hands a distributed pipeline: its connection and the client modules it loaded. */
@@ -53,16 +54,6 @@ export interface WireTask {
 export const ACK_WAIT_MS = 30_000;
 
 /**
- * Where a key's tasks go at a stage that orders by key: FNV-1a of the key (of the id without one)
- * modulo the partition count. Every process computes the same partition for a key.
- */
-export function partitionOf(key: string, partitions: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % partitions;
-}
-
-/**
  * One distributed pipeline's streams on JetStream:
  * - `BATON_<p>_WORK` (work queue): subject `baton.<p>.w.<stage>` per stage, one durable pull consumer
  *   per stage, shared by every process that hosts the stage (each message goes to one of them). A
@@ -80,15 +71,18 @@ export class PipelineWire {
   private readonly p: string;
   /** The pipeline's keys in the KV buckets: fan-out joins and charged attempts. */
   readonly records: TaskRecords;
+  /** The key partitions of its stages that order by key. */
+  private readonly keys: KeyPartitions;
 
   private constructor(
     private readonly wire: NatsWire,
     readonly pipeline: string,
     /** Stages that order by key, and how many partitions each has. */
-    private readonly keyed: ReadonlyMap<string, number>,
+    keyed: ReadonlyMap<string, number>,
   ) {
     this.p = token(pipeline);
     this.records = new TaskRecords(wire, this.p);
+    this.keys = new KeyPartitions(this.p, keyed);
   }
 
   /**
@@ -116,33 +110,7 @@ export class PipelineWire {
       const info = await jsm.streams.info(w.stream('WORK'));
       if (!info.config.subjects?.includes(workSubjects[1]!)) await jsm.streams.update(w.stream('WORK'), { ...info.config, subjects: [...(info.config.subjects ?? []), workSubjects[1]!] } as never);
     }
-    for (const [stage, n] of keyed) {
-      for (let i = 0; i < n; i++) {
-        const config = {
-          durable_name: w.partitionConsumer(stage, i),
-          filter_subject: w.partitionSubject(stage, i),
-          ack_policy: lib.AckPolicy.Explicit,
-          ack_wait: options.ackWaitMs * 1_000_000,
-          max_ack_pending: 1,
-          description: `baton key partition ${i} of ${n}`,
-        };
-        // Looked at before any add: the server takes an add of an existing consumer with another
-        // description as an update, which would rewrite the other processes' partitions.
-        const have = await jsm.consumers.info(w.stream('WORK'), config.durable_name).then((c) => c.config.description ?? 'none', () => undefined);
-        if (have !== undefined && have !== config.description) {
-          throw new BatonError('ERR_INVALID_OPTION', `pipeline '${pipeline}': stage '${stage}' orders by key over ${n} partitions here, but its consumers on the server were made for another count (${have}); give every process the same keyPartitions.`, { pipeline, stage, keyPartitions: n });
-        }
-        if (have !== undefined) continue;
-        try {
-          await jsm.consumers.add(w.stream('WORK'), config as never);
-        } catch (err) {
-          if (!/already in use|already exists/i.test(toErrorInfo(err).message)) throw err;
-        }
-      }
-      // Every description matched: one consumer past the end means the server has more partitions.
-      const extra = await jsm.consumers.info(w.stream('WORK'), w.partitionConsumer(stage, n)).then(() => true, () => false);
-      if (extra) throw new BatonError('ERR_INVALID_OPTION', `pipeline '${pipeline}': stage '${stage}' orders by key over ${n} partitions here, but the server has consumers for more; give every process the same keyPartitions.`, { pipeline, stage, keyPartitions: n });
-    }
+    await w.keys.ensureConsumers(jsm, w.stream('WORK'), pipeline, options.ackWaitMs, lib.AckPolicy.Explicit);
     await add({ name: w.stream('OUT'), subjects: [`baton.${w.p}.out`], retention: lib.RetentionPolicy.Limits, storage: lib.StorageType.File, max_age: options.keepMs * 1_000_000 });
     await add({ name: w.stream('DEAD'), subjects: [`baton.${w.p}.dead`], retention: lib.RetentionPolicy.Limits, storage: lib.StorageType.File });
     for (const stage of stages) {
@@ -170,13 +138,7 @@ export class PipelineWire {
     const probe = new PipelineWire(wire, pipeline, new Map());
     const exists = await wire.jsm.streams.info(probe.stream('DEAD')).then(() => true, () => false);
     if (!exists) return undefined;
-    const keyed = new Map<string, number>();
-    for await (const c of wire.jsm.consumers.list(probe.stream('WORK'))) {
-      const m = /^k-([A-Za-z0-9_-]+)-\d+$/.exec(c.name);
-      const n = /^baton key partition \d+ of (\d+)$/.exec(c.config.description ?? '');
-      if (m !== null && n !== null) keyed.set(Buffer.from(m[1]!, 'base64url').toString('utf8'), Number(n[1]));
-    }
-    return new PipelineWire(wire, pipeline, keyed);
+    return new PipelineWire(wire, pipeline, await KeyPartitions.read(wire.jsm, probe.stream('WORK')));
   }
 
   /** Names of the distributed pipelines whose streams the server holds (for tools). */
@@ -206,23 +168,14 @@ export class PipelineWire {
     return `baton.${this.p}.w.${token(stage)}`;
   }
 
-  private partitionSubject(stage: string, i: number): string {
-    return `baton.${this.p}.k.${token(stage)}.${i}`;
-  }
-
-  private partitionConsumer(stage: string, i: number): string {
-    return `k-${token(stage)}-${i}`;
-  }
-
   /** The subject a task goes to at `stage`: the stage's, or for one that orders by key, its key's partition. */
   private subjectFor(stage: string, key: string | undefined, id: string): string {
-    const n = this.keyed.get(stage);
-    return n === undefined ? this.stageSubject(stage) : this.partitionSubject(stage, partitionOf(key ?? id, n));
+    return this.keys.subjectFor(stage, key, id) ?? this.stageSubject(stage);
   }
 
   /** How many partitions `stage` has (undefined: it does not order by key). */
   partitions(stage: string): number | undefined {
-    return this.keyed.get(stage);
+    return this.keys.count(stage);
   }
 
   /** Puts a task at `stage`. Resolves 'duplicate' if the server had this de-duplication id already. */
@@ -246,7 +199,7 @@ export class PipelineWire {
    * client drops what it has buffered for a closed request, and the server waits ackWait for those.
    */
   async fetch(stage: string, max: number, expiresMs: number, each: (t: WireTask) => void, partition?: number): Promise<void> {
-    const name = partition === undefined ? `s-${token(stage)}` : this.partitionConsumer(stage, partition);
+    const name = partition === undefined ? `s-${token(stage)}` : this.keys.consumer(stage, partition);
     const consumer = (this.consumers[name] ??= await this.wire.js.consumers.get(this.stream('WORK'), name));
     const batch = await consumer.fetch({ max_messages: max, expires: expiresMs });
     for await (const msg of batch) {
