@@ -14,8 +14,8 @@ import { StageCounts, type StageHost, type StageInbox, type StageStats, type Sta
 import { StageQueues } from './stage-queues.js';
 import { StageRuns } from './stage-runs.js';
 import type { StageStore } from './stage-store.js';
-import { StageThrottle } from './stage-throttle.js';
-import { StageBudget } from './stage-budget.js';
+import type { StageBudget } from './stage-budget.js';
+import { gateStats, StageGate } from './stage-gate.js';
 import type { Cost } from '../policies/budget.js';
 import { StageTimer } from './stage-timer.js';
 import { StageWorker, type WorkerOwner } from './stage-worker.js';
@@ -41,8 +41,7 @@ const NATIVE_THEN = Promise.prototype.then;
  *   handoff  (stage-handoff.ts)  next stage, routes, fan-out, the outbox
  *   store    (stage-store.ts)    what is recorded: nothing, or the pipeline's journal
  *   backlog  (stage-backlog.ts)  the journaled run loop, paging and adopting recovered tasks
- *   throttle (stage-throttle.ts) the rate limit and the hold after a rate-limit refusal (made when needed)
- *   budget   (stage-budget.ts)   what the runs spent (ctx.spend) and the agent's budget (made when needed)
+ *   gate     (stage-gate.ts)     the rate limit (stage-throttle.ts) and the budget (stage-budget.ts), made when needed
  * Here: the run loops (the bare lane, the general one), a run's success and failure, and the
  * stage's life in the supervision tree (start, suspend, restart, terminate, escalate).
  */
@@ -62,10 +61,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   readonly handoff: StageHandoff;
   readonly store: StageStore;
   private readonly backlog: StageBacklog | undefined;
-  /** Made for an agent with a rateLimit, or at its first rate-limit refusal: undefined keeps the hot path as it was. */
-  throttle: StageThrottle | undefined;
-  /** Made for an agent with a budget, or at its first ctx.spend. */
-  budget: StageBudget | undefined;
+  /** Made for an agent with a rateLimit or a budget, or at its first refusal or ctx.spend: undefined keeps the hot path as it was. */
+  private gate: StageGate | undefined;
   private status: Status = 'starting';
   private readonly handle: Agent['handle'];
   private readonly route: Agent['route'];
@@ -105,23 +102,29 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     this.handoff = new StageHandoff(this.path, this.name, host, this.store, this.counts, this);
     // Only a journaled stage has a backlog (an idle in-memory agent should not pay for one).
     this.backlog = this.store.journaled ? new StageBacklog(this.name, policy, host, this.queues, this.runs, this.failures, this.store, this.counts, this) : undefined;
-    this.throttle = policy.rateLimit === undefined ? undefined : new StageThrottle(this.path, policy.rateLimit, host.events, host.random, host.clock.now());
-    this.budget = policy.budget === undefined && sharedBudget === undefined ? undefined : new StageBudget(this.path, policy.budget, host.events, sharedBudget, this.store.keeper(`budget:${def.name}`));
+    this.gate = StageGate.of(this.path, policy, host, host.clock.now(), sharedBudget, () => this.store.keeper(`budget:${def.name}`));
   }
+
+  private openGate(): StageGate {
+    return (this.gate ??= new StageGate(this.path, this.host, undefined, undefined));
+  }
+
+  /** Arms the timer if `at` is earlier than what it waits for (the gate's hold, a retry, a probe). */
+  private readonly wakeAt = (at: number): void => this.armTimerIfEarlier(at);
 
   /** A run reports its cost (ctx.spend): counted against the budget, shown in stats. */
   spend(cost: Cost, key?: string): void {
-    (this.budget ??= new StageBudget(this.path, undefined, this.host.events)).spend(cost, this.host.clock.now(), key);
+    this.openGate().spend(cost, key, this.host.clock.now());
   }
 
   /** A server refused a run for rate: the throttle (made now if this agent had none) holds the inbox. */
   refused(retryAfterMs: number | undefined, now: number): void {
-    (this.throttle ??= new StageThrottle(this.path, undefined, this.host.events, this.host.random, now)).refused(retryAfterMs, now);
+    this.openGate().refused(retryAfterMs, now);
     this.armTimer();
   }
 
   throttleStarted(n: number): void {
-    this.throttle?.started(n, this.host.clock.now());
+    this.gate?.started(n, this.host.clock.now());
   }
 
   /**
@@ -129,20 +132,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
    * armed for when a run may start: a full bucket or a hold is waited out on the timer, not polled.
    */
   allowance(): number {
-    const budget = this.budget;
-    if (budget !== undefined) {
-      const now = this.host.clock.now();
-      if (budget.blocking(now) === 'hold') {
-        this.armTimerIfEarlier(budget.blockedUntil(now));
-        return 0;
-      }
-    }
-    const throttle = this.throttle;
-    if (throttle === undefined) return Infinity;
-    const now = this.host.clock.now();
-    const n = throttle.allowance(now);
-    if (n === 0) this.armTimerIfEarlier(throttle.nextAt(now));
-    return n;
+    return this.gate === undefined ? Infinity : this.gate.allowance(this.host.clock.now(), this.wakeAt);
   }
 
   get terminated(): boolean {
@@ -171,7 +161,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
   start(): void {
     this.host.events.emit({ type: 'started', path: this.path, at: this.host.clock.now() });
     this.failures.restoreHold();
-    this.budget?.restore(this.host.clock.now());
+    this.gate?.restore(this.host.clock.now());
     this.startWorker();
   }
 
@@ -209,11 +199,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       capacity: this.queues.inbox.capacity,
       inFlight: this.runs.inFlight,
       breaker: this.failures.breaker.status,
-      throttle: this.throttle?.status ?? 'open',
-      spent: this.budget?.spent(this.host.clock.now()),
-      budgetResetsAt: this.budget?.policy === undefined ? undefined : this.budget.spentOut(this.host.clock.now()) ? this.budget.resetsAt() : undefined,
-      ...(this.budget?.policy?.perKey === true ? { spentByKey: this.budget.spentByKey(this.host.clock.now()) } : {}),
-      throttledUntil: this.throttle?.status === 'held' ? this.throttle.until : undefined,
+      ...gateStats(this.gate, this.host.clock.now()),
       status: this.status,
     };
   }
@@ -261,12 +247,12 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.backlog !== undefined) return this.backlog.run(budget);
     const failures = this.failures;
     // While a tool traces runs (the baton:run channel), every run takes the general path, which publishes.
-    if (this.bare && this.queues.keys === undefined && this.queues.fair === undefined && !failures.troubled && this.throttle === undefined && this.budget === undefined && !runChannel.hasSubscribers) return this.runBare(budget);
+    if (this.bare && this.queues.keys === undefined && this.queues.fair === undefined && !failures.troubled && this.gate === undefined && !runChannel.hasSubscribers) return this.runBare(budget);
     const concurrency = this.policy.concurrency;
     const { ready, inbox, keys, fair } = this.queues;
     const runs = this.runs;
     // Rate limit or a hold after a refusal: at most this many runs start now (see StageThrottle).
-    const allowed = this.throttle === undefined && this.budget === undefined ? Infinity : this.allowance();
+    const allowed = this.gate === undefined ? Infinity : this.allowance();
     let n = 0;
     while (n < budget && n < allowed && runs.inFlight < concurrency) {
       let env: Envelope | undefined;
@@ -286,11 +272,11 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
       }
       if (env === undefined) break;
       n++;
-      this.throttle?.started(1, this.host.clock.now());
+      this.gate?.started(1, this.host.clock.now());
       this.startRun(env, probe);
       if (this.handoff.outCount > 0 || this.status !== 'running') break;
     }
-    if (n > 0 && n >= allowed && this.throttle !== undefined) this.armTimerIfEarlier(this.throttle.nextAt(this.host.clock.now()));
+    if (n > 0 && n >= allowed && this.gate !== undefined) this.armTimerIfEarlier(this.gate.throttleNextAt(this.host.clock.now()));
     return n;
   }
 
@@ -343,7 +329,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (this.status !== 'running' || this.handoff.outCount > 0 || runs.inFlight >= this.policy.concurrency) return false;
     if (runs.isolated !== undefined || this.backlog?.waiting === true || (runs.inFlight > 0 && this.queues.ready.peek()?.suspect === true)) return false;
     const waiting = this.queues.hasReady() || this.store.canPage();
-    if (waiting && (this.throttle !== undefined || this.budget !== undefined) && this.allowance() === 0) return false;
+    if (waiting && this.gate !== undefined && this.allowance() === 0) return false;
     if (this.failures.breaker.status !== 'closed') return waiting && this.failures.probeDue(this.host.clock.now());
     return waiting;
   }
@@ -354,18 +340,15 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
    * synchronous hot path then allocates nothing per stage. (Express decides by arity too.)
    */
   startRun(env: Envelope, probe: boolean): TaskRun | undefined {
-    const budget = this.budget;
-    if (budget !== undefined) {
-      const now = this.host.clock.now();
-      if (budget.blocking(now) === 'dead-letter') return this.overBudget(env);
-      const ofKey = budget.keyBlocking(now, env.key);
-      if (ofKey === 'dead-letter') return this.overBudget(env);
-      if (ofKey === 'hold') {
+    const gate = this.gate;
+    if (gate !== undefined) {
+      const verdict = gate.admit(env, this.host.clock.now());
+      if (verdict === 'dead-letter') return this.overBudget(env);
+      if (verdict !== 'run') {
         // Its key spent its window: the task waits it out beside the retries (uncharged, its key's
         // place kept), and the other keys go on.
-        const until = budget.keyResetsAt(env.key);
-        this.queues.delay(env, until);
-        this.armTimerIfEarlier(until);
+        this.queues.delay(env, verdict);
+        this.armTimerIfEarlier(verdict);
         return undefined;
       }
     }
@@ -410,7 +393,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
 
   /** The budget is spent and the agent dead-letters what comes now (onExhausted: 'dead-letter'). */
   private overBudget(env: Envelope): undefined {
-    const resetsAt = this.budget!.blockedUntil(this.host.clock.now());
+    const resetsAt = this.gate!.resetsAt(this.host.clock.now());
     const error: ErrorInfo = { name: 'BatonError', code: 'ERR_BUDGET_EXHAUSTED', message: `stage '${this.path}' is over budget for this window (its own or its pipeline's; spending starts again at ${resetsAt}); task ${this.taskId(env)} was not run.` };
     this.counts.deadLettered++;
     this.queues.release(env);
@@ -531,7 +514,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     }
     this.counts.completed++;
     const attempts = env.attempts + 1;
-    this.throttle?.ran(this.host.clock.now());
+    this.gate?.ran(this.host.clock.now());
     // While the breaker is open only its probe speaks for the agent: a run that started before the
     // outage and ends well says nothing about now (closing on it re-ran held tasks into the outage).
     this.failures.succeeded(probe);
@@ -548,7 +531,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     const action: FailureAction = this.failures.failed(env, probe, thrown, code);
     if (action === 'none') return;
     // Not a rate-limit refusal: as far as the throttle is concerned the server took the call.
-    this.throttle?.ran(this.host.clock.now());
+    this.gate?.ran(this.host.clock.now());
     if (action === 'escalate') this.escalate(thrown);
     else this.restartWorker();
   }
@@ -643,12 +626,8 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     if (probeAt < at) at = probeAt;
     // Tasks wait here, or on disk to be paged in (a recovered backlog): a hold must wake the stage for either.
     const waiting = this.queues.hasReady() || this.store.canPage();
-    if (this.throttle !== undefined && waiting) {
-      const next = this.throttle.nextAt(now);
-      if (next < at) at = next;
-    }
-    if (this.budget !== undefined && waiting && this.budget.blocking(now) === 'hold') {
-      const next = this.budget.blockedUntil(now);
+    if (this.gate !== undefined && waiting) {
+      const next = this.gate.nextOpen(now);
       if (next < at) at = next;
     }
     this.timer.arm(at);
