@@ -1,11 +1,11 @@
 import type { Envelope } from '../actors/envelope.js';
-import type { AttemptError } from '../actors/envelope.js';
-import { decode, encode } from '../src/codec.js';
+import { encode } from '../src/codec.js';
 import { toErrorInfo } from '../src/errors.js';
 import type { StoredTask } from '../src/journal/journal.js';
 import type { PipelineWire, WireTask } from '../src/journal/nats-wire.js';
 import type { Logger } from '../src/logging.js';
 import { envelopeOf, type PagedTask } from './durable-log.js';
+import { KeptAttempts } from './kept-attempts.js';
 import type { StageStore } from './stage-store.js';
 
 /** Fetches wait this long for a first message (a long poll): an idle stage asks the server once a second. */
@@ -18,9 +18,10 @@ const GIVE_BACK_DELAY_MS = FETCH_EXPIRES_MS + 100;
  * One hosted stage's side of the server: its backlog is the stage's consumer (a page is a fetch),
  * a move is a publish to the next stage followed by an ack, a finish an outcome publish followed by
  * an ack (or a term for a dead letter). Owns the tasks in hand (their messages) and keeps them from
- * redelivery with in-progress acks. A task the server delivered before is a suspect (its process
- * probably died with it): it runs alone; one delivered more than maxAttempts times is dead-lettered
- * with ERR_PROCESS_DIED without running.
+ * redelivery with in-progress acks. A task the server delivered before, not as a clean give-back,
+ * is a suspect (its process probably died with it): it runs alone; one whose processes died with it
+ * maxAttempts times is dead-lettered with ERR_PROCESS_DIED without running (KeptAttempts counts the
+ * give-backs, and the attempts charged).
  */
 export class NatsStageStore implements StageStore {
   readonly journaled = true;
@@ -38,39 +39,33 @@ export class NatsStageStore implements StageStore {
     private readonly log: Logger,
     private readonly maxAttempts: () => number,
     private readonly gone: (err: unknown) => void,
-  ) {}
+  ) {
+    this.attempts = new KeptAttempts(stage, wire, log);
+  }
+
+  /** What the server keeps of its tasks beside their messages: attempts charged, clean give-backs. */
+  private readonly attempts: KeptAttempts;
 
   encodeOutput(env: Envelope, output: unknown, what: string): void {
     env.bytes = encode(output, what);
   }
 
   /**
-   * A failed run retries here; the message stays in hand (in-progress acks) until the task ends. The
-   * server counts deliveries, not charged failures: the attempts go to the `<bucket>_tries` bucket, so a
-   * process that gets the task after this one died or stopped goes on from them (without this a task
-   * that failed twice here ran maxAttempts more times there). Writes to one task go in order.
+   * A failed run retries here; the message stays in hand (in-progress acks) until the task ends. Its
+   * attempts and history also go to the server (see KeptAttempts), for the process that gets it if
+   * this one dies or stops.
    */
   recordFailure(id: string, env: Envelope): void {
     const t = this.held.get(id);
     if (t === undefined) return;
-    const rec = encode([t.life, t.hop, env.attempts, env.errors ?? []], `the attempts of task ${id}`);
     this.pending++; // a clean stop waits for it (see idle), so the next process finds it
-    const saved = (this.tries.get(id) ?? Promise.resolve())
-      .then(() => this.wire.records.saveTries(this.stage, id, rec))
-      .catch((err: unknown) => this.log.warn({ err: toErrorInfo(err), stage: this.stage, taskId: id }, 'keeping the attempts of a task on the server failed; after a crash it may run more times'))
-      .finally(() => this.settled());
-    this.tries.set(id, saved);
+    void this.attempts.failed(t, env.attempts, env.errors).finally(() => this.settled());
   }
 
-  /** Tasks in hand whose attempts are on the server (written here, or found there): the last write of each. */
-  private readonly tries = new Map<string, Promise<void>>();
-
-  /** The task left this stage: its attempts there are dropped (after the last write of them). */
-  private forgetTries(id: string): void {
-    const saved = this.tries.get(id);
-    if (saved === undefined) return;
-    this.tries.delete(id);
-    void saved.then(() => this.wire.records.forgetTries(this.stage, id)).catch(() => undefined); // left over: the bucket drops it after TRIES_TTL_MS
+  /** Gives `t` back to the server uncharged once that is counted there (a clean stop waits: see idle). */
+  private handBack(t: WireTask, nak: () => void): void {
+    this.pending++;
+    void this.attempts.givenBack(t, () => safely(nak)).finally(() => this.settled());
   }
 
   recordMove(id: string, env: Envelope, to: string): void {
@@ -167,7 +162,7 @@ export class NatsStageStore implements StageStore {
         max,
         FETCH_EXPIRES_MS,
         (task) => {
-          if (this.closing) return safely(() => task.msg.nak(GIVE_BACK_DELAY_MS));
+          if (this.closing) return this.handBack(task, () => task.msg.nak(GIVE_BACK_DELAY_MS));
           this.arrived.push(task);
           wake();
         },
@@ -189,28 +184,20 @@ export class NatsStageStore implements StageStore {
     this.held.set(t.id, t);
     const row: StoredTask = { id: t.id, seq: t.msg.seq, key: t.key, stage: this.stage, payload: t.payload, attempts: 0, errors: t.errors };
     const env = envelopeOf(row);
-    if (t.tries !== undefined) this.restoreTries(t, env);
+    const kept = t.deliveries > 1 ? this.attempts.read(t) : undefined;
+    if (kept !== undefined) {
+      env.attempts = kept.attempts;
+      if (kept.errors.length > 0) env.errors = kept.errors;
+    }
+    // Deliveries that were not clean give-backs: each was a process that died with the task in hand.
+    const crashes = t.deliveries - 1 - (kept?.given ?? 0);
     const max = this.maxAttempts();
-    if (t.deliveries > max) {
-      // Delivered maxAttempts times and never finished: it took its process down each time.
+    if (crashes >= max) {
+      // In hand maxAttempts times when its process died, and never finished: it took them down.
       env.attempts = max - 1;
       return { env, running: 'isolated' };
     }
-    return { env, running: t.deliveries > 1 ? 'suspect' : 'no' };
-  }
-
-  /** A process charged `t` attempts here before it died or stopped: the run goes on from them. */
-  private restoreTries(t: WireTask, env: Envelope): void {
-    this.tries.set(t.id, Promise.resolve()); // on the server: dropped when the task leaves
-    try {
-      const [life, hop, attempts, errors] = decode<[string, number, number, AttemptError[]]>(t.tries!);
-      // Another life (a replay) or another visit (a route back here) left it: not this run's.
-      if (life !== t.life || hop !== t.hop || !Number.isInteger(attempts) || attempts < 0 || !Array.isArray(errors)) return;
-      env.attempts = attempts;
-      env.errors = errors.length > 0 ? errors : env.errors;
-    } catch (err) {
-      this.log.warn({ err: toErrorInfo(err), stage: this.stage, taskId: t.id }, 'the attempts kept for a task cannot be read; it runs as if it had none');
-    }
+    return { env, running: crashes > 0 ? 'suspect' : 'no' };
   }
 
   /** Hops a task in hand has made so far. */
@@ -237,7 +224,7 @@ export class NatsStageStore implements StageStore {
       .then(
         () => {
           safely(() => (then === 'ack' ? t?.msg.ack() : t?.msg.term()));
-          this.forgetTries(id);
+          this.attempts.forget(id);
         },
         (err: unknown) => {
           safely(() => t?.msg.nak());
@@ -259,18 +246,12 @@ export class NatsStageStore implements StageStore {
     const t = this.held.get(id);
     if (t === undefined) return;
     this.held.delete(id);
-    // Its attempts stay on the server for the process that takes it next: back once the last write
-    // of them is there, or that process could read the one before (a clean stop waits: see idle).
-    const saved = this.tries.get(id);
-    if (saved === undefined) return safely(() => t.msg.nak());
-    this.tries.delete(id);
-    this.pending++;
-    void saved.then(() => safely(() => t.msg.nak())).finally(() => this.settled());
+    this.handBack(t, () => t.msg.nak());
   }
 
   giveBackAll(): void {
     for (const id of [...this.held.keys()]) this.giveBack(id);
-    for (const t of this.arrived.splice(0)) safely(() => t.msg.nak());
+    for (const t of this.arrived.splice(0)) this.handBack(t, () => t.msg.nak());
     this.roomMade?.();
   }
 

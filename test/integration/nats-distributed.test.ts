@@ -224,6 +224,54 @@ describe.skipIf(natsMissing !== '')('a pipeline spread over processes on NATS Je
     await Promise.all([sys[0]!.shutdown(), sys[2]!.shutdown()]);
   }, 60_000);
 
+  it('lets tasks given back by three clean stops in a row run in the next process as they would have: not dead-lettered, not one at a time', async () => {
+    // A rolling deploy. Each clean give-back is a delivery more on the server; read as crashes, three of
+    // them (maxAttempts 3) dead-lettered a task that never failed (ERR_PROCESS_DIED), and each given-back
+    // task was a suspect that ran alone.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const seen: { id: string; attempt: number; by: number }[] = [];
+    // Runs at once in the last process (a stopped process's runs never end: their handlers wait on).
+    let now = 0;
+    let most = 0;
+    const stages = (by: number) => [
+      agent({ name: 'in', handle: (n: number) => n }),
+      agent({
+        name: 'slow',
+        concurrency: 8,
+        retry: { maxAttempts: 3 },
+        handle: async (n: number, ctx) => {
+          seen.push({ id: ctx.taskId, attempt: ctx.attempt, by });
+          if (by === 3) most = Math.max(most, ++now);
+          await released;
+          return n;
+        },
+      }),
+    ];
+    const sender = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    const p = await sender.joinPipeline<number, number>({ name: 'rolling', stages: stages(-1), host: ['in'] });
+    const outcomes: Outcome<number>[] = [];
+    p.onOutcome((o) => outcomes.push(o));
+    for (let i = 0; i < 4; i++) await p.send(i, { id: `g${i}` });
+    for (let round = 0; round < 3; round++) {
+      const w = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+      await w.joinPipeline({ name: 'rolling', stages: stages(round), host: ['slow'] });
+      const mine = () => seen.filter((x) => x.by === round).length;
+      for (let t = 0; t < 500 && mine() < 4; t++) await new Promise((r) => setTimeout(r, 10));
+      expect(mine(), `round ${round}: every task running`).toBe(4);
+      await w.shutdown({ drainMs: 50 }); // its runs are taken back and the tasks given back, uncharged
+    }
+    const last = createSystem({ logger: false, journal: await natsJetStream({ servers: server.url }) });
+    await last.joinPipeline({ name: 'rolling', stages: stages(3), host: ['slow'] });
+    for (let t = 0; t < 500 && now < 4; t++) await new Promise((r) => setTimeout(r, 10));
+    expect(most, 'the given-back tasks run side by side, not alone').toBe(4);
+    release();
+    await p.drain();
+    expect(outcomes.map((o) => [o.id, o.status]).sort()).toEqual([0, 1, 2, 3].map((i) => [`g${i}`, 'completed']));
+    expect(seen.every((x) => x.attempt === 1), 'no run was charged').toBe(true);
+    await Promise.all([sender.shutdown(), last.shutdown()]);
+  }, 60_000);
+
   it('fans a task out to stages in other processes and joins it once; a dead branch dead-letters the task, and a replay fans it out again', async () => {
     const broken = { fr: true };
     const runs = { en: 0, fr: 0 };
