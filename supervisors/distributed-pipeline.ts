@@ -18,6 +18,7 @@ import { buildStages, checkPipelineOptions, checkSendOptions } from './pipeline-
 import type { StageHost, StageInbox, StageStats } from './stage-host.js';
 import type { StageStore } from './stage-store.js';
 import { outcomeOf } from './stored-outcome.js';
+import { SentTasks } from './sent-tasks.js';
 import { Supervisor } from './supervisor.js';
 
 /** A distributed pipeline's counts, as seen from this process. */
@@ -63,13 +64,9 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
   private readonly remotes = new Map<string, RemoteStage>();
   private readonly stores = new Map<string, NatsStageStore>();
   private readonly first: string;
-  /** Ids this process sent that have no outcome yet. */
-  private readonly mine = new Set<string>();
-  private drainers: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** The tasks this process sent, until their outcomes: drain() waits on them. */
+  private readonly sent = new SentTasks();
   private status: DistributedStats['status'] = 'running';
-  private accepted = 0;
-  private completed = 0;
-  private deadLettered = 0;
   private seq = 0;
   /** Makes this process's generated ids unique across processes. */
   private readonly tag = randomBytes(4).toString('hex');
@@ -152,20 +149,19 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     if (bad !== undefined) throw bad;
     const id = options.id ?? `${this.name}-${this.tag}-${++this.seq}`;
     const payload = encode(input, `the input of task ${id}`);
-    this.mine.add(id);
+    this.sent.sending(id);
     let result: 'accepted' | 'duplicate';
     try {
       result = await this.wire.publishTask(this.first, { id, key: options.key, hop: 0, life: '0', payload, errors: undefined });
     } catch (err) {
-      this.mine.delete(id);
+      this.sent.notSent(id);
       throw err;
     }
     if (result === 'duplicate') {
-      this.mine.delete(id);
-      this.settleDrainers();
+      this.sent.notSent(id);
       return 'duplicate';
     }
-    this.accepted++;
+    this.sent.accepted++;
     return 'accepted';
   }
 
@@ -187,14 +183,13 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
   outcomes(options: OutcomesOptions = {}): OutcomeIterator<O> {
     const hwm = options.highWaterMark ?? DEFAULT_OUTCOMES_HIGH_WATER_MARK;
     if (!(Number.isInteger(hwm) && hwm >= 1)) throw invalidOption(`pipeline '${this.name}': outcomes highWaterMark`, hwm, 'an integer >= 1');
-    return this.feed.iterate(() => this.status === 'stopped' || this.status === 'failed' || (options.untilDrained === true && this.mine.size === 0), hwm) as OutcomeIterator<O>;
+    return this.feed.iterate(() => this.status === 'stopped' || this.status === 'failed' || (options.untilDrained === true && this.sent.pending === 0), hwm) as OutcomeIterator<O>;
   }
 
   /** Resolves when every task this process sent has an outcome; rejects if the pipeline failed here. */
   drain(): Promise<void> {
     if (this.status === 'failed') return Promise.reject(this.stoppedError());
-    if (this.mine.size === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => this.drainers.push({ resolve, reject }));
+    return this.sent.drain();
   }
 
   /** This process's counts and its hosted stages' stats. */
@@ -202,10 +197,10 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     return {
       name: this.name,
       status: this.status,
-      accepted: this.accepted,
-      pending: this.mine.size,
-      completed: this.completed,
-      deadLettered: this.deadLettered,
+      accepted: this.sent.accepted,
+      pending: this.sent.pending,
+      completed: this.sent.completed,
+      deadLettered: this.sent.deadLettered,
       stages: [...this.hosted.values()].map((s) => s.stats()),
     };
   }
@@ -223,7 +218,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     for (const d of await this.wire.deadLetters()) {
       if (!wanted.has(d.outcome.id)) continue;
       wanted.delete(d.outcome.id);
-      this.mine.add(d.outcome.id); // before the publish: its outcome may come back before the publish's answer does
+      this.sent.sending(d.outcome.id); // before the publish: its outcome may come back before the publish's answer does
       await this.wire.replayDead(d);
       n++;
     }
@@ -255,7 +250,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     clearInterval(this.heartbeat);
     this.stopOutcomes?.();
     this.status = 'stopped';
-    this.refuseDrainers(this.stoppedError());
+    this.sent.refuse(this.stoppedError());
     this.feed.endAll();
   }
 
@@ -324,8 +319,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
   // ---- internals ----------------------------------------------------------------------------
 
   private outcomeArrived(stored: StoredOutcome): void {
-    if (stored.status === 'completed') this.completed++;
-    else this.deadLettered++;
+    this.sent.ended(stored.id, stored.status);
     let outcome: Outcome<O>;
     try {
       outcome = outcomeOf<O>(stored);
@@ -333,21 +327,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
       this.log.error({ err, id: stored.id }, 'an outcome from the server could not be read; skipped');
       return;
     }
-    if (this.mine.delete(stored.id)) this.settleDrainers();
     this.feed.emit(outcome as Outcome);
-  }
-
-  private settleDrainers(): void {
-    if (this.mine.size > 0 || this.drainers.length === 0) return;
-    const waiting = this.drainers;
-    this.drainers = [];
-    for (const d of waiting) d.resolve();
-  }
-
-  private refuseDrainers(error: BatonError): void {
-    const waiting = this.drainers;
-    this.drainers = [];
-    for (const d of waiting) d.reject(error);
   }
 
   /** A write to the server failed past its timeout: this process's part of the pipeline stops. */
@@ -368,7 +348,7 @@ export class DistributedPipeline<I = unknown, O = unknown> implements StageHost 
     }
     clearInterval(this.heartbeat);
     this.stopOutcomes?.();
-    this.refuseDrainers(error);
+    this.sent.refuse(error);
     this.feed.endAll();
     return error;
   }
