@@ -109,9 +109,6 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
     return (this.gate ??= new StageGate(this.path, this.host, undefined, undefined));
   }
 
-  /** Arms the timer if `at` is earlier than what it waits for (the gate's hold, a retry, a probe). */
-  private readonly wakeAt = (at: number): void => this.armTimerIfEarlier(at);
-
   /** A run reports its cost (ctx.spend): counted against the budget, shown in stats. */
   spend(cost: Cost, key?: string): void {
     this.openGate().spend(cost, key, this.host.clock.now());
@@ -132,7 +129,7 @@ export class AgentSupervisor implements Runnable, SupervisedChild, StageInbox, R
    * armed for when a run may start: a full bucket or a hold is waited out on the timer, not polled.
    */
   allowance(): number {
-    return this.gate === undefined ? Infinity : this.gate.allowance(this.host.clock.now(), this.wakeAt);
+    return this.gate === undefined ? Infinity : this.gate.allowance(this.host.clock.now(), this);
   }
 
   get terminated(): boolean {

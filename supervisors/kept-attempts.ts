@@ -42,7 +42,7 @@ export class KeptAttempts {
     const known = this.kept.get(t.id);
     if (known !== undefined) return known; // delivered again while in hand here: what this process knows is newest
     if (t.tries === undefined) return undefined;
-    const kept: Kept = { attempts: 0, errors: [], given: 0, saved: Promise.resolve() };
+    const kept = fresh();
     this.kept.set(t.id, kept); // on the server: dropped when the task leaves
     try {
       const [seq, attempts, errors, given] = decode<[number, number, AttemptError[], number]>(t.tries);
@@ -86,7 +86,7 @@ export class KeptAttempts {
   private entry(t: WireTask): Kept {
     if (!this.kept.has(t.id)) this.read(t);
     let kept = this.kept.get(t.id);
-    if (kept === undefined) this.kept.set(t.id, (kept = { attempts: 0, errors: [], given: 0, saved: Promise.resolve() }));
+    if (kept === undefined) this.kept.set(t.id, (kept = fresh()));
     return kept;
   }
 
@@ -97,4 +97,9 @@ export class KeptAttempts {
       .catch((err: unknown) => this.log.warn({ err: toErrorInfo(err), stage: this.stage, taskId: t.id }, 'keeping the attempts of a task on the server failed; after a crash it may run more times'));
     return kept.saved;
   }
+}
+
+/** A task nothing is known of yet at this stage. */
+function fresh(): Kept {
+  return { attempts: 0, errors: [], given: 0, saved: Promise.resolve() };
 }

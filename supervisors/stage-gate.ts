@@ -60,19 +60,19 @@ export class StageGate {
   }
 
   /**
-   * How many runs may start now (Infinity: no limit). At 0, `wakeAt` is told the instant to look
-   * again: a spent budget's window or a full bucket is waited out on the stage's timer, not polled.
+   * How many runs may start now (Infinity: no limit). At 0, the stage's timer is armed for the instant
+   * to look again: a spent budget's window or a full bucket is waited out on it, not polled.
    */
-  allowance(now: number, wakeAt: (at: number) => void): number {
+  allowance(now: number, stage: { armTimerIfEarlier(at: number): void }): number {
     const budget = this.budget;
     if (budget !== undefined && budget.blocking(now) === 'hold') {
-      wakeAt(budget.blockedUntil(now));
+      stage.armTimerIfEarlier(budget.blockedUntil(now));
       return 0;
     }
     const throttle = this.throttle;
     if (throttle === undefined) return Infinity;
     const n = throttle.allowance(now);
-    if (n === 0) wakeAt(throttle.nextAt(now));
+    if (n === 0) stage.armTimerIfEarlier(throttle.nextAt(now));
     return n;
   }
 

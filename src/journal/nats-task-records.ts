@@ -5,7 +5,7 @@ import { token } from './nats-names.js';
 /**
  * How long the `<bucket>_tries` bucket keeps a task's charged attempts: 7 days. Its key is dropped when
  * the task moves on; one left by a process that died after the move but before the drop is a few
- * bytes that can do no harm (it names the task's life and hop), and the bucket forgets it then. A task
+ * bytes that can do no harm (it names the message it is about: see KeptAttempts), and the bucket forgets it then. A task
  * still waiting for its retry after 7 days (a breaker held that long) forgets its attempts if its
  * process dies: it gets maxAttempts more.
  */
@@ -73,7 +73,7 @@ export class TaskRecords {
     return `${this.p}.${token(id)}`;
   }
 
-  /** Keeps what task `id` was charged at `stage` (msgpack; see NatsStageStore.recordFailure) for the next process. */
+  /** Keeps what task `id` went through at `stage` (msgpack; see KeptAttempts) for the next process. */
   async saveTries(stage: string, id: string, rec: Uint8Array): Promise<void> {
     await (await this.wire.tries()).put(this.triesKey(stage, id), rec);
   }

@@ -18,7 +18,7 @@ export interface NatsWire {
   readonly joins: () => Promise<KV>;
   /**
    * The KV bucket of the attempts tasks were charged at their stage (`<bucket>_tries`, made on first
-   * use, keys kept TRIES_TTL_MS): `<p>.<stage>.<id>` per task that failed there and has not moved on.
+   * use, keys kept TRIES_TTL_MS): `<p>.<stage>.<id>` per task that failed there or was given back, and has not moved on.
    */
   readonly tries: () => Promise<KV>;
   readonly timeoutMs: number;
@@ -206,8 +206,8 @@ export class PipelineWire {
       const h = msg.headers;
       const errors = h?.get('Baton-Errors');
       const id = h?.get('Baton-Id') || `${this.pipeline}-unnamed-${msg.seq}`;
-      // Delivered before: a process may have charged it attempts here (only failures write them, so a
-      // first delivery has none to read). Unreadable now: it runs with what the server counted.
+      // Delivered before: a process may have charged it attempts or given it back here (only those write
+      // a record, so a first delivery has none to read). Unreadable now: it runs with what the server counted.
       const tries = msg.info.deliveryCount > 1 ? await this.records.loadTries(stage, id).catch(() => undefined) : undefined;
       each({
         id,
